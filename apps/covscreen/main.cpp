@@ -1,0 +1,43 @@
+// covscreen: screen chest CT slices and chest X-rays for COVID-19. Research use, not a medical device.
+#include <algorithm>
+#include <iostream>
+
+#include <torch/torch.h>
+
+#include "command.h"
+#include "covscreen/core/error.h"
+
+namespace covscreen::app {
+std::vector<std::pair<int, CommandAdder>>& command_adders() {
+  static std::vector<std::pair<int, CommandAdder>> adders;
+  return adders;
+}
+}  // namespace covscreen::app
+
+int main(int argc, char** argv) {
+  using namespace covscreen;
+  CLI::App app{"covscreen " COVSCREEN_VERSION
+               ": screen chest CT slices and X-rays for COVID-19 (research use only, not a medical device)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("covscreen ") + COVSCREEN_VERSION);
+  auto& adders = app::command_adders();
+  std::sort(adders.begin(), adders.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [order, add] : adders) add(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : app::kExitError;
+  } catch (const app::ExitCode& e) {
+    return e.code;
+  } catch (const Error& e) {
+    std::cerr << "covscreen: error: " << e.what() << "\n";
+    return app::kExitError;
+  } catch (const c10::Error& e) {
+    std::cerr << "covscreen: error (torch): " << e.what_without_backtrace() << "\n";
+    return app::kExitError;
+  } catch (const std::exception& e) {
+    std::cerr << "covscreen: error: " << e.what() << "\n";
+    return app::kExitError;
+  }
+  return 0;
+}

@@ -1,0 +1,40 @@
+#pragma once
+// A pack: stage-1 images (uint8, N x H x W) + labels + patient ids + source paths + splits +
+// the preprocessing spec, in one versioned, checksummed container file (core/container.h)
+// written atomically. Training and evaluation read packs, so they need only LibTorch.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "covscreen/core/preprocess_spec.h"
+
+namespace covscreen {
+
+inline constexpr const char* kPackMagic = "CVSPACK\0";  // 8 bytes with the NUL
+inline constexpr uint32_t kPackVersion = 1;
+
+struct Pack {
+  std::vector<std::string> classes;       // canonical class names; labels index into this
+  torch::Tensor images;                   // uint8 [N, H, W], contiguous, CPU
+  std::vector<int64_t> labels;            // N entries, index into classes, -1 = unlabelled
+  std::vector<std::string> patient_ids;   // N entries (may be empty strings)
+  std::vector<std::string> paths;         // N entries: source files
+  std::vector<std::string> splits;        // N entries (may be empty strings)
+  PreprocessSpec spec;
+  nlohmann::json provenance;              // free-form: manifest, layout, counts of skipped files
+
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  // Hash of images + labels (hex), recorded in checkpoints as the training data's identity.
+  std::string content_hash() const;
+  // The subset with the given indices (copies the rows).
+  Pack select(const std::vector<int64_t>& idx) const;
+  void validate(const std::string& where) const;  // sizes agree, labels in range; throws FileError
+};
+
+void write_pack(const std::string& path, const Pack& p);  // atomic
+Pack read_pack(const std::string& path);                  // throws FileError on corrupt/foreign
+
+}  // namespace covscreen

@@ -1,0 +1,39 @@
+#pragma once
+// A checkpoint: one self-describing, versioned container file (core/container.h) with the
+// architecture config, class list, preprocessing spec, weights (fp32 or fp16), the decision
+// threshold, training metadata (data set hash, seed, epoch, config, metrics) and, for
+// resuming, the optimizer state. Written atomically.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "covscreen/core/preprocess_spec.h"
+#include "covscreen/models/model.h"
+
+namespace covscreen {
+
+inline constexpr const char* kCheckpointMagic = "CVSCKPT\0";
+inline constexpr uint32_t kCheckpointVersion = 1;
+
+struct Checkpoint {
+  ModelConfig model;
+  std::vector<std::string> classes;
+  PreprocessSpec spec;
+  double threshold = 0.5;      // on P(covid) for the screening decision
+  std::string threshold_rule = "fixed-0.5";  // fixed-0.5 | youden | sensitivity>=X (chosen on validation)
+  nlohmann::json training;     // seed, epoch, config, data hash, timings
+  nlohmann::json metrics;      // validation metrics at save time
+  ScreenModel net;             // weights live here
+  std::string optimizer_state; // serialized torch optimizer (empty in shipped models)
+  nlohmann::json extra;        // free-form (e.g. rng state, history)
+};
+
+// half = store floating weights as fp16 (loaded back as fp32).
+void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half = false);
+// Throws FileError for damaged/foreign files or weights that do not fit the architecture.
+Checkpoint load_checkpoint(const std::string& path);
+// The model card as JSON (classes, arch, parts, spec, training, metrics).
+nlohmann::json model_card(const Checkpoint& ck);
+
+}  // namespace covscreen

@@ -1,0 +1,44 @@
+#pragma once
+// The screening model interface and factory.
+//   features(x): x float [B, 3, H, W] (stage-2 output) -> feature map [B, C, h, w]
+//                (Deep-CT-Net: the pyramid-attention output; baselines: the last backbone block,
+//                 after the final norm/ReLU)
+//   classify(f): feature map -> logits [B, K]
+//   forward(x) = classify(features(x)). Grad-CAM uses the split (LibTorch has no hooks).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+namespace covscreen {
+
+struct ModelConfig {
+  std::string arch = "deep-ct-net";  // deep-ct-net | densenet121 | densenet169 | resnet50
+  std::string backbone = "densenet121";  // deep-ct-net only: densenet121 | densenet169 | resnet50
+  int num_classes = 2;
+  int fpa_channels = 64;  // width of the pyramid branches (the paper's FPA at C/16, see DESIGN.md)
+  int input_size = 256;   // for the flatten -> fc size of deep-ct-net
+  void validate() const;  // throws UsageError
+};
+void to_json(nlohmann::json& j, const ModelConfig& c);
+void from_json(const nlohmann::json& j, ModelConfig& c);
+
+class ScreenModelImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor features(const torch::Tensor& x) = 0;
+  virtual torch::Tensor classify(const torch::Tensor& f) = 0;
+  torch::Tensor forward(const torch::Tensor& x) { return classify(features(x)); }
+  // Named parts and their parameter counts, e.g. {"backbone", 6953856}, {"fpa", ...}, {"head", ...}.
+  virtual std::vector<std::pair<std::string, int64_t>> part_sizes() const = 0;
+  // Prefix under which torchvision backbone weights live in named_parameters() ("" for the
+  // plain baselines, "backbone." for deep-ct-net).
+  virtual std::string backbone_prefix() const = 0;
+};
+using ScreenModel = std::shared_ptr<ScreenModelImpl>;
+
+ScreenModel make_model(const ModelConfig& cfg);
+
+}  // namespace covscreen

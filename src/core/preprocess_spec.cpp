@@ -1,0 +1,59 @@
+#include "covscreen/core/preprocess_spec.h"
+
+#include "covscreen/core/error.h"
+
+namespace covscreen {
+
+void PreprocessSpec::validate() const {
+  if (stage1.size < 32 || stage1.size > 2048) throw UsageError("preprocess: size must be in [32, 2048]");
+  if (stage1.window.width <= 0) throw UsageError("preprocess: window width must be > 0");
+  if (stage2.rotate_degrees < 0 || stage2.rotate_degrees > 180)
+    throw UsageError("preprocess: rotate_degrees must be in [0, 180]");
+  if (stage2.translate_fraction < 0 || stage2.translate_fraction > 0.5)
+    throw UsageError("preprocess: translate_fraction must be in [0, 0.5]");
+  if (stage2.blur_ksize != 0 && (stage2.blur_ksize < 3 || stage2.blur_ksize % 2 == 0))
+    throw UsageError("preprocess: blur_ksize must be 0 or an odd number >= 3");
+  if (stage2.blur_sigma <= 0) throw UsageError("preprocess: blur_sigma must be > 0");
+  if (stage2.channels != 1 && stage2.channels != 3) throw UsageError("preprocess: channels must be 1 or 3");
+}
+
+void to_json(nlohmann::json& j, const PreprocessSpec& s) {
+  j = {{"stage1",
+        {{"size", s.stage1.size},
+         {"equalize", s.stage1.equalize},
+         {"window",
+          {{"center", s.stage1.window.center},
+           {"width", s.stage1.window.width},
+           {"use_file_voi", s.stage1.window.use_file_voi}}}}},
+       {"stage2",
+        {{"rotate_degrees", s.stage2.rotate_degrees},
+         {"translate_fraction", s.stage2.translate_fraction},
+         {"blur_ksize", s.stage2.blur_ksize},
+         {"blur_sigma", s.stage2.blur_sigma},
+         {"channels", s.stage2.channels},
+         {"normalization", "per_image_standardize"}}}};
+}
+
+void from_json(const nlohmann::json& j, PreprocessSpec& s) {
+  PreprocessSpec d;
+  s = d;
+  if (auto a = j.find("stage1"); a != j.end()) {
+    s.stage1.size = a->value("size", d.stage1.size);
+    s.stage1.equalize = a->value("equalize", d.stage1.equalize);
+    if (auto w = a->find("window"); w != a->end()) {
+      s.stage1.window.center = w->value("center", d.stage1.window.center);
+      s.stage1.window.width = w->value("width", d.stage1.window.width);
+      s.stage1.window.use_file_voi = w->value("use_file_voi", d.stage1.window.use_file_voi);
+    }
+  }
+  if (auto b = j.find("stage2"); b != j.end()) {
+    s.stage2.rotate_degrees = b->value("rotate_degrees", d.stage2.rotate_degrees);
+    s.stage2.translate_fraction = b->value("translate_fraction", d.stage2.translate_fraction);
+    s.stage2.blur_ksize = b->value("blur_ksize", d.stage2.blur_ksize);
+    s.stage2.blur_sigma = b->value("blur_sigma", d.stage2.blur_sigma);
+    s.stage2.channels = b->value("channels", d.stage2.channels);
+  }
+  s.validate();
+}
+
+}  // namespace covscreen
