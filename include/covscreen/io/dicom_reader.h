@@ -1,6 +1,7 @@
 #pragma once
 // DICOM through GDCM: uncompressed and JPEG 2000 transfer syntaxes, MONOCHROME1 inversion,
 // rescale slope/intercept to Hounsfield units, then a window to gray uint8.
+#include <cstdint>
 #include <string>
 
 #include <opencv2/core.hpp>
@@ -21,9 +22,15 @@ struct DicomImage {
   std::string modality;
 };
 
-// Throws FileError naming the path and the problem.
-DicomImage read_dicom(const std::string& path);
-DicomImage decode_dicom(const std::string& bytes, const std::string& name);
+// Guards against decompression bombs and nonsense headers (added; defaults match ReadOptions).
+struct DicomLimits {
+  int64_t max_pixels = 64ll << 20;     // rows * cols of one frame
+  int64_t max_file_bytes = 1ll << 30;  // read_dicom only
+};
+
+// Throws FileError naming the path and the problem. Multi-frame files give their first frame.
+DicomImage read_dicom(const std::string& path, const DicomLimits& limits = {});
+DicomImage decode_dicom(const std::string& bytes, const std::string& name, const DicomLimits& limits = {});
 
 // Maps HU to uint8 with the window (or the file's VOI when asked and present);
 // MONOCHROME1 is inverted so that higher density is brighter, as in MONOCHROME2.

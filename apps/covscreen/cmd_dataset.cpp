@@ -1,0 +1,210 @@
+// covscreen dataset index | split | pack | stats: build a data set from a folder, split it by
+// patient, preprocess it into a pack, and count what is in a manifest or a pack.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "command.h"
+#include "covscreen/core/container.h"
+#include "covscreen/core/error.h"
+#include "covscreen/data/layouts.h"
+#include "covscreen/data/pack.h"
+#include "covscreen/data/split.h"
+#include "covscreen/data/stats.h"
+#include "covscreen/preprocess/pack_builder.h"
+
+namespace covscreen::app {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxListed = 50;  // failures / skipped examples printed
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+struct Input {
+  std::string path;
+  std::string layout = "auto";
+  std::string modality = "X-ray";
+  std::string views;
+};
+
+void add_input_options(CLI::App* cmd, Input* in, const char* what) {
+  cmd->add_option("input", in->path, what)->required();
+  cmd->add_option("--layout", in->layout, "auto|folders|covid-ct|ieee8023|kermany|manifest")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "folders", "covid-ct", "ieee8023", "kermany", "manifest"}));
+  cmd->add_option("--modality", in->modality, "ieee8023: keep this modality (\"\" = all)")->capture_default_str();
+  cmd->add_option("--views", in->views, "ieee8023: keep these views, e.g. PA,AP (default: all)");
+}
+
+void print_report(const IndexReport& rep, bool detected) {
+  std::cout << "layout: " << rep.layout << (detected ? " (auto-detected)" : "") << "\n";
+  if (rep.skipped_total()) {
+    std::cout << "skipped: " << rep.skipped_total() << "\n";
+    for (const auto& [reason, n] : rep.skipped) std::cout << "  " << n << "  " << reason << "\n";
+    for (size_t i = 0; i < rep.examples.size() && i < 10; ++i) std::cout << "    e.g. " << rep.examples[i] << "\n";
+  } else {
+    std::cout << "skipped: 0\n";
+  }
+  for (const auto& n : rep.notes) std::cout << "note: " << n << "\n";
+}
+
+// A manifest CSV, or a data set folder indexed on the fly (the report is printed when `verbose`).
+Manifest load(const Input& in, bool verbose) {
+  IndexOptions opt;
+  opt.layout = in.layout;
+  opt.modality = in.modality;
+  opt.views = split_list(in.views);
+  IndexReport rep;
+  Manifest m = index_dataset(in.path, opt, &rep);
+  if (verbose) print_report(rep, in.layout == "auto");
+  return m;
+}
+
+bool is_pack_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  std::ifstream f(path, std::ios::binary);
+  char head[7] = {};
+  f.read(head, sizeof head);
+  return f.gcount() == 7 && std::string(head, 7) == std::string(kPackMagic, 7);
+}
+
+void add_index(CLI::App* ds) {
+  static Input in;
+  static std::string out;
+  auto* cmd = ds->add_subcommand("index", "index a data set folder into a manifest CSV");
+  add_input_options(cmd, &in, "data set folder (or a manifest .csv)");
+  cmd->add_option("--out", out, "manifest CSV to write (path,label,patient_id,split,source,original_label)");
+  cmd->callback([] {
+    const Manifest m = load(in, true);
+    std::cout << "indexed: " << m.entries.size() << " images\n" << format_stats_table(compute_stats(m));
+    if (!out.empty()) {
+      write_manifest(out, m);
+      std::cout << "wrote " << out << "\n";
+    }
+  });
+}
+
+void add_split(CLI::App* ds) {
+  static Input in;
+  static std::string out, ratios = "70,10,20";
+  static SplitOptions opt;
+  auto* cmd = ds->add_subcommand("split", "patient-level, class-stratified train/val/test split");
+  add_input_options(cmd, &in, "manifest CSV (or a data set folder, then --out is required)");
+  cmd->add_option("--ratios", ratios, "train,val,test weights")->capture_default_str();
+  cmd->add_option("--seed", opt.seed, "seed of the std::mt19937_64 shuffle")->capture_default_str();
+  cmd->add_flag("--resplit", opt.resplit, "ignore existing splits and split every patient");
+  cmd->add_option("--out", out, "manifest to write (default: the input manifest, rewritten in place)");
+  cmd->callback([] {
+    opt.ratios = parse_ratios(ratios);
+    const bool is_csv = fs::is_regular_file(in.path);
+    if (out.empty() && !is_csv) throw UsageError("dataset split: --out is required when the input is a folder");
+    Manifest m = load(in, !is_csv);
+    const SplitResult r = split_manifest(m, opt);  // runs the overlap check
+    std::cout << "split: " << r.patients_assigned << " patients assigned (seed " << opt.seed << ", ratios "
+              << ratios << "), " << r.patients_kept << " kept their existing split\n"
+              << format_stats_table(compute_stats(m));
+    const std::string dest = out.empty() ? in.path : out;
+    write_manifest(dest, m);
+    std::cout << "wrote " << dest << "\n";
+  });
+}
+
+void add_pack(CLI::App* ds) {
+  static Input in;
+  static std::string out, split, classes;
+  static PackBuildOptions opt;
+  static bool no_equalize = false, no_progress = false;
+  auto* cmd = ds->add_subcommand("pack", "preprocess images (stage 1) into one pack file");
+  add_input_options(cmd, &in, "manifest CSV or data set folder");
+  cmd->add_option("--out", out, "pack file to write")->required();
+  cmd->add_option("--split", split, "only this split: train|val|test");
+  cmd->add_option("--size", opt.spec.stage1.size, "output side in pixels")->capture_default_str();
+  cmd->add_option("--classes", classes, "class list, e.g. covid,non-covid (default: labels present, covid first)");
+  cmd->add_option("--threads", opt.threads, "decoding threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--no-equalize", no_equalize, "skip histogram equalization");
+  cmd->add_option("--window-center", opt.spec.stage1.window.center, "DICOM window centre, HU")->capture_default_str();
+  cmd->add_option("--window-width", opt.spec.stage1.window.width, "DICOM window width, HU")->capture_default_str();
+  cmd->add_flag("--file-voi", opt.spec.stage1.window.use_file_voi, "DICOM: use the file's own window");
+  cmd->add_flag("--no-progress", no_progress, "no progress bar");
+  cmd->callback([] {
+    if (!split.empty()) {
+      const std::string s = canonical_split(split);
+      if (s.empty()) throw UsageError("--split must be train, val or test, got '" + split + "'");
+      opt.split = s;
+    }
+    opt.spec.stage1.equalize = !no_equalize;
+    opt.progress = !no_progress;
+    opt.classes = split_list(classes);
+    const Manifest m = load(in, in.layout != "manifest" && !fs::is_regular_file(in.path));
+    opt.provenance = {{"input", in.path}, {"covscreen_version", COVSCREEN_VERSION}};
+    PackBuildResult r = build_pack(m, opt);
+    for (size_t i = 0; i < r.failures.size() && i < kMaxListed; ++i)
+      std::cerr << "covscreen: bad image: " << r.failures[i].path << ": " << r.failures[i].reason << "\n";
+    if (r.failures.size() > kMaxListed)
+      std::cerr << "covscreen: ... and " << r.failures.size() - kMaxListed << " more bad images\n";
+    if (r.pack.size() == 0)
+      throw Error("dataset pack: none of the " + std::to_string(r.failures.size()) + " images could be packed");
+    write_pack(out, r.pack);
+    std::cout << "wrote " << out << ": " << r.pack.size() << " images of " << r.pack.images.size(1) << "x"
+              << r.pack.images.size(2) << ", classes";
+    for (const auto& c : r.pack.classes) std::cout << " " << c;
+    std::cout << ", content hash " << r.pack.content_hash() << "\n";
+    std::cout << "failed: " << r.failures.size() << "\n" << format_stats_table(compute_stats(r.pack));
+    if (!r.failures.empty()) throw ExitCode{kExitPartial};
+  });
+}
+
+void add_stats(CLI::App* ds) {
+  static Input in;
+  static bool json = false;
+  auto* cmd = ds->add_subcommand("stats", "images and patients per class and split; patient-overlap check");
+  add_input_options(cmd, &in, "manifest CSV, pack file or data set folder");
+  cmd->add_flag("--json", json, "print JSON (stable keys) instead of a table");
+  cmd->callback([] {
+    DatasetStats s;
+    if (is_pack_file(in.path)) {
+      s = compute_stats(read_pack(in.path));
+    } else {
+      s = compute_stats(load(in, false));
+    }
+    if (json) {
+      nlohmann::json j = stats_to_json(s);
+      j["input"] = in.path;
+      std::cout << j.dump(2) << "\n";
+    } else {
+      std::cout << s.kind << ": " << in.path << (s.layout.empty() ? "" : " (layout " + s.layout + ")") << "\n"
+                << format_stats_table(s);
+    }
+    if (!s.overlap.empty()) {
+      std::cerr << "covscreen: error: " << s.overlap.size()
+                << " patient(s) are in more than one split (re-split with `covscreen dataset split --resplit`)\n";
+      throw ExitCode{kExitError};
+    }
+  });
+}
+
+const CommandRegistrar reg(20, [](CLI::App& app) {
+  auto* ds = app.add_subcommand("dataset", "index, split, pack and count data sets");
+  ds->require_subcommand(1);
+  add_index(ds);
+  add_split(ds);
+  add_pack(ds);
+  add_stats(ds);
+});
+
+}  // namespace
+}  // namespace covscreen::app

@@ -1,0 +1,114 @@
+// covscreen model import | export | info: PyTorch weights in and out, and the model card.
+#include <iostream>
+
+#include "command.h"
+#include "covscreen/core/error.h"
+#include "covscreen/models/weights_io.h"
+
+namespace covscreen::app {
+namespace {
+
+std::vector<std::string> split_classes(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s + ",") {
+    if (c == ',') {
+      if (cur.empty()) throw UsageError("--classes: empty class name in '" + s + "'");
+      out.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+void print_list(const char* what, const std::vector<std::string>& v, size_t max_shown = 8) {
+  std::cout << "  " << what << ": " << v.size();
+  for (size_t i = 0; i < v.size() && i < max_shown; ++i) std::cout << (i ? ", " : " (") << v[i];
+  if (!v.empty()) std::cout << (v.size() > max_shown ? ", ...)" : ")");
+  std::cout << "\n";
+}
+
+void add_model_flags(CLI::App* cmd, ModelConfig* cfg) {
+  cmd->add_option("--backbone", cfg->backbone, "deep-ct-net backbone: densenet121|densenet169|resnet50")
+      ->capture_default_str();
+  cmd->add_option("--fpa-channels", cfg->fpa_channels, "deep-ct-net pyramid width")->capture_default_str();
+  cmd->add_option("--input-size", cfg->input_size, "input side in pixels")->capture_default_str();
+}
+
+void add(CLI::App& app) {
+  auto* model = app.add_subcommand("model", "import/export PyTorch weights, print a model card");
+  model->require_subcommand(1);
+
+  // ---- import
+  static ImportOptions imp;
+  static std::string classes, out;
+  static bool half = false, allow_missing = false;
+  auto* import = model->add_subcommand("import", "make a checkpoint from a torchvision/torchxrayvision state_dict");
+  import->add_option("--arch", imp.model.arch, "deep-ct-net|densenet121|densenet169|resnet50")->required();
+  import->add_option("--state-dict", imp.state_dict, "torch.save(model.state_dict(), f) file")->required();
+  import->add_option("--classes", classes, "comma-separated class names, e.g. covid,non-covid")->required();
+  import->add_option("--out", out, "checkpoint to write")->required();
+  import->add_option("--seed", imp.seed, "seed for the new head")->capture_default_str();
+  import->add_flag("--half", half, "store weights as fp16");
+  import->add_flag("--allow-missing", allow_missing, "write the checkpoint even when backbone tensors are missing");
+  add_model_flags(import, &imp.model);
+  import->callback([] {
+    imp.classes = split_classes(classes);
+    ImportReport rep;
+    Checkpoint ck = import_checkpoint(imp, &rep);
+    std::cout << "import " << imp.state_dict << " -> " << ck.model.arch << "\n";
+    print_list("loaded", rep.loaded);
+    print_list("ignored", rep.ignored);
+    print_list("missing", rep.missing);
+    for (const auto& n : rep.notes) std::cout << "  note: " << n << "\n";
+    if (!rep.complete() && !allow_missing)
+      throw FileError(imp.state_dict, std::to_string(rep.missing.size()) +
+                                          " backbone tensors missing (use --allow-missing to keep their fresh init)");
+    save_checkpoint(out, ck, half);
+    std::cout << "wrote " << out << "\n";
+  });
+
+  // ---- export
+  static std::string ckpt_in, sd_out;
+  auto* exp = model->add_subcommand("export", "write a checkpoint's weights as a PyTorch state_dict file");
+  exp->add_option("checkpoint", ckpt_in, "covscreen checkpoint")->required();
+  exp->add_option("--out", sd_out, "torch.save file to write (torch.load reads it)")->required();
+  exp->callback([] {
+    Checkpoint ck = load_checkpoint(ckpt_in);
+    export_state_dict(ck, sd_out);
+    std::cout << "wrote " << sd_out << " (" << module_tensors(*ck.net).size() << " tensors)\n";
+  });
+
+  // ---- info
+  static std::string info_ckpt;
+  static ModelConfig fresh;
+  static bool as_json = false;
+  auto* info = model->add_subcommand("info", "print the model card of a checkpoint, or of a fresh --arch");
+  info->add_option("checkpoint", info_ckpt, "covscreen checkpoint");
+  auto* arch_opt = info->add_option("--arch", fresh.arch, "a fresh model instead of a checkpoint");
+  info->add_option("--num-classes", fresh.num_classes, "classes of the fresh model")->capture_default_str();
+  add_model_flags(info, &fresh);
+  info->add_flag("--json", as_json, "print JSON");
+  info->callback([arch_opt] {
+    if (info_ckpt.empty() == (arch_opt->count() == 0))
+      throw UsageError("model info: give a checkpoint or --arch (not both)");
+    nlohmann::json card;
+    if (!info_ckpt.empty()) {
+      card = model_card(load_checkpoint(info_ckpt));
+    } else {
+      card = model_card(fresh);
+    }
+    if (as_json) {
+      std::cout << card.dump(2) << "\n";
+    } else {
+      std::cout << (info_ckpt.empty() ? "fresh " + fresh.arch : info_ckpt) << "\n" << format_model_card(card);
+    }
+  });
+}
+
+CommandRegistrar registrar(60, add);
+
+}  // namespace
+}  // namespace covscreen::app

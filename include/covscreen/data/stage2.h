@@ -1,0 +1,31 @@
+#pragma once
+// Stage 2 of preprocessing, as torch ops on a batch (CPU or CUDA):
+//   uint8 [B, H, W] (stage-1 output) -> float [B, C, H, W] model input
+//   1. training only: random rotation in [-rotate, rotate] degrees and translation in
+//      [-t, t] x size, one draw per image, via affine_grid + grid_sample (bilinear, zero fill)
+//   2. 3x3 Gaussian blur (sigma 0.8, OpenCV's default for ksize 3), reflect-101 borders
+//   3. per-image standardization: (x - mean) / max(std, 1e-6) over the image's pixels
+//   4. gray -> C channels (replicated)
+// See core/preprocess_spec.h for how this completes the paper's five preprocessing steps.
+#include <torch/types.h>
+
+#include "covscreen/core/preprocess_spec.h"
+
+namespace covscreen {
+
+class Stage2 {
+ public:
+  explicit Stage2(const Stage2Spec& spec);
+  // images: uint8 [B, H, W] on any device. augment=true applies step 1 using `gen`
+  // (a CPU generator; null = the global one) so training is reproducible from a seed.
+  torch::Tensor operator()(const torch::Tensor& images, bool augment,
+                           at::Generator* gen = nullptr) const;
+  // The blur kernel [1, 1, k, k] (for tests).
+  torch::Tensor blur_kernel() const { return kernel_; }
+
+ private:
+  Stage2Spec spec_;
+  torch::Tensor kernel_;
+};
+
+}  // namespace covscreen

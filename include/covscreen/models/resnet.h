@@ -1,0 +1,61 @@
+#pragma once
+// ResNet-50 (He et al. 2016; torchvision's "v1.5": the stride sits on the 3x3 conv) written with
+// LibTorch modules, laid out exactly like torchvision.models.resnet50's state_dict:
+//   conv1 (7x7/2), bn1, (relu, maxpool 3x3/2), layer1..layer4 = Sequential of Bottleneck
+//   "0", "1", ... each {conv1 1x1, bn1, conv2 3x3 (stride), bn2, conv3 1x1 (x4), bn3,
+//   downsample.0 (1x1 conv, stride) + downsample.1 (BN) on the first block of a layer}, fc.
+// Shapes: x float [B, 3, H, W] -> features(x) = layer4 output [B, 2048, H/32, W/32]
+//   -> classify(f) = global average pool -> fc -> [B, K].
+// forward(x) = classify(features(x)) is numerically torchvision's ResNet.forward.
+// Parameter counts: backbone (everything but fc) 23,508,032; fc 2048*K + K.
+#include <string>
+#include <vector>
+
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+
+#include "covscreen/models/model.h"
+
+namespace covscreen {
+
+struct ResNetOptions {
+  std::vector<int> layers{3, 4, 6, 3};  // Bottleneck blocks per stage (ResNet-50)
+  int num_classes = 0;                  // 0 = no fc (used as a backbone)
+  static ResNetOptions resnet50(int num_classes = 0);
+  int num_features() const { return 512 * 4; }
+};
+
+class BottleneckImpl : public torch::nn::Module {
+ public:
+  static constexpr int kExpansion = 4;
+  BottleneckImpl(int in_channels, int planes, int stride);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, Cin, h, w] -> [B, 4*planes, h/s, w/s]
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, conv3_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, bn3_{nullptr};
+  torch::nn::Sequential downsample_{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
+class ResNetImpl : public ScreenModelImpl {
+ public:
+  explicit ResNetImpl(const ResNetOptions& opt);
+  torch::Tensor features(const torch::Tensor& x) override;  // layer4 output
+  torch::Tensor classify(const torch::Tensor& f) override;  // throws when num_classes == 0
+  std::vector<std::pair<std::string, int64_t>> part_sizes() const override;
+  std::string backbone_prefix() const override { return ""; }
+  const ResNetOptions& options() const { return opt_; }
+
+ private:
+  ResNetOptions opt_;
+  torch::nn::Conv2d conv1_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr};
+  std::vector<torch::nn::Sequential> stages_;
+  torch::nn::Linear fc_{nullptr};
+};
+TORCH_MODULE(ResNet);
+
+}  // namespace covscreen

@@ -1,0 +1,66 @@
+#pragma once
+// Screening files with a checkpoint: decode (PNG/JPEG/BMP/TIFF/DICOM) -> stage 1 -> stage 2 ->
+// model -> per-class probabilities and a COVID decision at the checkpoint's threshold.
+// Batched; decoding and stage 1 of the next batch run on worker threads while the model runs
+// the current one. A file that cannot be read is reported in its item (error) and the batch
+// goes on. Optional Grad-CAM overlays per file (explain/, io/overlay.h).
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "covscreen/io/image_reader.h"
+#include "covscreen/models/checkpoint.h"
+#include "covscreen/train/inference.h"
+
+namespace covscreen {
+
+class Progress;
+
+struct ScreenOptions {
+  InferenceOptions inference;
+  double threshold = -1;       // < 0: the checkpoint's threshold
+  std::string cam_dir;         // non-empty: write <stem>_cam.png / _cam16.png here
+  int decode_threads = 0;      // 0: hardware threads (at least 1)
+};
+
+struct ScreenItem {
+  std::string path;
+  bool ok = false;
+  std::string error;                 // why the file could not be screened
+  std::vector<float> probs;          // K class probabilities
+  int predicted = -1;                // class index of the decision
+  double covid_prob = std::numeric_limits<double>::quiet_NaN();
+  bool positive = false;             // covid_prob >= threshold
+  std::string cam_path;              // overlay PNG when cam_dir is set
+  int width = 0, height = 0;         // original size
+};
+
+// Expands the command-line inputs: folders are walked recursively (image and DICOM files,
+// sorted); files are kept as given whatever their extension. Missing paths become error items.
+std::vector<std::string> collect_inputs(const std::vector<std::string>& args, std::vector<ScreenItem>* missing);
+
+class Screener {
+ public:
+  Screener(Checkpoint ck, ScreenOptions opt);
+  std::vector<ScreenItem> screen_files(const std::vector<std::string>& paths, Progress* progress = nullptr);
+  // One in-memory file (e.g. an HTTP body); `name` is used in errors.
+  ScreenItem screen_bytes(const std::string& bytes, const std::string& name);
+  const Checkpoint& checkpoint() const { return ck_; }
+  double threshold() const { return threshold_; }
+  int covid_class() const { return covid_; }
+
+ private:
+  struct Decoded;
+  Decoded decode_one(const std::string& path, const std::string* bytes) const;
+  void run_batch(std::vector<Decoded>& batch, std::vector<ScreenItem>& out);
+  Checkpoint ck_;
+  ScreenOptions opt_;
+  double threshold_;
+  int covid_;
+};
+
+// The decision for one probability vector: the COVID class when P(covid) >= threshold, else
+// the most probable other class.
+int decide(const std::vector<float>& probs, int covid_class, double threshold);
+
+}  // namespace covscreen

@@ -1,0 +1,36 @@
+#pragma once
+// Training a screening model on packs: the paper's recipe by default (train_config.h).
+// Writes into out_dir:
+//   config.json   the full resolved config (seed included)
+//   log.jsonl     one JSON line per epoch: epoch, loss, lr, seconds, images_per_s, val metrics
+//   last.ckpt     after every epoch, with optimizer state (what --resume reads)
+//   best.ckpt     the best so far by validation AUC (or the last, without validation)
+// Reproducibility: weights are initialised from the seed; each epoch's shuffle and augmentation
+// draws are seeded from (seed, epoch), so a run resumed at an epoch boundary ends with the
+// same weights as an uninterrupted one on the CPU.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "covscreen/data/pack.h"
+#include "covscreen/train/train_config.h"
+
+namespace covscreen {
+
+struct TrainResult {
+  int epochs_run = 0;
+  int best_epoch = -1;
+  double best_val_auc = -1;
+  std::string best_checkpoint, last_checkpoint;
+  double images_per_s = 0;
+};
+
+struct TrainInputs {
+  const Pack* train = nullptr;
+  const Pack* val = nullptr;  // optional
+  std::string train_source, val_source;  // descriptions recorded in checkpoints
+};
+
+TrainResult train_model(const TrainConfig& cfg, const TrainInputs& in, const std::string& out_dir, bool resume);
+
+}  // namespace covscreen

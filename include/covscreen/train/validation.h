@@ -1,0 +1,24 @@
+#pragma once
+// What training needs from the metrics on validation data after each epoch: the COVID-vs-rest
+// AUC that early stopping and best.ckpt follow, the threshold chosen by the configured rule,
+// and the metrics JSON written to log.jsonl and into the checkpoint.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+namespace covscreen {
+
+struct ValidationSummary {
+  double auc = 0;
+  double threshold = 0.5;
+  std::string threshold_rule;
+  nlohmann::json metrics;
+};
+
+// probs: float [N, K]; labels: N entries (-1 = unlabelled, skipped).
+ValidationSummary summarize_validation(const torch::Tensor& probs, const std::vector<int64_t>& labels,
+                                       const std::vector<std::string>& classes, const std::string& threshold_rule);
+
+}  // namespace covscreen

@@ -1,0 +1,65 @@
+#include "covscreen/data/stage2.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "covscreen/core/error.h"
+
+namespace covscreen {
+namespace F = torch::nn::functional;
+
+namespace {
+// Normalized 1-D Gaussian of size k, as cv::getGaussianKernel(k, sigma).
+torch::Tensor gaussian_1d(int k, double sigma) {
+  auto x = torch::arange(k, torch::kFloat64) - (k - 1) / 2.0;
+  auto g = torch::exp(-(x * x) / (2.0 * sigma * sigma));
+  return (g / g.sum()).to(torch::kFloat32);
+}
+}  // namespace
+
+Stage2::Stage2(const Stage2Spec& spec) : spec_(spec) {
+  if (spec_.blur_ksize > 0) {
+    auto g = gaussian_1d(spec_.blur_ksize, spec_.blur_sigma);
+    kernel_ = torch::outer(g, g).view({1, 1, spec_.blur_ksize, spec_.blur_ksize});
+  }
+}
+
+torch::Tensor Stage2::operator()(const torch::Tensor& images, bool augment, at::Generator* gen) const {
+  if (images.dim() != 3 || images.scalar_type() != torch::kUInt8)
+    throw Error("stage 2 expects uint8 images [B, H, W], got " + std::to_string(images.dim()) + "-d " +
+                std::string(c10::toString(images.scalar_type())));
+  const int64_t b = images.size(0);
+  auto x = images.to(torch::kFloat32).unsqueeze(1);  // [B, 1, H, W]
+
+  if (augment && (spec_.rotate_degrees > 0 || spec_.translate_fraction > 0)) {
+    c10::optional<at::Generator> g;
+    if (gen) g = *gen;
+    auto cpu = torch::TensorOptions().dtype(torch::kFloat32);
+    auto u = torch::rand({b, 3}, g, cpu) * 2 - 1;  // uniform in [-1, 1): angle, tx, ty
+    auto angle = u.select(1, 0) * (spec_.rotate_degrees * M_PI / 180.0);
+    // Normalized coordinates span 2 units over the image: a shift of t * size is 2t.
+    auto tx = u.select(1, 1) * (2.0 * spec_.translate_fraction);
+    auto ty = u.select(1, 2) * (2.0 * spec_.translate_fraction);
+    auto c = torch::cos(angle), s = torch::sin(angle);
+    auto theta = torch::stack({torch::stack({c, -s, tx}, 1), torch::stack({s, c, ty}, 1)}, 1).to(x.device());
+    auto grid = F::affine_grid(theta, {b, 1, x.size(2), x.size(3)}, /*align_corners=*/false);
+    x = F::grid_sample(x, grid,
+                       F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+  }
+
+  if (kernel_.defined()) {
+    const int64_t p = spec_.blur_ksize / 2;
+    x = F::pad(x, F::PadFuncOptions({p, p, p, p}).mode(torch::kReflect));  // = OpenCV BORDER_REFLECT_101
+    x = F::conv2d(x, kernel_.to(x.device()));
+  }
+
+  auto flat = x.view({b, -1});
+  auto mean = flat.mean(1).view({b, 1, 1, 1});
+  auto std = flat.std(1, /*unbiased=*/false).clamp_min(1e-6).view({b, 1, 1, 1});
+  x = (x - mean) / std;
+  if (spec_.channels > 1) x = x.expand({b, spec_.channels, x.size(2), x.size(3)}).contiguous();
+  return x;
+}
+
+}  // namespace covscreen

@@ -1,0 +1,332 @@
+#include "dicom_check.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+
+namespace covscreen::io_detail {
+namespace {
+
+constexpr uint32_t kUndefined = 0xFFFFFFFFu;
+constexpr int kMaxDepth = 32;
+
+std::string hex_tag(uint16_t g, uint16_t e) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "(%04X,%04X)", g, e);
+  return buf;
+}
+
+// VRs of PS3.5 table 6.2-1; `long_form`: a 4-byte length after two reserved bytes (explicit VR).
+bool known_vr(const std::string& vr, bool* long_form) {
+  static const char* const kShort[] = {"AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO",
+                                       "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL", "US"};
+  static const char* const kLong[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"};
+  for (const char* v : kLong)
+    if (vr == v) return *long_form = true;
+  *long_form = false;
+  for (const char* v : kShort)
+    if (vr == v) return true;
+  return false;
+}
+
+// VRs that GDCM's ImageHelper expects (it asserts on others in explicit-VR files).
+const char* expected_vr(uint16_t g, uint16_t e) {
+  struct Entry {
+    uint16_t g, e;
+    const char* vr;
+  };
+  static const Entry kTable[] = {
+      {0x0008, 0x0008, "CS"}, {0x0008, 0x0016, "UI"}, {0x0008, 0x0018, "UI"}, {0x0008, 0x0060, "CS"},
+      {0x0018, 0x0050, "DS"}, {0x0018, 0x0088, "DS"}, {0x0018, 0x1164, "DS"}, {0x0018, 0x2010, "DS"},
+      {0x0020, 0x0013, "IS"}, {0x0020, 0x0032, "DS"}, {0x0020, 0x0037, "DS"}, {0x0028, 0x0002, "US"},
+      {0x0028, 0x0004, "CS"}, {0x0028, 0x0006, "US"}, {0x0028, 0x0008, "IS"}, {0x0028, 0x0010, "US"},
+      {0x0028, 0x0011, "US"}, {0x0028, 0x0030, "DS"}, {0x0028, 0x0034, "IS"}, {0x0028, 0x0100, "US"},
+      {0x0028, 0x0101, "US"}, {0x0028, 0x0102, "US"}, {0x0028, 0x0103, "US"}, {0x0028, 0x1050, "DS"},
+      {0x0028, 0x1051, "DS"}, {0x0028, 0x1052, "DS"}, {0x0028, 0x1053, "DS"}, {0x0028, 0x1054, "LO"},
+      {0x0028, 0x2110, "CS"}, {0x0028, 0x2114, "CS"}, {0x0010, 0x0020, "LO"}};
+  for (const Entry& t : kTable)
+    if (t.g == g && t.e == e) return t.vr;
+  return nullptr;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  while (!s.empty() && s.front() == ' ') s.erase(s.begin());
+  return s;
+}
+
+class Walker {
+ public:
+  explicit Walker(const std::string& b, DicomScan& out) : b_(b), out_(out) {}
+
+  void run() {
+    size_t pos = 0;
+    const bool preamble = b_.size() >= 132 && b_.compare(128, 4, "DICM") == 0;
+    if (preamble) pos = 132;
+    if (pos + 8 <= b_.size() && u16le(pos) == 0x0002) {
+      if (!meta(pos)) return;
+    }
+    const std::string& ts = out_.transfer_syntax;
+    if (ts == "1.2.840.10008.1.2.1.99") {
+      fail("deflated transfer syntax is not supported");
+      return;
+    }
+    if (!ts.empty()) {
+      explicit_ = ts != "1.2.840.10008.1.2";
+      big_ = ts == "1.2.840.10008.1.2.2";
+    } else {  // no meta header: explicit VR when bytes 4..5 of the first element look like a VR
+      explicit_ = pos + 6 <= b_.size() && std::isupper(uint8_t(b_[pos + 4])) && std::isupper(uint8_t(b_[pos + 5]));
+    }
+    if (pos >= b_.size()) {
+      fail("DICOM file has no data set after the meta header (truncated)");
+      return;
+    }
+    dataset(pos, b_.size(), 0, false);
+  }
+
+ private:
+  uint16_t u16le(size_t p) const { return uint8_t(b_[p]) | (uint8_t(b_[p + 1]) << 8); }
+  uint16_t u16(size_t p) const { return big_ ? (uint8_t(b_[p]) << 8) | uint8_t(b_[p + 1]) : u16le(p); }
+  uint32_t u32(size_t p) const {
+    if (big_) return (uint32_t(u16(p)) << 16) | u16(p + 2);
+    return uint32_t(u16le(p)) | (uint32_t(u16le(p + 2)) << 16);
+  }
+  bool fail(const std::string& why) {
+    if (out_.problem.empty()) out_.problem = why;
+    return false;
+  }
+  bool truncated(size_t pos, const std::string& what) {
+    return fail("truncated DICOM file (" + what + " at byte " + std::to_string(pos) + " runs past the end)");
+  }
+
+  // File meta group: always explicit VR little endian.
+  bool meta(size_t& pos) {
+    const bool big = big_;
+    big_ = false;
+    while (pos + 8 <= b_.size() && u16le(pos) == 0x0002) {
+      const uint16_t elem = u16le(pos + 2);
+      bool long_form = false;
+      if (!known_vr(b_.substr(pos + 4, 2), &long_form)) return fail("corrupt DICOM meta header (invalid VR)");
+      if (long_form && pos + 12 > b_.size()) return truncated(pos, "meta header");
+      const uint32_t len = long_form ? u32(pos + 8) : u16le(pos + 6);
+      pos += long_form ? 12 : 8;
+      if (len == kUndefined || pos + len > b_.size()) return truncated(pos, "meta header");
+      if (elem == 0x0010) out_.transfer_syntax = trim(b_.substr(pos, len));
+      pos += len;
+    }
+    big_ = big;
+    return true;
+  }
+
+  // Elements in [pos, end). In an undefined-length item, returns after its item delimiter.
+  bool dataset(size_t& pos, size_t end, int depth, bool undefined_item) {
+    if (depth > kMaxDepth) return fail("corrupt DICOM file (sequences nested too deeply)");
+    while (pos < end) {
+      if (pos + 8 > end) return truncated(pos, "element header");
+      const uint16_t g = u16(pos), e = u16(pos + 2);
+      if (g == 0xFFFE) {
+        if (e == 0xE00D && undefined_item) {
+          pos += 8;
+          return true;
+        }
+        return fail("corrupt DICOM file (unexpected item tag " + hex_tag(g, e) + " at byte " + std::to_string(pos) + ")");
+      }
+      if (!element(pos, end, depth, g, e)) return false;
+    }
+    if (undefined_item) return truncated(pos, "sequence item");
+    return true;
+  }
+
+  bool element(size_t& pos, size_t end, int depth, uint16_t g, uint16_t e) {
+    const size_t start = pos;
+    std::string vr;
+    uint32_t len = 0;
+    if (explicit_) {
+      vr = b_.substr(pos + 4, 2);
+      bool long_form = false;
+      if (!known_vr(vr, &long_form))
+        return fail("corrupt DICOM file (element " + hex_tag(g, e) + " at byte " + std::to_string(pos) +
+                    " has no valid VR)");
+      const char* want = expected_vr(g, e);
+      if (want && vr != want)
+        return fail("corrupt DICOM file (element " + hex_tag(g, e) + " has VR " + vr + ", expected " + want + ")");
+      if (g == 0x7FE0 && e == 0x0010 && vr != "OB" && vr != "OW")
+        return fail("corrupt DICOM file (pixel data has VR " + vr + ")");
+      if (long_form) {
+        if (pos + 12 > end) return truncated(pos, "element header");
+        len = u32(pos + 8);
+        pos += 12;
+      } else {
+        len = u16(pos + 6);
+        pos += 8;
+      }
+    } else {
+      len = u32(pos + 4);
+      pos += 8;
+    }
+    const bool pixel_data = g == 0x7FE0 && e == 0x0010 && depth == 0;
+    if (len == kUndefined) {
+      if (pixel_data) {
+        out_.has_pixel_data = out_.encapsulated = true;
+        return fragments(pos, end);
+      }
+      if (explicit_ && vr != "SQ" && vr != "UN")
+        return fail("corrupt DICOM file (undefined length on element " + hex_tag(g, e) + ")");
+      return items(pos, end, depth, true);
+    }
+    if (len > end - pos) return truncated(start, "element " + hex_tag(g, e) + " of " + std::to_string(len) + " bytes");
+    if (vr == "SQ") {
+      size_t p = pos;
+      if (!items(p, pos + len, depth, false)) return false;
+    }
+    if (depth == 0) record(g, e, pos, len);
+    if (pixel_data) {
+      out_.has_pixel_data = true;
+      out_.pixel_bytes = len;
+    }
+    pos += len;
+    return true;
+  }
+
+  // Sequence items until `end` (defined length) or the sequence delimiter (undefined length).
+  bool items(size_t& pos, size_t end, int depth, bool undefined) {
+    while (pos < end || undefined) {
+      if (pos + 8 > end) return truncated(pos, "sequence");
+      const uint16_t g = u16(pos), e = u16(pos + 2);
+      const uint32_t len = u32(pos + 4);
+      pos += 8;
+      if (g == 0xFFFE && e == 0xE0DD && undefined) return true;
+      if (g != 0xFFFE || e != 0xE000)
+        return fail("corrupt DICOM file (expected a sequence item at byte " + std::to_string(pos - 8) + ")");
+      if (len == kUndefined) {
+        if (!dataset(pos, end, depth + 1, true)) return false;
+      } else {
+        if (len > end - pos) return truncated(pos - 8, "sequence item");
+        size_t p = pos;
+        if (!dataset(p, pos + len, depth + 1, false)) return false;
+        pos += len;
+      }
+    }
+    return true;
+  }
+
+  // Encapsulated pixel data: the offset table and the fragments, then the sequence delimiter.
+  bool fragments(size_t& pos, size_t end) {
+    while (true) {
+      if (pos + 8 > end) return truncated(pos, "compressed pixel data");
+      const uint16_t g = u16(pos), e = u16(pos + 2);
+      const uint32_t len = u32(pos + 4);
+      pos += 8;
+      if (g == 0xFFFE && e == 0xE0DD) return true;
+      if (g != 0xFFFE || e != 0xE000 || len == kUndefined)
+        return fail("corrupt DICOM file (bad pixel data fragment at byte " + std::to_string(pos - 8) + ")");
+      if (len > end - pos) return truncated(pos - 8, "compressed pixel data fragment");
+      if (++fragment_count_ == 2) {  // the first is the basic offset table
+        out_.first_frame_at = pos;
+        out_.first_frame_bytes = len;
+      }
+      out_.pixel_bytes += len;
+      pos += len;
+    }
+  }
+
+  void record(uint16_t g, uint16_t e, size_t pos, uint32_t len) {
+    if (g != 0x0028) return;
+    if (len == 2) {
+      const int64_t v = u16(pos);
+      if (e == 0x0010) out_.rows = v;
+      if (e == 0x0011) out_.cols = v;
+      if (e == 0x0002) out_.samples = v;
+      if (e == 0x0100) out_.bits_allocated = v;
+      if (e == 0x0101) out_.bits_stored = v;
+      if (e == 0x0102) out_.high_bit = v;
+      if (e == 0x0103) out_.pixel_representation = v;
+    }
+    if (e == 0x0004 && len < 64) out_.photometric = trim(b_.substr(pos, len));
+    if (e == 0x0008 && len > 0 && len < 16) {  // NumberOfFrames (IS)
+      const long v = std::strtol(trim(b_.substr(pos, len)).c_str(), nullptr, 10);
+      if (v > 0) out_.frames = v;
+    }
+  }
+
+  const std::string& b_;
+  DicomScan& out_;
+  bool explicit_ = true, big_ = false;
+  int fragment_count_ = 0;
+};
+
+uint32_t be16(const std::string& b, size_t p) { return (uint8_t(b[p]) << 8) | uint8_t(b[p + 1]); }
+uint32_t be32(const std::string& b, size_t p) { return (be16(b, p) << 16) | be16(b, p + 2); }
+
+// JPEG 2000 codestream (SOC, SIZ) or JPEG (SOI ... SOFn) header of the first frame.
+std::string check_frame_header(const DicomScan& s, const std::string& b) {
+  const size_t at = s.first_frame_at, n = s.first_frame_bytes;
+  if (n < 4) return "corrupt DICOM file (empty compressed frame)";
+  const std::string& ts = s.transfer_syntax;
+  auto mismatch = [&](int64_t w, int64_t h, int64_t comps, int64_t bits) -> std::string {
+    if (w != s.cols || h != s.rows || comps != s.samples || bits > s.bits_allocated || bits < 1)
+      return "corrupt DICOM file (compressed frame is " + std::to_string(w) + " x " + std::to_string(h) + ", " +
+             std::to_string(comps) + " component(s) of " + std::to_string(bits) + " bits; the header says " +
+             std::to_string(s.cols) + " x " + std::to_string(s.rows) + ", " + std::to_string(s.samples) + " of " +
+             std::to_string(s.bits_allocated) + " bits)";
+    return "";
+  };
+  if (ts == "1.2.840.10008.1.2.4.90" || ts == "1.2.840.10008.1.2.4.91") {
+    // SOC FF4F, SIZ FF51: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz XTsiz YTsiz XTOsiz YTOsiz Csiz {Ssiz XRsiz YRsiz}.
+    if (n < 4 + 38 + 3 || be16(b, at) != 0xFF4F || be16(b, at + 2) != 0xFF51)
+      return "unsupported or corrupt JPEG 2000 frame (no SIZ marker at the start)";
+    const size_t p = at + 4;
+    const int64_t comps = be16(b, p + 36);
+    if (comps < 1 || size_t(38 + 3 * comps) > n - 4) return "corrupt JPEG 2000 frame (bad component count)";
+    const int64_t w = int64_t(be32(b, p + 4)) - be32(b, p + 12), h = int64_t(be32(b, p + 8)) - be32(b, p + 16);
+    int64_t bits = 0;
+    for (int64_t c = 0; c < comps; ++c) bits = std::max<int64_t>(bits, (uint8_t(b[p + 38 + 3 * c]) & 0x7F) + 1);
+    return mismatch(w, h, comps, bits);
+  }
+  if (ts.rfind("1.2.840.10008.1.2.4.", 0) == 0) {
+    // Classic JPEG family and JPEG-LS: SOI, then marker segments up to SOFn / SOF55 (F7).
+    if (be16(b, at) != 0xFFD8) return "unsupported or corrupt JPEG frame (no start-of-image marker)";
+    size_t p = at + 2;
+    while (p + 4 <= at + n) {
+      const uint32_t m = be16(b, p), len = be16(b, p + 2);
+      if ((m >> 8) != 0xFF || len < 2) break;
+      const uint32_t k = m & 0xFF;
+      if ((k >= 0xC0 && k <= 0xCF && k != 0xC4 && k != 0xC8 && k != 0xCC) || k == 0xF7) {
+        if (p + 10 > at + n) break;
+        return mismatch(be16(b, p + 7), be16(b, p + 5), uint8_t(b[p + 9]), uint8_t(b[p + 4]));
+      }
+      p += 2 + len;
+    }
+    return "corrupt JPEG frame (no frame header)";
+  }
+  return "";  // RLE and others: GDCM checks them
+}
+
+}  // namespace
+
+std::string check_image_header(const DicomScan& s, const std::string& b) {
+  if (s.samples != 1)
+    return "unsupported DICOM image: " + std::to_string(s.samples) +
+           " samples per pixel (only gray CT/X-ray images are supported)";
+  if (s.photometric != "MONOCHROME1" && s.photometric != "MONOCHROME2")
+    return "unsupported photometric interpretation '" + s.photometric + "' (only MONOCHROME1/2)";
+  if (s.bits_allocated != 8 && s.bits_allocated != 16 && s.bits_allocated != 32)
+    return "unsupported BitsAllocated " + std::to_string(s.bits_allocated) + " (8, 16 or 32)";
+  const int64_t stored = s.bits_stored < 0 ? s.bits_allocated : s.bits_stored;
+  const int64_t high = s.high_bit < 0 ? stored - 1 : s.high_bit;
+  if (stored < 1 || stored > s.bits_allocated || high < 0 || high >= stored)
+    return "corrupt DICOM header (BitsStored " + std::to_string(stored) + ", HighBit " + std::to_string(high) +
+           ", BitsAllocated " + std::to_string(s.bits_allocated) + ")";
+  if (s.pixel_representation != 0 && s.pixel_representation != 1)
+    return "corrupt DICOM header (PixelRepresentation " + std::to_string(s.pixel_representation) + ")";
+  return s.encapsulated ? check_frame_header(s, b) : "";
+}
+
+DicomScan scan_dicom(const std::string& bytes) {
+  DicomScan out;
+  Walker(bytes, out).run();
+  return out;
+}
+
+}  // namespace covscreen::io_detail

@@ -1,0 +1,202 @@
+// Image files -> gray uint8. Conversion rules (documented in one place):
+//   - colour: BGR -> gray with cv::cvtColor (0.299 R + 0.587 G + 0.114 B); BGRA drops alpha first;
+//     gray + alpha keeps the gray channel. Done at the stored depth, before the depth rule.
+//   - 16-bit unsigned: the full range is kept, value / 257 rounded (65535 -> 255); no min-max
+//     stretch, so a dark 16-bit image stays dark as it would in an 8-bit export.
+//   - other depths (signed integers, 32/64-bit float TIFF): min-max stretch to 0..255 per image
+//     (a constant image gives 0); any NaN/Inf is rejected.
+//   - DICOM: Hounsfield units through a window (dicom_reader.h).
+// Bytes are read by us and decoded with cv::imdecode, after header checks (image_header.h) that
+// give clear reasons for empty, text, truncated, unsupported and oversized files.
+#include "covscreen/io/image_reader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include <opencv2/core/utils/logger.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "covscreen/core/error.h"
+#include "covscreen/io/dicom_reader.h"
+#include "image_header.h"
+
+namespace covscreen {
+namespace {
+
+namespace fs = std::filesystem;
+using io_detail::Format;
+
+void silence_opencv_logging() {
+  static std::once_flag once;
+  std::call_once(once, [] { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR); });
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return ext;
+}
+
+bool has_dicom_extension(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  return ext == ".dcm" || ext == ".dicom";
+}
+
+int depth_bits(int depth) {
+  switch (depth) {
+    case CV_8U: case CV_8S: return 8;
+    case CV_16U: case CV_16S: return 16;
+    case CV_64F: return 64;
+    default: return 32;
+  }
+}
+
+// Any decoded matrix -> CV_8UC1 by the rules at the top of this file.
+cv::Mat to_gray8(cv::Mat m, const std::string& name) {
+  const bool cvt_ok = m.depth() == CV_8U || m.depth() == CV_16U || m.depth() == CV_32F;
+  if (!cvt_ok && m.channels() > 1) m.convertTo(m, CV_32F);
+  cv::Mat gray;
+  switch (m.channels()) {
+    case 1: gray = m; break;
+    case 2: cv::extractChannel(m, gray, 0); break;
+    case 3: cv::cvtColor(m, gray, cv::COLOR_BGR2GRAY); break;
+    case 4: cv::cvtColor(m, gray, cv::COLOR_BGRA2GRAY); break;
+    default: throw FileError(name, "unsupported number of channels (" + std::to_string(m.channels()) + ")");
+  }
+  cv::Mat out;
+  if (gray.depth() == CV_8U) return gray;
+  if (gray.depth() == CV_16U) {
+    gray.convertTo(out, CV_8U, 1.0 / 257.0);
+    return out;
+  }
+  cv::Mat f;
+  gray.convertTo(f, CV_64F);
+  if (!cv::checkRange(f)) throw FileError(name, "image has non-finite sample values (NaN or Inf)");
+  double lo = 0, hi = 0;
+  cv::minMaxLoc(f, &lo, &hi);
+  if (hi > lo) {
+    f.convertTo(out, CV_8U, 255.0 / (hi - lo), -lo * 255.0 / (hi - lo));
+  } else {
+    out = cv::Mat::zeros(f.size(), CV_8UC1);
+  }
+  return out;
+}
+
+DecodedImage decode_dicom_image(const std::string& bytes, const std::string& name, const ReadOptions& opt) {
+  DicomLimits limits;
+  limits.max_pixels = opt.max_pixels;
+  limits.max_file_bytes = opt.max_file_bytes;
+  const DicomImage dcm = decode_dicom(bytes, name, limits);
+  DecodedImage out;
+  out.gray = window_to_gray8(dcm, opt.window);
+  out.format = "dicom";
+  out.bit_depth = dcm.bits_stored;
+  out.channels = 1;
+  out.width = dcm.hu.cols;
+  out.height = dcm.hu.rows;
+  return out;
+}
+
+}  // namespace
+
+namespace io_detail {
+
+std::string read_file_bytes(const std::string& path, int64_t max_bytes) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) throw FileError(path, "file not found");
+  if (fs::is_directory(st)) throw FileError(path, "is a directory, not a file");
+  if (!fs::is_regular_file(st)) throw FileError(path, "not a regular file");
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) throw FileError(path, "cannot read file size (" + ec.message() + ")");
+  if (int64_t(size) > max_bytes)
+    throw FileError(path, "file too large (" + std::to_string(size) + " bytes exceeds limit of " +
+                              std::to_string(max_bytes) + ")");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FileError(path, "cannot open file for reading");
+  std::string bytes(size, '\0');
+  if (size && !in.read(&bytes[0], std::streamsize(size))) throw FileError(path, "read error");
+  return bytes;
+}
+
+}  // namespace io_detail
+
+bool has_image_extension(const std::string& path) {
+  static const char* const kExt[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"};
+  const std::string ext = lower_extension(path);
+  return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
+}
+
+bool looks_like_dicom(const std::string& b) {
+  if (b.size() >= 132 && b.compare(128, 4, "DICM") == 0) return true;
+  // No preamble: a data set that starts with a little-endian group 0x0002 or 0x0008 element,
+  // either explicit VR (two upper-case letters) or implicit VR (a length that fits in the file).
+  if (b.size() < 8) return false;
+  auto u8 = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
+  const unsigned group = u8(0) | (u8(1) << 8), element = u8(2) | (u8(3) << 8);
+  if ((group != 0x0002 && group != 0x0008) || element > 0x00FF) return false;
+  if (std::isupper(u8(4)) && std::isupper(u8(5))) return true;
+  const uint64_t len = u8(4) | (u8(5) << 8) | (uint64_t(u8(6)) << 16) | (uint64_t(u8(7)) << 24);
+  return len + 8 <= b.size();
+}
+
+DecodedImage decode_image(const std::string& bytes, const std::string& name, const ReadOptions& opt) {
+  silence_opencv_logging();
+  if (bytes.empty()) throw FileError(name, "empty file");
+  if (int64_t(bytes.size()) > opt.max_file_bytes)
+    throw FileError(name, "file too large (" + std::to_string(bytes.size()) + " bytes exceeds limit of " +
+                              std::to_string(opt.max_file_bytes) + ")");
+  const io_detail::HeaderInfo h = io_detail::inspect_header(bytes);
+  switch (h.format) {
+    case Format::kDicom: return decode_dicom_image(bytes, name, opt);
+    case Format::kPng: case Format::kJpeg: case Format::kBmp: case Format::kTiff: break;
+    default:
+      // A .dcm without a recognisable start still goes to GDCM, which names the problem.
+      if (has_dicom_extension(name)) return decode_dicom_image(bytes, name, opt);
+      if (h.format == Format::kText) throw FileError(name, "not an image (looks like text)");
+      if (h.format == Format::kGif || h.format == Format::kWebp)
+        throw FileError(name, std::string("unsupported format (") + io_detail::format_name(h.format) +
+                                  "; use PNG, JPEG, BMP, TIFF or DICOM)");
+      throw FileError(name, "unsupported format (unknown file signature)");
+  }
+  if (h.width > 0 && h.height > 0 && h.width * h.height > opt.max_pixels)  // before truncation: a bomb
+    throw FileError(name, "image too large (" + std::to_string(h.width) + " x " + std::to_string(h.height) +
+                              " exceeds limit of " + std::to_string(opt.max_pixels) + " pixels)");
+  if (!h.problem.empty()) throw FileError(name, h.problem);
+
+  cv::Mat decoded;
+  try {
+    const cv::Mat buf(1, int(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+    decoded = cv::imdecode(buf, cv::IMREAD_UNCHANGED | cv::IMREAD_ANYDEPTH);
+  } catch (const cv::Exception& e) {
+    throw FileError(name, std::string("could not decode ") + io_detail::format_name(h.format) + " (" + e.err + ")");
+  }
+  if (decoded.empty())
+    throw FileError(name, std::string("could not decode ") + io_detail::format_name(h.format) + " (corrupt data)");
+  if (int64_t(decoded.cols) * decoded.rows > opt.max_pixels)  // TIFF sizes not known from the header
+    throw FileError(name, "image too large (" + std::to_string(decoded.cols) + " x " + std::to_string(decoded.rows) +
+                              " exceeds limit of " + std::to_string(opt.max_pixels) + " pixels)");
+
+  DecodedImage out;
+  out.format = io_detail::format_name(h.format);
+  out.bit_depth = depth_bits(decoded.depth());
+  out.channels = decoded.channels();
+  out.width = decoded.cols;
+  out.height = decoded.rows;
+  try {
+    out.gray = to_gray8(decoded, name);
+  } catch (const cv::Exception& e) {
+    throw FileError(name, std::string("could not convert to gray (") + e.err + ")");
+  }
+  return out;
+}
+
+DecodedImage read_image(const std::string& path, const ReadOptions& opt) {
+  return decode_image(io_detail::read_file_bytes(path, opt.max_file_bytes), path, opt);
+}
+
+}  // namespace covscreen

@@ -1,0 +1,170 @@
+#include "covscreen/models/checkpoint.h"
+
+#include <cstring>
+#include <set>
+
+#include "covscreen/core/container.h"
+#include "covscreen/core/error.h"
+#include "covscreen/models/state_dict.h"
+
+namespace covscreen {
+
+namespace {
+
+const std::string kMagic(kCheckpointMagic, 8);  // the constant holds an embedded NUL
+const char* kKindName = "a covscreen checkpoint";
+const char* kOptimizerBlob = "optimizer";
+const char* kTensorBlobPrefix = "t/";
+
+struct DtypeName {
+  torch::ScalarType type;
+  const char* name;
+};
+const DtypeName kDtypes[] = {{torch::kFloat32, "float32"}, {torch::kFloat16, "float16"},
+                             {torch::kFloat64, "float64"}, {torch::kBFloat16, "bfloat16"},
+                             {torch::kInt64, "int64"},     {torch::kInt32, "int32"},
+                             {torch::kUInt8, "uint8"},     {torch::kBool, "bool"}};
+
+std::string dtype_name(torch::ScalarType t) {
+  for (const auto& d : kDtypes)
+    if (d.type == t) return d.name;
+  throw Error(std::string("checkpoint: unsupported tensor dtype ") + c10::toString(t));
+}
+
+bool dtype_from_name(const std::string& n, torch::ScalarType* t) {
+  for (const auto& d : kDtypes)
+    if (n == d.name) {
+      *t = d.type;
+      return true;
+    }
+  return false;
+}
+
+// The tensor as stored: fp16 for floating tensors when `half` (kept fp32 where fp16 overflows).
+torch::Tensor storage_form(const torch::Tensor& live, bool half) {
+  torch::Tensor t = live.detach().to(torch::kCPU).contiguous();
+  if (half && t.is_floating_point() && t.scalar_type() != torch::kFloat16) {
+    torch::Tensor h = t.to(torch::kFloat16);
+    if (t.numel() == 0 || torch::isfinite(h).all().item<bool>() == torch::isfinite(t).all().item<bool>())
+      return h;
+  }
+  return t;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
+  if (!ck.net) throw Error("save_checkpoint: the checkpoint has no model");
+  ck.model.validate();
+  Container c;
+  c.magic = kMagic;
+  c.version = kCheckpointVersion;
+  nlohmann::json tensors = nlohmann::json::array();
+  int index = 0;
+  for (const auto& [name, live] : module_tensors(*ck.net)) {
+    torch::Tensor t = storage_form(live, half);
+    const std::string blob = kTensorBlobPrefix + std::to_string(index++);
+    c.blobs[blob] = std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
+    tensors.push_back({{"name", name}, {"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()},
+                       {"blob", blob}});
+  }
+  if (!ck.optimizer_state.empty()) c.blobs[kOptimizerBlob] = ck.optimizer_state;
+  c.header = {{"kind", "covscreen-checkpoint"},
+              {"covscreen_version", COVSCREEN_VERSION},
+              {"model", ck.model},
+              {"classes", ck.classes},
+              {"spec", ck.spec},
+              {"threshold", ck.threshold},
+              {"threshold_rule", ck.threshold_rule},
+              {"training", ck.training},
+              {"metrics", ck.metrics},
+              {"extra", ck.extra},
+              {"weights_dtype", half ? "float16" : "float32"},
+              {"byte_order", "little"},
+              {"tensors", tensors}};
+  write_container(path, c);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  Container c = read_container(path, kMagic, kCheckpointVersion, kKindName);
+  Checkpoint ck;
+  const nlohmann::json& h = c.header;
+  nlohmann::json table;
+  try {
+    ck.model = h.at("model").get<ModelConfig>();
+    ck.classes = h.at("classes").get<std::vector<std::string>>();
+    ck.spec = h.at("spec").get<PreprocessSpec>();
+    ck.threshold = h.at("threshold").get<double>();
+    ck.threshold_rule = h.at("threshold_rule").get<std::string>();
+    ck.training = h.value("training", nlohmann::json::object());
+    ck.metrics = h.value("metrics", nlohmann::json::object());
+    ck.extra = h.value("extra", nlohmann::json::object());
+    table = h.at("tensors");
+    if (!table.is_array()) throw FileError(path, "damaged checkpoint (tensor table is not a list)");
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, std::string("damaged checkpoint header: ") + e.what());
+  } catch (const UsageError& e) {
+    throw FileError(path, std::string("checkpoint header: ") + e.what());
+  }
+  try {
+    ck.model.validate();
+  } catch (const UsageError& e) {
+    throw FileError(path, std::string("checkpoint header: ") + e.what());
+  }
+  ck.net = make_model(ck.model);
+  ck.net->eval();
+
+  StateDict stored;
+  try {
+    for (const auto& e : table) {
+      const std::string name = e.at("name").get<std::string>();
+      torch::ScalarType type;
+      if (!dtype_from_name(e.at("dtype").get<std::string>(), &type))
+        throw FileError(path, "tensor '" + name + "' has an unknown dtype " + e.at("dtype").dump());
+      const auto shape = e.at("shape").get<std::vector<int64_t>>();
+      auto blob = c.blobs.find(e.at("blob").get<std::string>());
+      if (blob == c.blobs.end()) throw FileError(path, "tensor '" + name + "' has no data blob");
+      int64_t numel = 1;
+      for (int64_t d : shape) {
+        if (d < 0) throw FileError(path, "tensor '" + name + "' has a negative dimension");
+        numel *= d;
+      }
+      auto t = torch::empty(shape, torch::TensorOptions().dtype(type));
+      const size_t nbytes = static_cast<size_t>(numel) * t.element_size();
+      if (blob->second.size() != nbytes)
+        throw FileError(path, "tensor '" + name + "' data is " + std::to_string(blob->second.size()) +
+                                  " bytes, its shape needs " + std::to_string(nbytes));
+      if (nbytes) std::memcpy(t.data_ptr(), blob->second.data(), nbytes);
+      if (!stored.emplace(name, t).second) throw FileError(path, "tensor '" + name + "' appears twice");
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, std::string("damaged checkpoint tensor table: ") + e.what());
+  }
+  load_module_state(*ck.net, stored, path);
+  auto opt = c.blobs.find(kOptimizerBlob);
+  if (opt != c.blobs.end()) ck.optimizer_state = std::move(opt->second);
+  return ck;
+}
+
+nlohmann::json model_card(const Checkpoint& ck) {
+  nlohmann::json parts = nlohmann::json::array();
+  int64_t total = 0;
+  if (ck.net) {
+    for (const auto& [name, n] : ck.net->part_sizes()) {
+      parts.push_back({{"name", name}, {"parameters", n}});
+      total += n;
+    }
+  }
+  return {{"arch", ck.model.arch},
+          {"model", ck.model},
+          {"classes", ck.classes},
+          {"parts", parts},
+          {"total_parameters", total},
+          {"spec", ck.spec},
+          {"threshold", ck.threshold},
+          {"threshold_rule", ck.threshold_rule},
+          {"training", ck.training},
+          {"metrics", ck.metrics}};
+}
+
+}  // namespace covscreen

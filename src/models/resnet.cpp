@@ -1,0 +1,93 @@
+#include "covscreen/models/resnet.h"
+
+#include <torch/nn/functional.h>
+#include <torch/nn/init.h>
+
+#include "covscreen/core/error.h"
+#include "covscreen/models/densenet.h"  // count_parameters
+
+namespace covscreen {
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+
+ResNetOptions ResNetOptions::resnet50(int num_classes) {
+  ResNetOptions o;
+  o.num_classes = num_classes;
+  return o;
+}
+
+BottleneckImpl::BottleneckImpl(int in_channels, int planes, int stride) {
+  const int out = planes * kExpansion;
+  conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in_channels, planes, 1).bias(false)));
+  bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
+  conv2_ = register_module(
+      "conv2", nn::Conv2d(nn::Conv2dOptions(planes, planes, 3).stride(stride).padding(1).bias(false)));
+  bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
+  conv3_ = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(planes, out, 1).bias(false)));
+  bn3_ = register_module("bn3", nn::BatchNorm2d(out));
+  if (stride != 1 || in_channels != out) {
+    downsample_ = nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in_channels, out, 1).stride(stride).bias(false)),
+                                 nn::BatchNorm2d(out));
+    register_module("downsample", downsample_);
+  }
+}
+
+torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
+  auto h = bn1_->forward(conv1_->forward(x)).relu_();
+  h = bn2_->forward(conv2_->forward(h)).relu_();
+  h = bn3_->forward(conv3_->forward(h));
+  auto identity = downsample_ ? downsample_->forward(x) : x;
+  return torch::relu(h + identity);
+}
+
+ResNetImpl::ResNetImpl(const ResNetOptions& opt) : opt_(opt) {
+  if (opt.layers.size() != 4 || opt.num_classes < 0) throw UsageError("resnet: invalid options");
+  conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
+  bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+  int in = 64;
+  const int planes[4] = {64, 128, 256, 512};
+  for (int s = 0; s < 4; ++s) {
+    nn::Sequential stage;
+    for (int b = 0; b < opt.layers[s]; ++b) {
+      const int stride = (b == 0 && s > 0) ? 2 : 1;
+      stage->push_back(Bottleneck(in, planes[s], stride));
+      in = planes[s] * BottleneckImpl::kExpansion;
+    }
+    stages_.push_back(register_module("layer" + std::to_string(s + 1), stage));
+  }
+  if (opt.num_classes > 0) fc_ = register_module("fc", nn::Linear(in, opt.num_classes));
+
+  // torchvision's initialization: kaiming-normal (fan_out, relu) convs, BN (1, 0).
+  torch::NoGradGuard no_grad;
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* conv = m->as<nn::Conv2d>()) {
+      nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+    } else if (auto* bn = m->as<nn::BatchNorm2d>()) {
+      nn::init::ones_(bn->weight);
+      nn::init::zeros_(bn->bias);
+    }
+  }
+}
+
+torch::Tensor ResNetImpl::features(const torch::Tensor& x) {
+  auto h = bn1_->forward(conv1_->forward(x)).relu_();
+  h = F::max_pool2d(h, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+  for (auto& stage : stages_) h = stage->forward(h);
+  return h;
+}
+
+torch::Tensor ResNetImpl::classify(const torch::Tensor& f) {
+  if (!fc_) throw Error("resnet: classify() on a backbone built without an fc layer");
+  return fc_->forward(F::adaptive_avg_pool2d(f, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1));
+}
+
+std::vector<std::pair<std::string, int64_t>> ResNetImpl::part_sizes() const {
+  const int64_t total = count_parameters(*this);
+  const int64_t head = fc_ ? count_parameters(*fc_) : 0;
+  std::vector<std::pair<std::string, int64_t>> parts{{"backbone", total - head}};
+  if (fc_) parts.emplace_back("head", head);
+  return parts;
+}
+
+}  // namespace covscreen

@@ -1,0 +1,96 @@
+#include "covscreen/models/weights_io.h"
+
+#include <sstream>
+
+#include <torch/utils.h>
+
+#include "covscreen/core/error.h"
+
+namespace covscreen {
+
+namespace {
+
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n < 0 ? -n : n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return n < 0 ? "-" + s : s;
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+}  // namespace
+
+Checkpoint import_checkpoint(const ImportOptions& opt, ImportReport* report) {
+  if (opt.classes.size() < 2) throw UsageError("import: give at least two classes (--classes a,b)");
+  Checkpoint ck;
+  ck.model = opt.model;
+  ck.model.num_classes = static_cast<int>(opt.classes.size());
+  ck.model.validate();
+  ck.classes = opt.classes;
+  ck.spec.stage1.size = ck.model.input_size;
+  torch::manual_seed(opt.seed);
+  ck.net = make_model(ck.model);
+  const StateDict sd = read_state_dict(opt.state_dict);
+  ImportReport rep = import_backbone(*ck.net, ck.model, sd, opt.state_dict);
+  ck.net->eval();
+  ck.training = {{"source", "import"},
+                 {"state_dict", opt.state_dict},
+                 {"seed", opt.seed},
+                 {"tensors_loaded", rep.loaded.size()},
+                 {"keys_ignored", rep.ignored.size()},
+                 {"tensors_missing", rep.missing},
+                 {"notes", rep.notes}};
+  if (report) *report = std::move(rep);
+  return ck;
+}
+
+void export_state_dict(const Checkpoint& ck, const std::string& path) {
+  if (!ck.net) throw Error("export: the checkpoint has no model");
+  write_state_dict(path, module_tensors(*ck.net));
+}
+
+nlohmann::json model_card(const ModelConfig& cfg) {
+  Checkpoint ck;
+  ck.model = cfg;
+  ck.spec.stage1.size = cfg.input_size;
+  ck.net = make_model(cfg);
+  for (int i = 0; i < cfg.num_classes; ++i) ck.classes.push_back("class" + std::to_string(i));
+  nlohmann::json card = model_card(ck);
+  card.erase("training");
+  card.erase("metrics");
+  card.erase("threshold");
+  card.erase("threshold_rule");
+  return card;
+}
+
+std::string format_model_card(const nlohmann::json& card) {
+  std::ostringstream out;
+  auto line = [&](const std::string& key, const std::string& value) {
+    out << "  " << key << std::string(key.size() < 16 ? 16 - key.size() : 1, ' ') << value << "\n";
+  };
+  const auto& m = card.at("model");
+  std::string arch = m.at("arch").get<std::string>();
+  if (arch == "deep-ct-net")
+    arch += " (backbone " + m.at("backbone").get<std::string>() + ", fpa_channels " +
+            std::to_string(m.at("fpa_channels").get<int>()) + ")";
+  line("arch", arch);
+  line("input", std::to_string(m.at("input_size").get<int>()) + " x " +
+                    std::to_string(m.at("input_size").get<int>()));
+  if (card.contains("classes")) line("classes", join(card.at("classes").get<std::vector<std::string>>(), ", "));
+  for (const auto& p : card.at("parts"))
+    line("params " + p.at("name").get<std::string>(), with_commas(p.at("parameters").get<int64_t>()));
+  line("params total", with_commas(card.at("total_parameters").get<int64_t>()));
+  if (card.contains("spec")) line("spec", card.at("spec").dump());
+  if (card.contains("threshold"))
+    line("threshold", std::to_string(card.at("threshold").get<double>()) + " (" +
+                          card.value("threshold_rule", std::string()) + ")");
+  if (card.contains("training") && !card.at("training").empty()) line("training", card.at("training").dump());
+  if (card.contains("metrics") && !card.at("metrics").empty()) line("metrics", card.at("metrics").dump());
+  return out.str();
+}
+
+}  // namespace covscreen

@@ -1,0 +1,128 @@
+#include "covscreen/screen/evaluate.h"
+
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "covscreen/core/container.h"
+#include "covscreen/core/error.h"
+#include "covscreen/core/labels.h"
+#include "covscreen/core/progress.h"
+#include "covscreen/data/stage2.h"
+#include "covscreen/metrics/evaluate.h"
+#include "covscreen/models/checkpoint.h"
+#include "covscreen/report/report.h"
+#include "covscreen/screen/data_source.h"
+
+namespace covscreen {
+namespace fs = std::filesystem;
+
+namespace {
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double threshold) {
+  std::ostringstream os;
+  os << "path,label,patient_id";
+  for (const auto& c : p.classes) os << ",prob_" << c;
+  os << ",predicted\n";
+  os.precision(6);
+  const int k = in.num_classes;
+  const int covid = in.positive;
+  for (int64_t i = 0; i < p.size(); ++i) {
+    os << csv_field(p.paths[i]) << "," << (p.labels[i] >= 0 ? p.classes[p.labels[i]] : "") << ","
+       << csv_field(p.patient_ids[i]);
+    int pred = -1;
+    for (int j = 0; j < k; ++j) {
+      const float v = in.probs[i * k + j];
+      os << "," << std::fixed << v;
+      if (j != covid && (pred < 0 || v > in.probs[i * k + pred])) pred = j;
+    }
+    if (covid >= 0 && in.probs[i * k + covid] >= threshold) pred = covid;
+    os << "," << p.classes[pred] << "\n";
+  }
+  return os.str();
+}
+
+std::string model_name(const std::string& path, const Checkpoint& ck, size_t i) {
+  std::string stem = fs::path(path).stem().string();
+  return stem.empty() ? ck.model.arch + "-" + std::to_string(i + 1) : stem;
+}
+}  // namespace
+
+EvaluateResult run_evaluation(const EvaluateJob& opt) {
+  if (opt.models.empty()) throw UsageError("evaluate: give at least one --model");
+  if (opt.out_dir.empty()) throw UsageError("evaluate: --out is required");
+  fs::create_directories(opt.out_dir);
+  EvaluateResult result;
+  report::ReportInput rep;
+  std::set<std::string> names;
+  for (size_t i = 0; i < opt.models.size(); ++i) {
+    Checkpoint ck = load_checkpoint(opt.models[i]);
+    DataSourceOptions ds;
+    ds.layout = opt.layout;
+    ds.split = opt.split;
+    ds.stage1 = ck.spec.stage1;
+    ds.classes = ck.classes;
+    ds.cache_dir = opt.cache_dir.empty() ? (fs::path(opt.out_dir) / "packs").string() : opt.cache_dir;
+    LoadedData data = load_data(opt.data, ds);
+    for (const auto& f : data.failures) std::cerr << "covscreen: skipped " << f.path << ": " << f.reason << "\n";
+    result.unreadable = std::max(result.unreadable, data.failures.size());
+    if (data.pack.size() == 0) throw UsageError("evaluate: no readable images in " + opt.data);
+
+    Progress bar("evaluating " + fs::path(opt.models[i]).filename().string(), data.pack.size());
+    torch::Tensor probs = predict_probs(*ck.net, Stage2(ck.spec.stage2), data.pack.images, opt.inference, &bar);
+    bar.finish();
+
+    metrics::EvalInput in;
+    in.num_classes = static_cast<int>(probs.size(1));
+    auto p = probs.contiguous();
+    in.probs.assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
+    in.labels.assign(data.pack.labels.begin(), data.pack.labels.end());
+    in.classes = ck.classes;
+    in.positive = covid_index(ck.classes);
+    bool any_patient = false;
+    for (const auto& id : data.pack.patient_ids) any_patient |= !id.empty();
+    if (any_patient) in.patient_ids = data.pack.patient_ids;
+
+    metrics::EvaluateOptions eo;
+    eo.threshold = metrics::fixed_threshold(ck.threshold);
+    eo.threshold.description = "stored in the checkpoint (" + ck.threshold_rule + ", chosen on validation data)";
+    eo.aggregation = metrics::parse_aggregation(opt.aggregation);
+    metrics::Evaluation ev = metrics::evaluate_predictions(in, eo);
+
+    std::string name = model_name(opt.models[i], ck, i);
+    while (!names.insert(name).second) name += "-" + std::to_string(i + 1);
+    const std::string csv =
+        (fs::path(opt.out_dir) / (i == 0 ? std::string("predictions.csv") : "predictions_" + name + ".csv")).string();
+    write_file_atomic(csv, predictions_csv(data.pack, in, ck.threshold));
+    result.files.push_back(csv);
+
+    std::ostringstream desc;
+    desc << ck.model.arch << ", classes";
+    for (const auto& c : ck.classes) desc << " " << c;
+    if (ck.training.contains("train_data")) desc << "; trained on " << ck.training["train_data"].value("source", "?");
+    if (ck.training.contains("epoch")) desc << ", epoch " << ck.training["epoch"].get<int>() + 1;
+    rep.models.push_back({name, opt.models[i], desc.str(), std::move(ev)});
+    if (i == 0) {
+      std::ostringstream d;
+      d << data.description << ": " << data.pack.size() << " images";
+      if (!data.failures.empty()) d << " (" << data.failures.size() << " unreadable files left out)";
+      rep.data_description = d.str();
+    }
+  }
+  rep.command = opt.command;
+  auto files = report::write_report(opt.out_dir, rep);
+  result.files.insert(result.files.end(), files.paths.begin(), files.paths.end());
+  result.metrics = report::report_json(rep);
+  return result;
+}
+
+}  // namespace covscreen

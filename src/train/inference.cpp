@@ -1,0 +1,64 @@
+#include "covscreen/train/inference.h"
+
+#include <fstream>
+#include <string>
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "covscreen/core/compat.h"
+#include "covscreen/core/error.h"
+#include "covscreen/core/progress.h"
+
+namespace covscreen {
+
+torch::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) throw UsageError("device cuda requested but no CUDA device is available");
+    return torch::kCUDA;
+  }
+  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  throw UsageError("device must be auto, cpu or cuda (got '" + name + "')");
+}
+
+bool cpu_has_bf16() {
+  static const bool has = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("flags", 0) == 0)
+        return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+    return false;
+  }();
+  return has;
+}
+
+std::string resolve_precision(const std::string& precision, const torch::Device& device) {
+  if (precision == "fp32" || precision == "bf16") return precision;
+  if (precision == "auto") return (device.is_cuda() || cpu_has_bf16()) ? "bf16" : "fp32";
+  throw UsageError("precision must be auto, fp32 or bf16 (got '" + precision + "')");
+}
+
+torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
+                            const InferenceOptions& opt, Progress* progress) {
+  const torch::Device device = resolve_device(opt.device);
+  const bool bf16 = resolve_precision(opt.precision, device) == "bf16";
+  net.to(device);
+  net.eval();
+  c10::InferenceMode guard;
+  compat::AutocastGuard autocast(device.type(), bf16, torch::kBFloat16);
+  const int64_t n = images.size(0);
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < n; i += opt.batch_size) {
+    const int64_t b = std::min<int64_t>(opt.batch_size, n - i);
+    auto x = stage2(images.slice(0, i, i + b).to(device), /*augment=*/false);
+    if (opt.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    out.push_back(torch::sigmoid(net.forward(x).to(torch::kFloat32)).to(torch::kCPU));
+    if (progress) progress->advance(b);
+  }
+  if (out.empty()) return torch::empty({0, 0});
+  return torch::cat(out);
+}
+
+}  // namespace covscreen

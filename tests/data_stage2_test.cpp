@@ -1,0 +1,74 @@
+#include "covscreen/data/stage2.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+using namespace covscreen;
+
+namespace {
+torch::Tensor random_images(int64_t b, int64_t h, int64_t w, uint64_t seed) {
+  auto gen = at::detail::createCPUGenerator(seed);
+  return torch::randint(0, 256, {b, h, w}, gen, torch::kUInt8);
+}
+}  // namespace
+
+TEST(Stage2, KernelIsTheNormalizedGaussianOfSigma08) {
+  Stage2 s2(Stage2Spec{});
+  auto k = s2.blur_kernel().view({3, 3});
+  // 1-D: exp(-x^2 / (2 * 0.8^2)) at x = -1, 0, 1 normalized (hand computed: e^-0.78125 = 0.4578334).
+  const double side = 0.4578334 / (1 + 2 * 0.4578334), mid = 1 / (1 + 2 * 0.4578334);
+  EXPECT_NEAR(k[1][1].item<double>(), mid * mid, 1e-6);
+  EXPECT_NEAR(k[0][1].item<double>(), side * mid, 1e-6);
+  EXPECT_NEAR(k[0][0].item<double>(), side * side, 1e-6);
+  EXPECT_NEAR(k.sum().item<double>(), 1.0, 1e-6);
+}
+
+TEST(Stage2, StandardizesEachImageAndReplicatesChannels) {
+  Stage2 s2(Stage2Spec{});
+  auto img = random_images(3, 40, 50, 1);
+  img[1].fill_(7);  // a constant image must not give NaN
+  auto x = s2(img, false);
+  ASSERT_EQ(x.sizes(), (std::vector<int64_t>{3, 3, 40, 50}));
+  EXPECT_FALSE(torch::isnan(x).any().item<bool>());
+  for (int64_t i : {0, 2}) {
+    EXPECT_NEAR(x[i].mean().item<double>(), 0.0, 1e-4);
+    EXPECT_NEAR(x[i][0].std(false).item<double>(), 1.0, 1e-3);
+  }
+  EXPECT_TRUE(torch::equal(x[0][0], x[0][2]));
+  EXPECT_NEAR(x[1].abs().max().item<double>(), 0.0, 1e-6);
+}
+
+TEST(Stage2, BlurMatchesAHandConvolutionInsideTheImage) {
+  Stage2Spec spec;
+  spec.channels = 1;
+  Stage2 s2(spec);
+  auto img = random_images(1, 9, 9, 2);
+  auto x = s2(img, false)[0][0];
+  // Undo standardization using the blurred image's own statistics: compare up to an affine map
+  // by checking the ratio of differences between two interior pixels.
+  auto f = img[0].to(torch::kFloat64);
+  auto k = s2.blur_kernel().view({3, 3}).to(torch::kFloat64);
+  auto blur_at = [&](int r, int c) { return (f.slice(0, r - 1, r + 2).slice(1, c - 1, c + 2) * k).sum().item<double>(); };
+  const double b1 = blur_at(3, 3), b2 = blur_at(5, 6), b3 = blur_at(4, 2);
+  const double x1 = x[3][3].item<double>(), x2 = x[5][6].item<double>(), x3 = x[4][2].item<double>();
+  EXPECT_NEAR((x1 - x2) / (x1 - x3), (b1 - b2) / (b1 - b3), 1e-4);
+}
+
+TEST(Stage2, AugmentationIsSeededAndOffWithoutIt) {
+  Stage2 s2(Stage2Spec{});
+  auto img = random_images(4, 32, 32, 3);
+  auto g1 = at::detail::createCPUGenerator(11), g2 = at::detail::createCPUGenerator(11),
+       g3 = at::detail::createCPUGenerator(12);
+  auto a = s2(img, true, &g1), b = s2(img, true, &g2), c = s2(img, true, &g3);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::allclose(a, c));
+  EXPECT_FALSE(torch::allclose(a, s2(img, false)));
+}
+
+TEST(Stage2, RejectsWrongInput) {
+  Stage2 s2(Stage2Spec{});
+  EXPECT_ANY_THROW(s2(torch::zeros({2, 3, 8, 8}, torch::kUInt8), false));
+  EXPECT_ANY_THROW(s2(torch::zeros({2, 8, 8}, torch::kFloat32), false));
+}

@@ -1,0 +1,93 @@
+// `covscreen model import | export | info` end to end (skips when the CLI was not built:
+// it needs the imaging libraries).
+#include <sys/wait.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "covscreen/models/checkpoint.h"
+#include "covscreen/models/state_dict.h"
+#include "test_util.h"
+
+namespace covscreen {
+namespace {
+
+class ModelCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bin_ = test::bin_dir() + "/covscreen";
+    if (!std::filesystem::exists(bin_)) GTEST_SKIP() << "covscreen CLI not built at " << bin_;
+  }
+  // Runs the CLI with `args`; returns the exit code, stdout in *out.
+  int run(const std::string& args, std::string* out = nullptr) {
+    const std::string log = dir_.file("stdout.txt");
+    const int status = std::system((bin_ + " " + args + " > " + log + " 2>&1").c_str());
+    if (out) *out = read_file(log);
+    return (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
+  }
+  std::string bin_;
+  test::TempDir dir_;
+};
+
+TEST_F(ModelCli, InfoOfAFreshDeepCTNet) {
+  std::string out;
+  ASSERT_EQ(run("model info --arch deep-ct-net --json", &out), 0) << out;
+  const auto card = nlohmann::json::parse(out);
+  ASSERT_EQ(card["parts"].size(), 3u);
+  EXPECT_EQ(card["parts"][0]["name"], "backbone");
+  EXPECT_EQ(card["parts"][0]["parameters"].get<int64_t>(), 6953856);  // torchvision densenet121.features
+  EXPECT_EQ(card["parts"][1]["name"], "fpa");
+  EXPECT_EQ(card["parts"][2]["name"], "head");
+  EXPECT_EQ(card["parts"][2]["parameters"].get<int64_t>(), 2 * 1024 + 1024 * 64 * 2 + 2);
+  EXPECT_EQ(run("model info --arch vgg16"), 1);
+  EXPECT_EQ(run("model info"), 1);
+}
+
+TEST_F(ModelCli, ImportExportInfo) {
+  // A torchvision-named densenet121 state_dict, saved as DataParallel would ("module." keys).
+  ModelConfig src_cfg;
+  src_cfg.arch = "densenet121";
+  src_cfg.num_classes = 1000;
+  torch::manual_seed(21);
+  auto src = make_model(src_cfg);
+  StateDict sd;
+  for (const auto& [name, t] : module_tensors(*src)) sd["module." + name] = t.detach().clone();
+  const std::string sd_path = dir_.file("tv.pt");
+  write_state_dict(sd_path, sd);
+
+  std::string out;
+  const std::string ckpt = dir_.file("m.ckpt");
+  ASSERT_EQ(run("model import --arch deep-ct-net --state-dict " + sd_path + " --classes covid,non-covid --out " +
+                    ckpt + " --input-size 64",
+                &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("ignored: 2"), std::string::npos) << out;  // classifier.weight / .bias
+  EXPECT_NE(out.find("missing: 0"), std::string::npos) << out;
+  const Checkpoint ck = load_checkpoint(ckpt);
+  EXPECT_EQ(ck.classes, (std::vector<std::string>{"covid", "non-covid"}));
+  EXPECT_EQ(ck.model.num_classes, 2);
+  for (const auto& [name, t] : module_tensors(*ck.net))
+    if (name.rfind("backbone.", 0) == 0) EXPECT_TRUE(torch::equal(t, sd.at("module." + name.substr(9)))) << name;
+
+  const std::string exported = dir_.file("e.pt");
+  ASSERT_EQ(run("model export " + ckpt + " --out " + exported, &out), 0) << out;
+  const StateDict back = read_state_dict(exported);
+  EXPECT_EQ(back.size(), module_tensors(*ck.net).size());
+  EXPECT_TRUE(torch::equal(back.at("backbone.features.conv0.weight"), sd.at("module.features.conv0.weight")));
+
+  ASSERT_EQ(run("model info " + ckpt, &out), 0) << out;
+  EXPECT_NE(out.find("params fpa"), std::string::npos) << out;
+  EXPECT_NE(out.find("covid, non-covid"), std::string::npos) << out;
+
+  // A densenet state_dict is not a resnet50 backbone; an export file is not a checkpoint.
+  EXPECT_EQ(run("model import --arch resnet50 --state-dict " + sd_path + " --classes a,b --out " +
+                dir_.file("r.ckpt")),
+            1);
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("r.ckpt")));
+  EXPECT_EQ(run("model info " + exported, &out), 1);
+  EXPECT_NE(out.find("PyTorch"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace covscreen

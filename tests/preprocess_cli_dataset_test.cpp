@@ -1,0 +1,126 @@
+// Runs the built `covscreen dataset ...` commands end to end.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "covscreen/core/container.h"
+#include "test_util.h"
+
+using namespace covscreen;
+namespace fs = std::filesystem;
+
+namespace {
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+struct Run {
+  int code = -1;
+  std::string out, err;
+};
+
+// covscreen <args>; stdout captured, stderr to a file.
+Run covscreen(const std::string& args, const test::TempDir& dir) {
+  const std::string bin = test::bin_dir() + "/covscreen";
+  const std::string err = dir.file("stderr.txt");
+  Run r;
+  FILE* f = ::popen((quote(bin) + " " + args + " 2>" + quote(err)).c_str(), "r");
+  if (!f) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+  const int st = ::pclose(f);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  std::ifstream e(err);
+  r.err.assign(std::istreambuf_iterator<char>(e), {});
+  return r;
+}
+
+#define REQUIRE_CLI()                                                \
+  if (!fs::exists(test::bin_dir() + "/covscreen"))                   \
+  GTEST_SKIP() << "covscreen binary not built in " << test::bin_dir()
+}  // namespace
+
+TEST(CliDataset, IndexCovidCtThenStatsJson) {
+  REQUIRE_CLI();
+  COVSCREEN_REQUIRE_DATASET(root, "COVID-CT");
+  test::TempDir dir;
+  const Run idx = covscreen("dataset index " + quote(root) + " --out " + quote(dir.file("m.csv")), dir);
+  ASSERT_EQ(idx.code, 0) << idx.out << idx.err;
+  EXPECT_NE(idx.out.find("layout: covid-ct (auto-detected)"), std::string::npos) << idx.out;
+  EXPECT_NE(idx.out.find("indexed: 543 images"), std::string::npos) << idx.out;
+  const Run st = covscreen("dataset stats " + quote(dir.file("m.csv")) + " --json", dir);
+  ASSERT_EQ(st.code, 0) << st.out << st.err;
+  const auto j = nlohmann::json::parse(st.out);
+  // SOURCES.md: train CT_COVID 191, CT_NonCOVID 234; val 60 / 58.
+  EXPECT_EQ(j["by_split"]["train"]["by_class"]["covid"]["images"], 191);
+  EXPECT_EQ(j["by_split"]["train"]["by_class"]["non-covid"]["images"], 234);
+  EXPECT_EQ(j["by_split"]["val"]["by_class"]["covid"]["images"], 60);
+  EXPECT_EQ(j["by_split"]["val"]["by_class"]["non-covid"]["images"], 58);
+  EXPECT_EQ(j["images"], 543);
+  EXPECT_GT(j["by_split"]["train"]["by_class"]["covid"]["patients"].get<int>(), 0);
+  EXPECT_EQ(j["kind"], "manifest");
+  EXPECT_EQ(j["patient_overlap"]["ok"], true);
+  EXPECT_EQ(j["classes"], (nlohmann::json{"covid", "non-covid"}));
+}
+
+TEST(CliDataset, SplitKermanyIsSeededAndPatientDisjoint) {
+  REQUIRE_CLI();
+  COVSCREEN_REQUIRE_DATASET(root, "chest_xray_pneumonia");
+  test::TempDir dir;
+  for (const char* name : {"a.csv", "b.csv"}) {
+    const Run r = covscreen("dataset split " + quote(root) + " --resplit --seed 11 --out " + quote(dir.file(name)), dir);
+    ASSERT_EQ(r.code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("patient overlap check: OK"), std::string::npos) << r.out;
+  }
+  EXPECT_EQ(read_file(dir.file("a.csv")), read_file(dir.file("b.csv")));
+  const Run c = covscreen("dataset split " + quote(root) + " --resplit --seed 12 --out " + quote(dir.file("c.csv")), dir);
+  ASSERT_EQ(c.code, 0);
+  EXPECT_NE(read_file(dir.file("a.csv")), read_file(dir.file("c.csv")));
+  // Splitting the split manifest again keeps it (no --resplit) and rewrites it in place unchanged.
+  const Run again = covscreen("dataset split " + quote(dir.file("a.csv")) + " --seed 99", dir);
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(read_file(dir.file("a.csv")), read_file(dir.file("b.csv")));
+  EXPECT_EQ(covscreen("dataset split " + quote(dir.file("a.csv")) + " --ratios 70", dir).code, 1);
+}
+
+TEST(CliDataset, PackReportsBadFilesWithExitCode2AndStatsReadsThePack) {
+  REQUIRE_CLI();
+  test::TempDir dir;
+  const fs::path root = dir.path() / "my scans (2)";
+  fs::create_directories(root / "covid");
+  fs::create_directories(root / "normal");
+  cv::Mat img(50, 60, CV_8UC1);
+  cv::randu(img, 0, 255);
+  cv::imwrite((root / "covid" / "a (1).png").string(), img);
+  cv::imwrite((root / "covid" / "b, 2.jpg").string(), img);
+  cv::imwrite((root / "normal" / "c 3.jpeg").string(), img);
+  std::ofstream(root / "normal" / "bad (4).png", std::ios::binary) << "\x89PNG\r\n\x1a\n garbage";
+  const Run p = covscreen("dataset pack " + quote(root.string()) + " --size 32 --no-progress --out " +
+                              quote(dir.file("s.pack")),
+                          dir);
+  EXPECT_EQ(p.code, 2) << p.out << p.err;
+  EXPECT_NE(p.err.find("bad (4).png"), std::string::npos) << p.err;
+  EXPECT_NE(p.out.find("failed: 1"), std::string::npos) << p.out;
+  const Run st = covscreen("dataset stats " + quote(dir.file("s.pack")) + " --json", dir);
+  ASSERT_EQ(st.code, 0) << st.err;
+  const auto j = nlohmann::json::parse(st.out);
+  EXPECT_EQ(j["kind"], "pack");
+  EXPECT_EQ(j["images"], 3);
+  EXPECT_EQ(j["by_class"]["covid"]["images"], 2);
+  // A truncated pack is refused with the file named.
+  const std::string bytes = read_file(dir.file("s.pack"));
+  write_file_atomic(dir.file("t.pack"), bytes.substr(0, bytes.size() / 2));
+  const Run bad = covscreen("dataset stats " + quote(dir.file("t.pack")), dir);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("t.pack"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("truncated"), std::string::npos) << bad.err;
+}
