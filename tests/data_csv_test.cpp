@@ -1,6 +1,4 @@
 // CSV reader/writer and the manifest file.
-#include "covscreen/data/csv.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +6,7 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/data/csv.h"
 #include "covscreen/data/manifest.h"
 #include "test_util.h"
 
@@ -90,7 +89,7 @@ TEST(Manifest, RoundTripsAndResolvesRelativePaths) {
   write_manifest(dir.file("m.csv"), m);
   const std::string text = read_file(dir.file("m.csv"));
   EXPECT_EQ(text.substr(0, text.find('\n')), kManifestColumns);
-  EXPECT_NE(text.find("sub/a (1).png"), std::string::npos);                 // written relative
+  EXPECT_NE(text.find("sub/a (1).png"), std::string::npos);               // written relative
   EXPECT_EQ(text.find(dir.path().string() + "/sub"), std::string::npos);  // not absolute
   Manifest r = read_manifest(dir.file("m.csv"));
   ASSERT_EQ(r.entries.size(), 3u);

@@ -1,7 +1,5 @@
 // Indexing data set layouts. Expected counts come from each data set's SOURCES.md (quoted
 // next to the numbers), not from this code.
-#include "covscreen/data/layouts.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,6 +9,7 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/data/layouts.h"
 #include "covscreen/data/split.h"
 #include "covscreen/data/stats.h"
 #include "test_util.h"

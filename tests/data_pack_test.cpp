@@ -1,12 +1,10 @@
 // Pack files: bit-exact round trip, validation of everything read, clear errors.
-#include "covscreen/data/pack.h"
-
 #include <gtest/gtest.h>
-
 #include <torch/torch.h>
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/data/pack.h"
 #include "covscreen/data/stats.h"
 #include "test_util.h"
 

@@ -1,6 +1,4 @@
 // Patient-level, stratified splits, the overlap check and the stats table.
-#include "covscreen/data/split.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
@@ -8,6 +6,7 @@
 
 #include "covscreen/core/error.h"
 #include "covscreen/data/layouts.h"
+#include "covscreen/data/split.h"
 #include "covscreen/data/stats.h"
 #include "test_util.h"
 

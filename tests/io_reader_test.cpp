@@ -1,9 +1,8 @@
 // Image reading: fixtures written here with cv::imwrite (PNG, JPEG, BMP, TIFF; 8/16-bit, float;
 // gray, RGB, RGBA) decode to the expected gray values; broken files give FileError naming the file.
-#include <opencv2/imgcodecs.hpp>
-
 #include <cmath>
 #include <fstream>
+#include <opencv2/imgcodecs.hpp>
 #include <random>
 
 #include "covscreen/core/error.h"
@@ -32,9 +31,15 @@ cv::Mat make_image(int type, int rows = 48, int cols = 64, unsigned seed = 7) {
           v = std::min(range, std::max(0.0, v + noise(rng) * range / 255.0));
         }
         switch (CV_MAT_DEPTH(type)) {
-          case CV_8U: m.ptr<uint8_t>(y)[x * ch + c] = uint8_t(v); break;
-          case CV_16U: m.ptr<uint16_t>(y)[x * ch + c] = uint16_t(v); break;
-          default: m.ptr<float>(y)[x * ch + c] = float(v); break;
+          case CV_8U:
+            m.ptr<uint8_t>(y)[x * ch + c] = uint8_t(v);
+            break;
+          case CV_16U:
+            m.ptr<uint16_t>(y)[x * ch + c] = uint16_t(v);
+            break;
+          default:
+            m.ptr<float>(y)[x * ch + c] = float(v);
+            break;
         }
       }
   return m;
@@ -44,9 +49,12 @@ cv::Mat make_image(int type, int rows = 48, int cols = 64, unsigned seed = 7) {
 double expected_gray(const cv::Mat& m, int y, int x) {
   auto at = [&](int c) {
     switch (m.depth()) {
-      case CV_8U: return double(m.ptr<uint8_t>(y)[x * m.channels() + c]);
-      case CV_16U: return double(m.ptr<uint16_t>(y)[x * m.channels() + c]);
-      default: return double(m.ptr<float>(y)[x * m.channels() + c]);
+      case CV_8U:
+        return double(m.ptr<uint8_t>(y)[x * m.channels() + c]);
+      case CV_16U:
+        return double(m.ptr<uint16_t>(y)[x * m.channels() + c]);
+      default:
+        return double(m.ptr<float>(y)[x * m.channels() + c]);
     }
   };
   const double lum = m.channels() == 1 ? at(0) : 0.114 * at(0) + 0.587 * at(1) + 0.299 * at(2);
@@ -86,10 +94,10 @@ struct Case {
 
 TEST(ImageReader, FixturesDecodeToExpectedGray) {
   const Case cases[] = {
-      {".png", CV_8UC1, 0.0, "png"},    {".png", CV_8UC3, 1.0, "png"},    {".png", CV_8UC4, 1.0, "png"},
-      {".png", CV_16UC1, 0.5, "png"},   {".png", CV_16UC3, 1.0, "png"},   {".bmp", CV_8UC1, 0.0, "bmp"},
-      {".bmp", CV_8UC3, 1.0, "bmp"},    {".tif", CV_8UC1, 0.0, "tiff"},   {".tiff", CV_8UC3, 1.0, "tiff"},
-      {".tif", CV_16UC1, 0.5, "tiff"},  {".tif", CV_8UC4, 1.0, "tiff"},   {".jpg", CV_8UC1, 12.0, "jpeg"},
+      {".png", CV_8UC1, 0.0, "png"},    {".png", CV_8UC3, 1.0, "png"},  {".png", CV_8UC4, 1.0, "png"},
+      {".png", CV_16UC1, 0.5, "png"},   {".png", CV_16UC3, 1.0, "png"}, {".bmp", CV_8UC1, 0.0, "bmp"},
+      {".bmp", CV_8UC3, 1.0, "bmp"},    {".tif", CV_8UC1, 0.0, "tiff"}, {".tiff", CV_8UC3, 1.0, "tiff"},
+      {".tif", CV_16UC1, 0.5, "tiff"},  {".tif", CV_8UC4, 1.0, "tiff"}, {".jpg", CV_8UC1, 12.0, "jpeg"},
       {".jpeg", CV_8UC3, 12.0, "jpeg"},
   };
   TempDir dir;
@@ -207,9 +215,7 @@ TEST(ImageReader, BrokenFilesGiveClearErrors) {
 
 // A PNG whose IHDR claims w x h, with an empty IDAT and IEND (CRCs are not checked before the size).
 std::string png_header(uint32_t w, uint32_t h) {
-  auto be32 = [](uint32_t v) {
-    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-  };
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
   std::string s("\x89PNG\r\n\x1a\n", 8);
   s += be32(13) + "IHDR" + be32(w) + be32(h) + std::string("\x08\x00\x00\x00\x00", 5) + be32(0);
   s += be32(0) + "IDAT" + be32(0);
@@ -234,6 +240,23 @@ TEST(ImageReader, HugeHeadersAreRefusedBeforeDecoding) {
   std::string bmp(buf.begin(), buf.end());
   bmp.replace(18, 8, std::string("\x00\x00\x01\x00\x00\x00\x01\x00", 8));  // 65536 x 65536
   EXPECT_NE(problem_of(write_file(dir, "bomb.bmp", bmp)).find("65536 x 65536"), std::string::npos);
+}
+
+TEST(ImageReader, PngColourProfileIsIgnoredQuietly) {
+  // Many exports carry an iCCP chunk that makes libpng print warnings on stderr; it is dropped
+  // before decoding. This one even has a wrong CRC (libpng would complain about it).
+  std::vector<uint8_t> buf;
+  const cv::Mat m = make_image(CV_8UC1);
+  ASSERT_TRUE(cv::imencode(".png", m, buf));
+  std::string png(buf.begin(), buf.end());
+  const std::string body = std::string("ICC\0\0", 5) + "not a real profile";
+  const std::string chunk = std::string{0, 0, 0, char(body.size())} + "iCCP" + body + "CRC!";
+  png.insert(8 + 25, chunk);  // after the signature and IHDR
+  testing::internal::CaptureStderr();
+  const DecodedImage img = decode_image(png, "profile.png");
+  const std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(cv::norm(img.gray, m, cv::NORM_INF), 0.0);
+  EXPECT_EQ(err, "");
 }
 
 TEST(ImageReader, ExtensionsAndSniffing) {

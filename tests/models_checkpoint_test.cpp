@@ -139,8 +139,7 @@ TEST_F(CheckpointTest, ForeignFilesSayWhatTheyAre) {
 }
 
 // Rewrites a saved checkpoint's header with `edit` (checksum recomputed: a consistent file).
-std::string edited(const std::string& src, const std::string& dst,
-                   const std::function<void(Container&)>& edit) {
+std::string edited(const std::string& src, const std::string& dst, const std::function<void(Container&)>& edit) {
   Container c = read_container(src, std::string(kCheckpointMagic, 8), kCheckpointVersion, "checkpoint");
   edit(c);
   write_container(dst, c);

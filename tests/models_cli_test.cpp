@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "covscreen/core/container.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/models/state_dict.h"
 #include "test_util.h"
@@ -57,8 +58,8 @@ TEST_F(ModelCli, ImportExportInfo) {
 
   std::string out;
   const std::string ckpt = dir_.file("m.ckpt");
-  ASSERT_EQ(run("model import --arch deep-ct-net --state-dict " + sd_path + " --classes covid,non-covid --out " +
-                    ckpt + " --input-size 64",
+  ASSERT_EQ(run("model import --arch deep-ct-net --state-dict " + sd_path + " --classes covid,non-covid --out " + ckpt +
+                    " --input-size 64",
                 &out),
             0)
       << out;
@@ -81,8 +82,7 @@ TEST_F(ModelCli, ImportExportInfo) {
   EXPECT_NE(out.find("covid, non-covid"), std::string::npos) << out;
 
   // A densenet state_dict is not a resnet50 backbone; an export file is not a checkpoint.
-  EXPECT_EQ(run("model import --arch resnet50 --state-dict " + sd_path + " --classes a,b --out " +
-                dir_.file("r.ckpt")),
+  EXPECT_EQ(run("model import --arch resnet50 --state-dict " + sd_path + " --classes a,b --out " + dir_.file("r.ckpt")),
             1);
   EXPECT_FALSE(std::filesystem::exists(dir_.file("r.ckpt")));
   EXPECT_EQ(run("model info " + exported, &out), 1);

@@ -25,8 +25,8 @@ ModelConfig deep(int k, int input, const std::string& backbone = "densenet121") 
 
 TEST(DeepCTNet, ForwardShapesForTwoAndThreeClassesInTrainAndEval) {
   // (K, train, batch): batch 1 in train mode must not throw (no BatchNorm on 1x1 maps).
-  const std::vector<std::tuple<int, bool, int64_t>> cases{{2, true, 1}, {2, true, 2}, {2, false, 1}, {3, true, 1},
-                                                          {3, false, 2}};
+  const std::vector<std::tuple<int, bool, int64_t>> cases{
+      {2, true, 1}, {2, true, 2}, {2, false, 1}, {3, true, 1}, {3, false, 2}};
   torch::manual_seed(0);
   ScreenModel model;
   int built_k = 0;

@@ -3,10 +3,10 @@
 // their outputs; the C++ models must reproduce them, and what we export must be what
 // Python's torch.load / torchvision's load_state_dict(strict=True) accept.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
-#include <memory>
 
 #include "covscreen/core/error.h"
 #include "covscreen/models/deep_ct_net.h"
@@ -27,17 +27,43 @@ int run_python(const std::string& args) {
   return (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
 }
 
+// The reference files are generated once per build tree and script version (ctest runs every
+// test in its own process; torch imports slowly), into a temp dir renamed into place.
+std::string reference_dir() {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(kScript, ec);
+  if (ec) return "";
+  const auto stamp = std::to_string(size) + "-" +
+                     std::to_string(std::filesystem::last_write_time(kScript, ec).time_since_epoch().count());
+  std::filesystem::path base = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();  // the build tree
+  if (ec || base.empty()) base = std::filesystem::temp_directory_path();
+  const std::filesystem::path dir = base / ("torchvision-ref-" + stamp);
+  if (std::filesystem::exists(dir / "done")) return dir.string();
+  for (const auto& old : std::filesystem::directory_iterator(base, ec))  // earlier script versions
+    if (old.path().filename().string().rfind("torchvision-ref-", 0) == 0 &&
+        old.path().filename().string().find(".tmp-") == std::string::npos)
+      std::filesystem::remove_all(old.path(), ec);
+  const std::filesystem::path tmp = dir.string() + ".tmp-" + std::to_string(::getpid());
+  std::filesystem::create_directories(tmp);
+  if (run_python("gen " + tmp.string()) != 0) {
+    std::filesystem::remove_all(tmp);
+    return "";
+  }
+  std::ofstream(tmp / "done") << "ok\n";
+  std::filesystem::rename(tmp, dir, ec);
+  if (ec) std::filesystem::remove_all(tmp);  // another process got there first
+  return std::filesystem::exists(dir / "done") ? dir.string() : "";
+}
+
 class TorchvisionParity : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = std::make_unique<test::TempDir>();
-    ready_ = run_python("gen " + dir_->path().string()) == 0;
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
+  static void SetUpTestSuite() { ref_ = new std::string(reference_dir()); }
+  static void TearDownTestSuite() { delete ref_; }
   void SetUp() override {
-    if (!ready_) GTEST_SKIP() << "/usr/bin/python3 with torch + torchvision not available";
+    if (ref_->empty()) GTEST_SKIP() << "/usr/bin/python3 with torch + torchvision not available";
   }
-  static std::string file(const std::string& name) { return dir_->file(name); }
+  static std::string file(const std::string& name) { return *ref_ + "/" + name; }
+  std::string out(const std::string& name) const { return tmp_.file(name); }
 
   // A model of `arch` with the reference weights loaded strictly.
   static ScreenModel load_reference(const std::string& arch) {
@@ -50,17 +76,18 @@ class TorchvisionParity : public ::testing::Test {
     return model;
   }
 
-  static std::unique_ptr<test::TempDir> dir_;
-  static bool ready_;
+  static std::string* ref_;
+  test::TempDir tmp_;  // what a test writes
 };
-std::unique_ptr<test::TempDir> TorchvisionParity::dir_;
-bool TorchvisionParity::ready_ = false;
+std::string* TorchvisionParity::ref_ = nullptr;
 
 // max |a - b| <= tol * max(1, max |b|)
 void expect_close(const torch::Tensor& a, const torch::Tensor& b, double tol, const std::string& what) {
   ASSERT_EQ(a.sizes(), b.sizes()) << what;
   const double scale = std::max(1.0, b.abs().max().item<double>());
   const double diff = (a - b).abs().max().item<double>();
+  std::cout << "  " << what << ": max abs diff " << diff << " (max |ref| " << b.abs().max().item<double>()
+            << ", mean |ref| " << b.abs().mean().item<double>() << ")\n";
   EXPECT_LE(diff, tol * scale) << what << ": max abs diff " << diff << " (scale " << scale << ")";
 }
 
@@ -105,10 +132,10 @@ TEST_F(TorchvisionParity, ExportIsReadByTorchLoadAndTorchvision) {
   std::vector<std::string> specs;
   for (const std::string arch : {"densenet121", "resnet50"}) {
     auto model = load_reference(arch);
-    const std::string out = file(arch + "_export.pt");
-    write_state_dict(out, module_tensors(*model));
-    specs.push_back("compare:" + out + ":" + file(arch + "_sd.pt"));
-    specs.push_back("load:" + arch + ":" + out);
+    const std::string exported = out(arch + "_export.pt");
+    write_state_dict(exported, module_tensors(*model));
+    specs.push_back("compare:" + exported + ":" + file(arch + "_sd.pt"));
+    specs.push_back("load:" + arch + ":" + exported);
   }
   // A negative control: the Python comparer must fail on one changed weight.
   auto model = load_reference("densenet121");
@@ -118,13 +145,13 @@ TEST_F(TorchvisionParity, ExportIsReadByTorchLoadAndTorchvision) {
     for (auto& [name, t] : tensors)
       if (name == "features.denseblock2.denselayer3.conv1.weight") t.view(-1)[5] += 1e-3;
   }
-  write_state_dict(file("changed.pt"), tensors);
-  specs.push_back("compare:" + file("changed.pt") + ":" + file("densenet121_sd.pt"));
+  write_state_dict(out("changed.pt"), tensors);
+  specs.push_back("compare:" + out("changed.pt") + ":" + file("densenet121_sd.pt"));
 
-  std::string args = "check " + file("results.json");
+  std::string args = "check " + out("results.json");
   for (const auto& s : specs) args += " " + s;
   ASSERT_EQ(run_python(args), 0);
-  std::ifstream in(file("results.json"));
+  std::ifstream in(out("results.json"));
   const auto codes = nlohmann::json::parse(in).get<std::vector<int>>();
   EXPECT_EQ(codes, (std::vector<int>{0, 0, 0, 0, 1})) << "compare d121, load d121, compare r50, load r50, changed";
 }

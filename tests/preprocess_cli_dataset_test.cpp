@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -22,16 +21,16 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-struct Run {
+struct CliResult {
   int code = -1;
   std::string out, err;
 };
 
 // covscreen <args>; stdout captured, stderr to a file.
-Run covscreen(const std::string& args, const test::TempDir& dir) {
+CliResult run_cli(const std::string& args, const test::TempDir& dir) {
   const std::string bin = test::bin_dir() + "/covscreen";
   const std::string err = dir.file("stderr.txt");
-  Run r;
+  CliResult r;
   FILE* f = ::popen((quote(bin) + " " + args + " 2>" + quote(err)).c_str(), "r");
   if (!f) return r;
   char buf[4096];
@@ -44,20 +43,19 @@ Run covscreen(const std::string& args, const test::TempDir& dir) {
   return r;
 }
 
-#define REQUIRE_CLI()                                                \
-  if (!fs::exists(test::bin_dir() + "/covscreen"))                   \
-  GTEST_SKIP() << "covscreen binary not built in " << test::bin_dir()
+#define REQUIRE_CLI() \
+  if (!fs::exists(test::bin_dir() + "/covscreen")) GTEST_SKIP() << "covscreen binary not built in " << test::bin_dir()
 }  // namespace
 
 TEST(CliDataset, IndexCovidCtThenStatsJson) {
   REQUIRE_CLI();
   COVSCREEN_REQUIRE_DATASET(root, "COVID-CT");
   test::TempDir dir;
-  const Run idx = covscreen("dataset index " + quote(root) + " --out " + quote(dir.file("m.csv")), dir);
+  const CliResult idx = run_cli("dataset index " + quote(root) + " --out " + quote(dir.file("m.csv")), dir);
   ASSERT_EQ(idx.code, 0) << idx.out << idx.err;
   EXPECT_NE(idx.out.find("layout: covid-ct (auto-detected)"), std::string::npos) << idx.out;
   EXPECT_NE(idx.out.find("indexed: 543 images"), std::string::npos) << idx.out;
-  const Run st = covscreen("dataset stats " + quote(dir.file("m.csv")) + " --json", dir);
+  const CliResult st = run_cli("dataset stats " + quote(dir.file("m.csv")) + " --json", dir);
   ASSERT_EQ(st.code, 0) << st.out << st.err;
   const auto j = nlohmann::json::parse(st.out);
   // SOURCES.md: train CT_COVID 191, CT_NonCOVID 234; val 60 / 58.
@@ -77,19 +75,21 @@ TEST(CliDataset, SplitKermanyIsSeededAndPatientDisjoint) {
   COVSCREEN_REQUIRE_DATASET(root, "chest_xray_pneumonia");
   test::TempDir dir;
   for (const char* name : {"a.csv", "b.csv"}) {
-    const Run r = covscreen("dataset split " + quote(root) + " --resplit --seed 11 --out " + quote(dir.file(name)), dir);
+    const CliResult r =
+        run_cli("dataset split " + quote(root) + " --resplit --seed 11 --out " + quote(dir.file(name)), dir);
     ASSERT_EQ(r.code, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("patient overlap check: OK"), std::string::npos) << r.out;
   }
   EXPECT_EQ(read_file(dir.file("a.csv")), read_file(dir.file("b.csv")));
-  const Run c = covscreen("dataset split " + quote(root) + " --resplit --seed 12 --out " + quote(dir.file("c.csv")), dir);
+  const CliResult c =
+      run_cli("dataset split " + quote(root) + " --resplit --seed 12 --out " + quote(dir.file("c.csv")), dir);
   ASSERT_EQ(c.code, 0);
   EXPECT_NE(read_file(dir.file("a.csv")), read_file(dir.file("c.csv")));
   // Splitting the split manifest again keeps it (no --resplit) and rewrites it in place unchanged.
-  const Run again = covscreen("dataset split " + quote(dir.file("a.csv")) + " --seed 99", dir);
+  const CliResult again = run_cli("dataset split " + quote(dir.file("a.csv")) + " --seed 99", dir);
   ASSERT_EQ(again.code, 0) << again.err;
   EXPECT_EQ(read_file(dir.file("a.csv")), read_file(dir.file("b.csv")));
-  EXPECT_EQ(covscreen("dataset split " + quote(dir.file("a.csv")) + " --ratios 70", dir).code, 1);
+  EXPECT_EQ(run_cli("dataset split " + quote(dir.file("a.csv")) + " --ratios 70", dir).code, 1);
 }
 
 TEST(CliDataset, PackReportsBadFilesWithExitCode2AndStatsReadsThePack) {
@@ -104,13 +104,12 @@ TEST(CliDataset, PackReportsBadFilesWithExitCode2AndStatsReadsThePack) {
   cv::imwrite((root / "covid" / "b, 2.jpg").string(), img);
   cv::imwrite((root / "normal" / "c 3.jpeg").string(), img);
   std::ofstream(root / "normal" / "bad (4).png", std::ios::binary) << "\x89PNG\r\n\x1a\n garbage";
-  const Run p = covscreen("dataset pack " + quote(root.string()) + " --size 32 --no-progress --out " +
-                              quote(dir.file("s.pack")),
-                          dir);
+  const CliResult p = run_cli(
+      "dataset pack " + quote(root.string()) + " --size 32 --no-progress --out " + quote(dir.file("s.pack")), dir);
   EXPECT_EQ(p.code, 2) << p.out << p.err;
   EXPECT_NE(p.err.find("bad (4).png"), std::string::npos) << p.err;
   EXPECT_NE(p.out.find("failed: 1"), std::string::npos) << p.out;
-  const Run st = covscreen("dataset stats " + quote(dir.file("s.pack")) + " --json", dir);
+  const CliResult st = run_cli("dataset stats " + quote(dir.file("s.pack")) + " --json", dir);
   ASSERT_EQ(st.code, 0) << st.err;
   const auto j = nlohmann::json::parse(st.out);
   EXPECT_EQ(j["kind"], "pack");
@@ -119,7 +118,7 @@ TEST(CliDataset, PackReportsBadFilesWithExitCode2AndStatsReadsThePack) {
   // A truncated pack is refused with the file named.
   const std::string bytes = read_file(dir.file("s.pack"));
   write_file_atomic(dir.file("t.pack"), bytes.substr(0, bytes.size() / 2));
-  const Run bad = covscreen("dataset stats " + quote(dir.file("t.pack")), dir);
+  const CliResult bad = run_cli("dataset stats " + quote(dir.file("t.pack")), dir);
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("t.pack"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("truncated"), std::string::npos) << bad.err;

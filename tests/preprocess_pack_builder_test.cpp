@@ -1,20 +1,18 @@
 // Building packs from a generated folder layout (spaces and parentheses in names, PNG and JPEG
 // mixed, one corrupt file) and from the shared COVID-CT data.
-#include "covscreen/preprocess/pack_builder.h"
-
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
 
 #include "covscreen/core/error.h"
 #include "covscreen/data/layouts.h"
 #include "covscreen/data/split.h"
 #include "covscreen/io/image_reader.h"
+#include "covscreen/preprocess/pack_builder.h"
 #include "covscreen/preprocess/stage1.h"
 #include "test_util.h"
 
@@ -43,7 +41,8 @@ fs::path make_tree(const fs::path& root) {
   cv::imwrite((root / "COVID-19 (confirmed)" / "scan, rgb (3).PNG").string(), rgb);
   cv::imwrite((root / "Normal" / "N (1).jpeg").string(), synthetic(4, 512, 400));
   cv::imwrite((root / "Normal" / "patient 7" / "slice (2).png").string(), synthetic(5, 128, 128));
-  std::ofstream(root / "Normal" / "broken (9).jpg", std::ios::binary) << std::string("\xff\xd8\xff\xe0\x00\x10JFIF", 10);
+  std::ofstream(root / "Normal" / "broken (9).jpg", std::ios::binary)
+      << std::string("\xff\xd8\xff\xe0\x00\x10JFIF", 10);
   std::ofstream(root / "Normal" / "readme.txt") << "not an image";
   return root;
 }

@@ -1,8 +1,7 @@
 // Stage 1 (histogram equalization + resize) against an independent reimplementation of OpenCV's
 // documented formulas (python3-opencv is not installed here), plus a hand-computed golden case.
-#include <opencv2/imgproc.hpp>
-
 #include <cmath>
+#include <opencv2/imgproc.hpp>
 #include <random>
 
 #include "covscreen/core/error.h"
@@ -80,7 +79,8 @@ TEST(Stage1, HandComputedGolden) {
   Stage1Spec spec;
   spec.size = 4;
   const cv::Mat out = stage1(src, spec);
-  const cv::Mat expected = (cv::Mat_<uint8_t>(4, 4) << 0, 0, 0, 0, 85, 85, 85, 85, 170, 170, 170, 170, 255, 255, 255, 255);
+  const cv::Mat expected =
+      (cv::Mat_<uint8_t>(4, 4) << 0, 0, 0, 0, 85, 85, 85, 85, 170, 170, 170, 170, 255, 255, 255, 255);
   EXPECT_EQ(cv::norm(out, expected, cv::NORM_INF), 0.0);
   // 2x2 area shrink of the same: rows pair up -> {42.5 -> 42/43, 212.5 -> 212/213}.
   spec.size = 2;

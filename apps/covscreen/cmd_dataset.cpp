@@ -114,8 +114,8 @@ void add_split(CLI::App* ds) {
     if (out.empty() && !is_csv) throw UsageError("dataset split: --out is required when the input is a folder");
     Manifest m = load(in, !is_csv);
     const SplitResult r = split_manifest(m, opt);  // runs the overlap check
-    std::cout << "split: " << r.patients_assigned << " patients assigned (seed " << opt.seed << ", ratios "
-              << ratios << "), " << r.patients_kept << " kept their existing split\n"
+    std::cout << "split: " << r.patients_assigned << " patients assigned (seed " << opt.seed << ", ratios " << ratios
+              << "), " << r.patients_kept << " kept their existing split\n"
               << format_stats_table(compute_stats(m));
     const std::string dest = out.empty() ? in.path : out;
     write_manifest(dest, m);

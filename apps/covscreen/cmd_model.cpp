@@ -56,59 +56,59 @@ void add(CLI::App& app) {
   add_model_flags(import, &imp.model);
   import->callback([] {
     imp.classes = split_classes(classes);
-    ImportReport rep;
-    Checkpoint ck = import_checkpoint(imp, &rep);
-    std::cout << "import " << imp.state_dict << " -> " << ck.model.arch << "\n";
-    print_list("loaded", rep.loaded);
-    print_list("ignored", rep.ignored);
-    print_list("missing", rep.missing);
-    for (const auto& n : rep.notes) std::cout << "  note: " << n << "\n";
-    if (!rep.complete() && !allow_missing)
-      throw FileError(imp.state_dict, std::to_string(rep.missing.size()) +
-                                          " backbone tensors missing (use --allow-missing to keep their fresh init)");
-    save_checkpoint(out, ck, half);
-    std::cout << "wrote " << out << "\n";
-  });
+  ImportReport rep;
+  Checkpoint ck = import_checkpoint(imp, &rep);
+  std::cout << "import " << imp.state_dict << " -> " << ck.model.arch << "\n";
+  print_list("loaded", rep.loaded);
+  print_list("ignored", rep.ignored);
+  print_list("missing", rep.missing);
+  for (const auto& n : rep.notes) std::cout << "  note: " << n << "\n";
+  if (!rep.complete() && !allow_missing)
+    throw FileError(imp.state_dict, std::to_string(rep.missing.size()) +
+                                        " backbone tensors missing (use --allow-missing to keep their fresh init)");
+  save_checkpoint(out, ck, half);
+  std::cout << "wrote " << out << "\n";
+});
 
-  // ---- export
-  static std::string ckpt_in, sd_out;
-  auto* exp = model->add_subcommand("export", "write a checkpoint's weights as a PyTorch state_dict file");
-  exp->add_option("checkpoint", ckpt_in, "covscreen checkpoint")->required();
-  exp->add_option("--out", sd_out, "torch.save file to write (torch.load reads it)")->required();
-  exp->callback([] {
-    Checkpoint ck = load_checkpoint(ckpt_in);
-    export_state_dict(ck, sd_out);
-    std::cout << "wrote " << sd_out << " (" << module_tensors(*ck.net).size() << " tensors)\n";
-  });
+// ---- export
+static std::string ckpt_in, sd_out;
+auto* exp = model->add_subcommand("export", "write a checkpoint's weights as a PyTorch state_dict file");
+exp->add_option("checkpoint", ckpt_in, "covscreen checkpoint")->required();
+exp->add_option("--out", sd_out, "torch.save file to write (torch.load reads it)")->required();
+exp->callback([] {
+  Checkpoint ck = load_checkpoint(ckpt_in);
+  export_state_dict(ck, sd_out);
+  std::cout << "wrote " << sd_out << " (" << module_tensors(*ck.net).size() << " tensors)\n";
+});
 
-  // ---- info
-  static std::string info_ckpt;
-  static ModelConfig fresh;
-  static bool as_json = false;
-  auto* info = model->add_subcommand("info", "print the model card of a checkpoint, or of a fresh --arch");
-  info->add_option("checkpoint", info_ckpt, "covscreen checkpoint");
-  auto* arch_opt = info->add_option("--arch", fresh.arch, "a fresh model instead of a checkpoint");
-  info->add_option("--num-classes", fresh.num_classes, "classes of the fresh model")->capture_default_str();
-  add_model_flags(info, &fresh);
-  info->add_flag("--json", as_json, "print JSON");
-  info->callback([arch_opt] {
-    if (info_ckpt.empty() == (arch_opt->count() == 0))
-      throw UsageError("model info: give a checkpoint or --arch (not both)");
-    nlohmann::json card;
-    if (!info_ckpt.empty()) {
-      card = model_card(load_checkpoint(info_ckpt));
-    } else {
-      card = model_card(fresh);
-    }
-    if (as_json) {
-      std::cout << card.dump(2) << "\n";
-    } else {
-      std::cout << (info_ckpt.empty() ? "fresh " + fresh.arch : info_ckpt) << "\n" << format_model_card(card);
-    }
-  });
-}
+// ---- info
+static std::string info_ckpt;
+static ModelConfig fresh;
+static bool as_json = false;
+auto* info = model->add_subcommand("info", "print the model card of a checkpoint, or of a fresh --arch");
+info->add_option("checkpoint", info_ckpt, "covscreen checkpoint");
+auto* arch_opt = info->add_option("--arch", fresh.arch, "a fresh model instead of a checkpoint");
+info->add_option("--num-classes", fresh.num_classes, "classes of the fresh model")->capture_default_str();
+add_model_flags(info, &fresh);
+info->add_flag("--json", as_json, "print JSON");
+info->callback([arch_opt] {
+  if (info_ckpt.empty() == (arch_opt->count() == 0))
+    throw UsageError("model info: give a checkpoint or --arch (not both)");
+  nlohmann::json card;
+  if (!info_ckpt.empty()) {
+    card = model_card(load_checkpoint(info_ckpt));
+  } else {
+    card = model_card(fresh);
+  }
+  if (as_json) {
+    std::cout << card.dump(2) << "\n";
+  } else {
+    std::cout << (info_ckpt.empty() ? "fresh " + fresh.arch : info_ckpt) << "\n" << format_model_card(card);
+  }
+});
+}  // namespace
 
 CommandRegistrar registrar(60, add);
 
-}  // namespace
+}  // namespace covscreen::app
 }  // namespace covscreen::app

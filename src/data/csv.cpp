@@ -42,8 +42,7 @@ std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& nam
         const size_t open_line = line;
         ++pos;
         for (;;) {
-          if (pos >= n)
-            throw FileError(name, "line " + std::to_string(open_line) + ": quoted field is never closed");
+          if (pos >= n) throw FileError(name, "line " + std::to_string(open_line) + ": quoted field is never closed");
           if (pos - start > max_record_bytes) too_long(name, rec.line, max_record_bytes);
           const char c = text[pos];
           if (c == '"') {

@@ -22,8 +22,9 @@ Manifest index_covid_ct(const fs::path& root, IndexReport& report) {
   fs::path images = root / "Images-processed";
   if (!fs::is_directory(images, ec)) images = root / "Images";
   if (!fs::is_directory(images, ec))
-    throw FileError(root.string(), "COVID-CT layout: no Images-processed/ folder (unzip CT_COVID.zip and "
-                                   "CT_NonCOVID.zip into Images-processed/)");
+    throw FileError(root.string(),
+                    "COVID-CT layout: no Images-processed/ folder (unzip CT_COVID.zip and "
+                    "CT_NonCOVID.zip into Images-processed/)");
 
   // Split lists: (class, file name) -> split.
   std::map<std::pair<std::string, std::string>, std::string> split_of;

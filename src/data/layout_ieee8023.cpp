@@ -21,11 +21,11 @@ std::string finding_label(const std::string& finding) {
   const std::string c = canonical_label(finding);
   if (c == kCovid || c == kNormal || c == kPneumonia || c == kNonCovid) return c;
   // Pathogens and kinds of pneumonia named without the word "pneumonia".
-  static const char* kPneumonias[] = {"streptococcus", "pneumocystis", "klebsiella",  "mycoplasma",  "legionella",
-                                      "lipoid",        "e.coli",       "e. coli",     "bacterial",   "viral",
-                                      "fungal",        "sars",         "mers",        "ards",        "chlamydophila",
-                                      "chlamydia",     "staphylococcus", "influenza", "h1n1",        "varicella",
-                                      "herpes",        "aspergillosis", "nocardia",   "moraxella",   "candida",
+  static const char* kPneumonias[] = {"streptococcus", "pneumocystis",   "klebsiella",  "mycoplasma", "legionella",
+                                      "lipoid",        "e.coli",         "e. coli",     "bacterial",  "viral",
+                                      "fungal",        "sars",           "mers",        "ards",       "chlamydophila",
+                                      "chlamydia",     "staphylococcus", "influenza",   "h1n1",       "varicella",
+                                      "herpes",        "aspergillosis",  "nocardia",    "moraxella",  "candida",
                                       "cryptococcus",  "histoplasmosis", "scedosporium"};
   for (const char* p : kPneumonias)
     if (f.find(p) != std::string::npos) return kPneumonia;

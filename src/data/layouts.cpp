@@ -179,8 +179,7 @@ std::string detect_layout(const std::string& root_str) {
     throw FileError(root_str, "is a file but not a .csv manifest; give a data set folder or a manifest");
   }
   if (!fs::is_directory(root, ec)) throw FileError(root_str, "no such file or folder");
-  if (fs::is_directory(root / "Images-processed", ec) || fs::is_directory(root / "Data-split", ec))
-    return "covid-ct";
+  if (fs::is_directory(root / "Images-processed", ec) || fs::is_directory(root / "Data-split", ec)) return "covid-ct";
   if (fs::is_regular_file(root / "metadata.csv", ec)) return "ieee8023";
   auto has_kermany_classes = [&](const fs::path& dir) {
     for (const auto& d : list_dirs(dir)) {

@@ -36,8 +36,8 @@ Manifest read_manifest(const std::string& path) {
     const std::string& split = t.field(r, c_split);
     e.split = canonical_split(split);
     if (!split.empty() && e.split.empty())
-      throw FileError(path, "line " + std::to_string(line) + ": split '" + split +
-                                "' is not one of train, val, test (or empty)");
+      throw FileError(
+          path, "line " + std::to_string(line) + ": split '" + split + "' is not one of train, val, test (or empty)");
     e.source = t.field(r, c_source);
     m.entries.push_back(std::move(e));
   }

@@ -3,11 +3,11 @@
 // and one blob "images": N*H*W bytes, uint8, row-major [N, H, W].
 #include "covscreen/data/pack.h"
 
+#include <torch/torch.h>
+
 #include <cstdio>
 #include <cstring>
 #include <limits>
-
-#include <torch/torch.h>
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
@@ -68,8 +68,7 @@ Pack Pack::select(const std::vector<int64_t>& idx) const {
   out.spec = spec;
   out.provenance = provenance;
   const auto t = torch::tensor(idx.empty() ? std::vector<int64_t>{} : idx, torch::kLong);
-  out.images = images.defined() ? images.index_select(0, t).contiguous()
-                                : torch::empty({0, 0, 0}, torch::kUInt8);
+  out.images = images.defined() ? images.index_select(0, t).contiguous() : torch::empty({0, 0, 0}, torch::kUInt8);
   for (int64_t i : idx) {
     out.labels.push_back(labels[i]);
     out.patient_ids.push_back(patient_ids[i]);
@@ -81,14 +80,15 @@ Pack Pack::select(const std::vector<int64_t>& idx) const {
 
 void Pack::validate(const std::string& where) const {
   if (!images.defined()) throw FileError(where, "pack has no image tensor");
-  if (images.dim() != 3) throw FileError(where, "pack images must be [N, H, W], got " + std::to_string(images.dim()) + " dims");
+  if (images.dim() != 3)
+    throw FileError(where, "pack images must be [N, H, W], got " + std::to_string(images.dim()) + " dims");
   if (images.scalar_type() != torch::kUInt8) throw FileError(where, "pack images must be uint8");
   if (!images.device().is_cpu()) throw FileError(where, "pack images must be on the CPU");
   const size_t n = static_cast<size_t>(images.size(0));
   auto check_len = [&](size_t len, const char* what) {
     if (len != n)
-      throw FileError(where, std::string("pack has ") + std::to_string(len) + " " + what + " for " +
-                                 std::to_string(n) + " images");
+      throw FileError(
+          where, std::string("pack has ") + std::to_string(len) + " " + what + " for " + std::to_string(n) + " images");
   };
   check_len(labels.size(), "labels");
   check_len(patient_ids.size(), "patient ids");
@@ -97,8 +97,8 @@ void Pack::validate(const std::string& where) const {
   const int64_t k = static_cast<int64_t>(classes.size());
   for (size_t i = 0; i < n; ++i)
     if (labels[i] < -1 || labels[i] >= k)
-      throw FileError(where, "label " + std::to_string(labels[i]) + " of image " + std::to_string(i) + " (" +
-                                 paths[i] + ") is outside [-1, " + std::to_string(k) + ")");
+      throw FileError(where, "label " + std::to_string(labels[i]) + " of image " + std::to_string(i) + " (" + paths[i] +
+                                 ") is outside [-1, " + std::to_string(k) + ")");
 }
 
 void write_pack(const std::string& path, const Pack& p) {
@@ -107,10 +107,11 @@ void write_pack(const std::string& path, const Pack& p) {
   Container c;
   c.magic = magic();
   c.version = kPackVersion;
-  c.header = {{"classes", p.classes},       {"n", img.size(0)},         {"h", img.size(1)},
-              {"w", img.size(2)},           {"labels", p.labels},       {"patient_ids", p.patient_ids},
-              {"paths", p.paths},           {"splits", p.splits},       {"spec", p.spec},
-              {"provenance", p.provenance.is_null() ? nlohmann::json::object() : p.provenance}};
+  c.header = {{"classes", p.classes}, {"n", img.size(0)},
+              {"h", img.size(1)},     {"w", img.size(2)},
+              {"labels", p.labels},   {"patient_ids", p.patient_ids},
+              {"paths", p.paths},     {"splits", p.splits},
+              {"spec", p.spec},       {"provenance", p.provenance.is_null() ? nlohmann::json::object() : p.provenance}};
   c.blobs["images"] = std::string(static_cast<const char*>(img.data_ptr()), static_cast<size_t>(img.numel()));
   write_container(path, c);
 }

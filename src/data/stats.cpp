@@ -157,7 +157,8 @@ nlohmann::json stats_to_json(const DatasetStats& s) {
     j["by_split"][split_key(sp)] = o;
   }
   nlohmann::json ov = nlohmann::json::array();
-  for (const auto& o : s.overlap) ov.push_back({{"patient_id", o.patient_id}, {"splits", o.splits}, {"images", o.images}});
+  for (const auto& o : s.overlap)
+    ov.push_back({{"patient_id", o.patient_id}, {"splits", o.splits}, {"images", o.images}});
   j["patient_overlap"] = {{"ok", s.overlap.empty()}, {"count", s.overlap.size()}, {"patients", ov}};
   return j;
 }

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 
 namespace covscreen::io_detail {
 namespace {
@@ -130,7 +131,8 @@ class Walker {
           pos += 8;
           return true;
         }
-        return fail("corrupt DICOM file (unexpected item tag " + hex_tag(g, e) + " at byte " + std::to_string(pos) + ")");
+        return fail("corrupt DICOM file (unexpected item tag " + hex_tag(g, e) + " at byte " + std::to_string(pos) +
+                    ")");
       }
       if (!element(pos, end, depth, g, e)) return false;
     }
@@ -272,7 +274,14 @@ std::string check_frame_header(const DicomScan& s, const std::string& b) {
              std::to_string(s.bits_allocated) + " bits)";
     return "";
   };
-  if (ts == "1.2.840.10008.1.2.4.90" || ts == "1.2.840.10008.1.2.4.91") {
+  const std::string kFamily = "1.2.840.10008.1.2.4.";
+  const std::string suffix = ts.rfind(kFamily, 0) == 0 ? ts.substr(kFamily.size()) : "";
+  auto one_of = [&](std::initializer_list<const char*> list) {
+    for (const char* x : list)
+      if (suffix == x) return true;
+    return false;
+  };
+  if (one_of({"90", "91", "92", "93", "201", "202", "203"})) {  // JPEG 2000 (parts 1, 2; HTJ2K)
     // SOC FF4F, SIZ FF51: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz XTsiz YTsiz XTOsiz YTOsiz Csiz {Ssiz XRsiz YRsiz}.
     if (n < 4 + 38 + 3 || be16(b, at) != 0xFF4F || be16(b, at + 2) != 0xFF51)
       return "unsupported or corrupt JPEG 2000 frame (no SIZ marker at the start)";
@@ -284,8 +293,8 @@ std::string check_frame_header(const DicomScan& s, const std::string& b) {
     for (int64_t c = 0; c < comps; ++c) bits = std::max<int64_t>(bits, (uint8_t(b[p + 38 + 3 * c]) & 0x7F) + 1);
     return mismatch(w, h, comps, bits);
   }
-  if (ts.rfind("1.2.840.10008.1.2.4.", 0) == 0) {
-    // Classic JPEG family and JPEG-LS: SOI, then marker segments up to SOFn / SOF55 (F7).
+  if (one_of({"50", "51", "57", "70", "80", "81"})) {
+    // Classic JPEG (baseline, extended, lossless) and JPEG-LS: SOI, then segments up to SOFn / SOF55 (F7).
     if (be16(b, at) != 0xFFD8) return "unsupported or corrupt JPEG frame (no start-of-image marker)";
     size_t p = at + 2;
     while (p + 4 <= at + n) {

@@ -18,10 +18,10 @@ struct DicomScan {
   std::string transfer_syntax;  // (0002,0010), "" when there is no meta header
   int64_t rows = 0, cols = 0, frames = 1, samples = 1, bits_allocated = 0;
   int64_t bits_stored = -1, high_bit = -1, pixel_representation = 0;  // -1: absent
-  std::string photometric;      // (0028,0004), trimmed
+  std::string photometric;                                            // (0028,0004), trimmed
   bool has_pixel_data = false;
-  bool encapsulated = false;    // compressed pixel data (fragments)
-  uint64_t pixel_bytes = 0;     // native: value length; encapsulated: sum of fragment lengths
+  bool encapsulated = false;                         // compressed pixel data (fragments)
+  uint64_t pixel_bytes = 0;                          // native: value length; encapsulated: sum of fragment lengths
   size_t first_frame_at = 0, first_frame_bytes = 0;  // encapsulated: the fragment after the offset table
 };
 

@@ -10,15 +10,15 @@
 //   - only the first frame of a multi-frame file, one sample per pixel.
 #include "covscreen/io/dicom_reader.h"
 
+#include <gdcmImageReader.h>
+#include <gdcmTrace.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <mutex>
+#include <opencv2/core.hpp>
 #include <sstream>
 #include <vector>
-
-#include <gdcmImageReader.h>
-#include <gdcmTrace.h>
-#include <opencv2/core.hpp>
 
 #include "covscreen/core/error.h"
 #include "covscreen/io/image_reader.h"
@@ -86,7 +86,8 @@ void to_hu(const char* buf, int64_t n, int bits_stored, bool is_signed, double s
 void prevalidate(const std::string& bytes, const std::string& name, const DicomLimits& limits) {
   const io_detail::DicomScan scan = io_detail::scan_dicom(bytes);
   if (!scan.problem.empty()) {
-    if (!looks_like_dicom(bytes)) throw FileError(name, "not a DICOM file (no DICM preamble and no recognisable data set)");
+    if (!looks_like_dicom(bytes))
+      throw FileError(name, "not a DICOM file (no DICM preamble and no recognisable data set)");
     throw FileError(name, scan.problem);
   }
   if (!scan.has_pixel_data)
@@ -174,12 +175,14 @@ DicomImage decode_dicom(const std::string& bytes, const std::string& name, const
   const unsigned long length = image.GetBufferLength();
   const int64_t bytes_per_sample = pf.GetPixelSize();
   if (bytes_per_sample <= 0 || int64_t(length) < rows * cols * bytes_per_sample)
-    throw FileError(name, "unsupported DICOM pixel format (" + std::to_string(pf.GetBitsAllocated()) + " bits allocated)");
+    throw FileError(name,
+                    "unsupported DICOM pixel format (" + std::to_string(pf.GetBitsAllocated()) + " bits allocated)");
   std::vector<char> buf(length);
   try {
     if (!image.GetBuffer(buf.data()))
-      throw FileError(name, "DICOM pixel data could not be decoded (truncated, corrupt or unsupported transfer syntax " +
-                                out.transfer_syntax + ")");
+      throw FileError(name,
+                      "DICOM pixel data could not be decoded (truncated, corrupt or unsupported transfer syntax " +
+                          out.transfer_syntax + ")");
   } catch (const FileError&) {
     throw;
   } catch (const std::exception& e) {
@@ -191,12 +194,24 @@ DicomImage decode_dicom(const std::string& bytes, const std::string& name, const
   const int bs = out.bits_stored;
   float* dst = out.hu.ptr<float>();
   switch (pf.GetScalarType()) {
-    case gdcm::PixelFormat::UINT8: to_hu<uint8_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst); break;
-    case gdcm::PixelFormat::INT8: to_hu<int8_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst); break;
-    case gdcm::PixelFormat::UINT16: to_hu<uint16_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst); break;
-    case gdcm::PixelFormat::INT16: to_hu<int16_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst); break;
-    case gdcm::PixelFormat::UINT32: to_hu<uint32_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst); break;
-    case gdcm::PixelFormat::INT32: to_hu<int32_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst); break;
+    case gdcm::PixelFormat::UINT8:
+      to_hu<uint8_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst);
+      break;
+    case gdcm::PixelFormat::INT8:
+      to_hu<int8_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst);
+      break;
+    case gdcm::PixelFormat::UINT16:
+      to_hu<uint16_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst);
+      break;
+    case gdcm::PixelFormat::INT16:
+      to_hu<int16_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst);
+      break;
+    case gdcm::PixelFormat::UINT32:
+      to_hu<uint32_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst);
+      break;
+    case gdcm::PixelFormat::INT32:
+      to_hu<int32_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst);
+      break;
     default:
       throw FileError(name, std::string("unsupported DICOM pixel type ") + pf.GetScalarTypeAsString());
   }

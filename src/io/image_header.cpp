@@ -58,6 +58,7 @@ void inspect_png(const std::string& b, HeaderInfo& h) {
       h.problem = "truncated PNG (chunk '" + type + "' runs past the end of the file)";
       return;
     }
+    if (type == "iCCP") h.drop.emplace_back(pos, size_t(12 + len));
     pos += 12 + len;
   }
 }
@@ -206,15 +207,24 @@ void inspect_tiff(const std::string& b, HeaderInfo& h) {
 
 const char* format_name(Format f) {
   switch (f) {
-    case Format::kPng: return "png";
-    case Format::kJpeg: return "jpeg";
-    case Format::kBmp: return "bmp";
-    case Format::kTiff: return "tiff";
-    case Format::kDicom: return "dicom";
-    case Format::kGif: return "gif";
-    case Format::kWebp: return "webp";
-    case Format::kText: return "text";
-    default: return "unknown";
+    case Format::kPng:
+      return "png";
+    case Format::kJpeg:
+      return "jpeg";
+    case Format::kBmp:
+      return "bmp";
+    case Format::kTiff:
+      return "tiff";
+    case Format::kDicom:
+      return "dicom";
+    case Format::kGif:
+      return "gif";
+    case Format::kWebp:
+      return "webp";
+    case Format::kText:
+      return "text";
+    default:
+      return "unknown";
   }
 }
 

@@ -6,6 +6,8 @@
 // array) so that errors can say what is wrong instead of decoding half an image.
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace covscreen::io_detail {
 
@@ -15,6 +17,10 @@ struct HeaderInfo {
   Format format = Format::kUnknown;
   int64_t width = -1, height = -1;  // -1 when the header does not give them
   std::string problem;              // non-empty: the file is unusable (e.g. "truncated PNG ...")
+  // PNG: byte ranges (offset, length) of iCCP chunks, dropped before decoding: libpng prints
+  // "iCCP: known incorrect sRGB profile" on stderr for many scanner exports, and gray
+  // conversion does not use colour profiles.
+  std::vector<std::pair<size_t, size_t>> drop;
 };
 
 // Format name as used in DecodedImage::format ("png", "jpeg", ...).

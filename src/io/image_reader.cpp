@@ -14,8 +14,8 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
-
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -48,10 +48,16 @@ bool has_dicom_extension(const std::string& path) {
 
 int depth_bits(int depth) {
   switch (depth) {
-    case CV_8U: case CV_8S: return 8;
-    case CV_16U: case CV_16S: return 16;
-    case CV_64F: return 64;
-    default: return 32;
+    case CV_8U:
+    case CV_8S:
+      return 8;
+    case CV_16U:
+    case CV_16S:
+      return 16;
+    case CV_64F:
+      return 64;
+    default:
+      return 32;
   }
 }
 
@@ -61,11 +67,20 @@ cv::Mat to_gray8(cv::Mat m, const std::string& name) {
   if (!cvt_ok && m.channels() > 1) m.convertTo(m, CV_32F);
   cv::Mat gray;
   switch (m.channels()) {
-    case 1: gray = m; break;
-    case 2: cv::extractChannel(m, gray, 0); break;
-    case 3: cv::cvtColor(m, gray, cv::COLOR_BGR2GRAY); break;
-    case 4: cv::cvtColor(m, gray, cv::COLOR_BGRA2GRAY); break;
-    default: throw FileError(name, "unsupported number of channels (" + std::to_string(m.channels()) + ")");
+    case 1:
+      gray = m;
+      break;
+    case 2:
+      cv::extractChannel(m, gray, 0);
+      break;
+    case 3:
+      cv::cvtColor(m, gray, cv::COLOR_BGR2GRAY);
+      break;
+    case 4:
+      cv::cvtColor(m, gray, cv::COLOR_BGRA2GRAY);
+      break;
+    default:
+      throw FileError(name, "unsupported number of channels (" + std::to_string(m.channels()) + ")");
   }
   cv::Mat out;
   if (gray.depth() == CV_8U) return gray;
@@ -114,8 +129,8 @@ std::string read_file_bytes(const std::string& path, int64_t max_bytes) {
   const uintmax_t size = fs::file_size(path, ec);
   if (ec) throw FileError(path, "cannot read file size (" + ec.message() + ")");
   if (int64_t(size) > max_bytes)
-    throw FileError(path, "file too large (" + std::to_string(size) + " bytes exceeds limit of " +
-                              std::to_string(max_bytes) + ")");
+    throw FileError(
+        path, "file too large (" + std::to_string(size) + " bytes exceeds limit of " + std::to_string(max_bytes) + ")");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw FileError(path, "cannot open file for reading");
   std::string bytes(size, '\0');
@@ -147,13 +162,18 @@ bool looks_like_dicom(const std::string& b) {
 DecodedImage decode_image(const std::string& bytes, const std::string& name, const ReadOptions& opt) {
   silence_opencv_logging();
   if (bytes.empty()) throw FileError(name, "empty file");
-  if (int64_t(bytes.size()) > opt.max_file_bytes)
+  if (int64_t(bytes.size()) > opt.max_file_bytes || bytes.size() > size_t(std::numeric_limits<int>::max()))
     throw FileError(name, "file too large (" + std::to_string(bytes.size()) + " bytes exceeds limit of " +
                               std::to_string(opt.max_file_bytes) + ")");
   const io_detail::HeaderInfo h = io_detail::inspect_header(bytes);
   switch (h.format) {
-    case Format::kDicom: return decode_dicom_image(bytes, name, opt);
-    case Format::kPng: case Format::kJpeg: case Format::kBmp: case Format::kTiff: break;
+    case Format::kDicom:
+      return decode_dicom_image(bytes, name, opt);
+    case Format::kPng:
+    case Format::kJpeg:
+    case Format::kBmp:
+    case Format::kTiff:
+      break;
     default:
       // A .dcm without a recognisable start still goes to GDCM, which names the problem.
       if (has_dicom_extension(name)) return decode_dicom_image(bytes, name, opt);
@@ -168,9 +188,19 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, con
                               " exceeds limit of " + std::to_string(opt.max_pixels) + " pixels)");
   if (!h.problem.empty()) throw FileError(name, h.problem);
 
+  std::string kept;  // the bytes without chunks listed in h.drop
+  if (!h.drop.empty()) {
+    size_t from = 0;
+    for (const auto& [at, len] : h.drop) {
+      kept.append(bytes, from, at - from);
+      from = at + len;
+    }
+    kept.append(bytes, from, std::string::npos);
+  }
+  const std::string& data = h.drop.empty() ? bytes : kept;
   cv::Mat decoded;
   try {
-    const cv::Mat buf(1, int(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+    const cv::Mat buf(1, int(data.size()), CV_8UC1, const_cast<char*>(data.data()));
     decoded = cv::imdecode(buf, cv::IMREAD_UNCHANGED | cv::IMREAD_ANYDEPTH);
   } catch (const cv::Exception& e) {
     throw FileError(name, std::string("could not decode ") + io_detail::format_name(h.format) + " (" + e.err + ")");

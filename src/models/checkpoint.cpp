@@ -20,10 +20,9 @@ struct DtypeName {
   torch::ScalarType type;
   const char* name;
 };
-const DtypeName kDtypes[] = {{torch::kFloat32, "float32"}, {torch::kFloat16, "float16"},
-                             {torch::kFloat64, "float64"}, {torch::kBFloat16, "bfloat16"},
-                             {torch::kInt64, "int64"},     {torch::kInt32, "int32"},
-                             {torch::kUInt8, "uint8"},     {torch::kBool, "bool"}};
+const DtypeName kDtypes[] = {{torch::kFloat32, "float32"},   {torch::kFloat16, "float16"}, {torch::kFloat64, "float64"},
+                             {torch::kBFloat16, "bfloat16"}, {torch::kInt64, "int64"},     {torch::kInt32, "int32"},
+                             {torch::kUInt8, "uint8"},       {torch::kBool, "bool"}};
 
 std::string dtype_name(torch::ScalarType t) {
   for (const auto& d : kDtypes)
@@ -45,8 +44,7 @@ torch::Tensor storage_form(const torch::Tensor& live, bool half) {
   torch::Tensor t = live.detach().to(torch::kCPU).contiguous();
   if (half && t.is_floating_point() && t.scalar_type() != torch::kFloat16) {
     torch::Tensor h = t.to(torch::kFloat16);
-    if (t.numel() == 0 || torch::isfinite(h).all().item<bool>() == torch::isfinite(t).all().item<bool>())
-      return h;
+    if (t.numel() == 0 || torch::isfinite(h).all().item<bool>() == torch::isfinite(t).all().item<bool>()) return h;
   }
   return t;
 }
@@ -65,8 +63,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
     torch::Tensor t = storage_form(live, half);
     const std::string blob = kTensorBlobPrefix + std::to_string(index++);
     c.blobs[blob] = std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
-    tensors.push_back({{"name", name}, {"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()},
-                       {"blob", blob}});
+    tensors.push_back(
+        {{"name", name}, {"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()}, {"blob", blob}});
   }
   if (!ck.optimizer_state.empty()) c.blobs[kOptimizerBlob] = ck.optimizer_state;
   c.header = {{"kind", "covscreen-checkpoint"},
@@ -155,16 +153,11 @@ nlohmann::json model_card(const Checkpoint& ck) {
       total += n;
     }
   }
-  return {{"arch", ck.model.arch},
-          {"model", ck.model},
-          {"classes", ck.classes},
-          {"parts", parts},
-          {"total_parameters", total},
-          {"spec", ck.spec},
-          {"threshold", ck.threshold},
-          {"threshold_rule", ck.threshold_rule},
-          {"training", ck.training},
-          {"metrics", ck.metrics}};
+  return {{"arch", ck.model.arch},     {"model", ck.model},
+          {"classes", ck.classes},     {"parts", parts},
+          {"total_parameters", total}, {"spec", ck.spec},
+          {"threshold", ck.threshold}, {"threshold_rule", ck.threshold_rule},
+          {"training", ck.training},   {"metrics", ck.metrics}};
 }
 
 }  // namespace covscreen

@@ -57,10 +57,9 @@ torch::Tensor DeepCTNetImpl::features(const torch::Tensor& x) {
 torch::Tensor DeepCTNetImpl::classify(const torch::Tensor& f) {
   if (f.dim() != 4 || f.size(2) != map_size_ || f.size(3) != map_size_)
     throw Error("deep-ct-net: feature map " + std::to_string(f.dim() == 4 ? f.size(2) : -1) + "x" +
-                std::to_string(f.dim() == 4 ? f.size(3) : -1) + " does not match the " +
-                std::to_string(map_size_) + "x" + std::to_string(map_size_) + " of the " +
-                std::to_string(cfg_.input_size) + "x" + std::to_string(cfg_.input_size) +
-                " input this model was built for");
+                std::to_string(f.dim() == 4 ? f.size(3) : -1) + " does not match the " + std::to_string(map_size_) +
+                "x" + std::to_string(map_size_) + " of the " + std::to_string(cfg_.input_size) + "x" +
+                std::to_string(cfg_.input_size) + " input this model was built for");
   return fc_->forward(bn_->forward(f).flatten(1));
 }
 

@@ -48,8 +48,7 @@ DenseLayerImpl::DenseLayerImpl(int in_channels, int growth_rate, int bn_size) {
   conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in_channels, mid, 1).bias(false)));
   norm2_ = register_module("norm2", nn::BatchNorm2d(mid));
   register_module("relu2", nn::ReLU(nn::ReLUOptions(true)));
-  conv2_ = register_module("conv2",
-                           nn::Conv2d(nn::Conv2dOptions(mid, growth_rate, 3).padding(1).bias(false)));
+  conv2_ = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(mid, growth_rate, 3).padding(1).bias(false)));
 }
 
 torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x) {
@@ -97,8 +96,8 @@ DenseNetImpl::DenseNetImpl(const DenseNetOptions& opt) : opt_(opt) {
       opt.num_classes < 0)
     throw UsageError("densenet: invalid options");
   features_ = nn::Sequential();
-  features_->push_back(
-      "conv0", nn::Conv2d(nn::Conv2dOptions(3, opt.num_init_features, 7).stride(2).padding(3).bias(false)));
+  features_->push_back("conv0",
+                       nn::Conv2d(nn::Conv2dOptions(3, opt.num_init_features, 7).stride(2).padding(3).bias(false)));
   features_->push_back("norm0", nn::BatchNorm2d(opt.num_init_features));
   features_->push_back("relu0", nn::ReLU(nn::ReLUOptions(true)));
   features_->push_back("pool0", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));

@@ -24,8 +24,9 @@ void ModelConfig::validate() const {
   if (fpa_channels < 1 || fpa_channels > 4096) throw UsageError("model: fpa_channels must be in [1, 4096]");
   if (input_size < 32 || input_size > 4096) throw UsageError("model: input_size must be in [32, 4096]");
   if (arch == "deep-ct-net" && backbone_output_size(backbone, input_size) < 2)
-    throw UsageError("model: deep-ct-net needs input_size >= 64 (the backbone map must be at least 2x2 "
-                     "for the BatchNorm after the pyramid attention)");
+    throw UsageError(
+        "model: deep-ct-net needs input_size >= 64 (the backbone map must be at least 2x2 "
+        "for the BatchNorm after the pyramid attention)");
 }
 
 void to_json(nlohmann::json& j, const ModelConfig& c) {
@@ -55,10 +56,8 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
 ScreenModel make_model(const ModelConfig& cfg) {
   cfg.validate();
   if (cfg.arch == "deep-ct-net") return std::make_shared<DeepCTNetImpl>(cfg);
-  if (cfg.arch == "densenet121")
-    return std::make_shared<DenseNetImpl>(DenseNetOptions::densenet121(cfg.num_classes));
-  if (cfg.arch == "densenet169")
-    return std::make_shared<DenseNetImpl>(DenseNetOptions::densenet169(cfg.num_classes));
+  if (cfg.arch == "densenet121") return std::make_shared<DenseNetImpl>(DenseNetOptions::densenet121(cfg.num_classes));
+  if (cfg.arch == "densenet169") return std::make_shared<DenseNetImpl>(DenseNetOptions::densenet169(cfg.num_classes));
   return std::make_shared<ResNetImpl>(ResNetOptions::resnet50(cfg.num_classes));
 }
 

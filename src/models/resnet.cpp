@@ -21,8 +21,8 @@ BottleneckImpl::BottleneckImpl(int in_channels, int planes, int stride) {
   const int out = planes * kExpansion;
   conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in_channels, planes, 1).bias(false)));
   bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
-  conv2_ = register_module(
-      "conv2", nn::Conv2d(nn::Conv2dOptions(planes, planes, 3).stride(stride).padding(1).bias(false)));
+  conv2_ =
+      register_module("conv2", nn::Conv2d(nn::Conv2dOptions(planes, planes, 3).stride(stride).padding(1).bias(false)));
   bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
   conv3_ = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(planes, out, 1).bias(false)));
   bn3_ = register_module("bn3", nn::BatchNorm2d(out));

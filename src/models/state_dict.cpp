@@ -1,10 +1,10 @@
 #include "covscreen/models/state_dict.h"
 
+#include <torch/serialize.h>
+
 #include <regex>
 #include <set>
 #include <sstream>
-
-#include <torch/serialize.h>
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
@@ -41,10 +41,10 @@ StateDict read_state_dict(const std::string& path) {
   if (bytes.size() < 4) throw FileError(path, "too short to be a torch.save file");
   if (bytes.compare(0, 4, "PK\x03\x04") != 0) {
     if (static_cast<unsigned char>(bytes[0]) == 0x80)
-      throw FileError(path, "legacy (pre-1.6) torch.save format; re-save it in Python with "
-                            "torch.save(torch.load(f), f2) on torch >= 1.6");
-    if (bytes.compare(0, 7, "CVSCKPT") == 0)
-      throw FileError(path, "a covscreen checkpoint, not a PyTorch state_dict");
+      throw FileError(path,
+                      "legacy (pre-1.6) torch.save format; re-save it in Python with "
+                      "torch.save(torch.load(f), f2) on torch >= 1.6");
+    if (bytes.compare(0, 7, "CVSCKPT") == 0) throw FileError(path, "a covscreen checkpoint, not a PyTorch state_dict");
     throw FileError(path, "not a torch.save file (expected a zip archive)");
   }
   detail::PickledDict d = detail::read_torch_zip(path);
@@ -93,8 +93,8 @@ void load_module_state(torch::nn::Module& m, const StateDict& sd, const std::str
     auto it = sd.find(name);
     if (it == sd.end()) throw FileError(source, "tensor '" + name + "' is missing");
     if (it->second.sizes() != dst.sizes())
-      throw FileError(source, "tensor '" + name + "' has shape " + shape_str(it->second) + ", the model needs " +
-                                  shape_str(dst));
+      throw FileError(
+          source, "tensor '" + name + "' has shape " + shape_str(it->second) + ", the model needs " + shape_str(dst));
     dst.copy_(it->second);
     used.insert(name);
   }
@@ -132,14 +132,14 @@ ImportReport import_backbone(ScreenModelImpl& model, const ModelConfig& cfg, con
     }
     torch::Tensor src = src_in;
     torch::Tensor& dst = it->second;
-    if (src.dim() == 4 && dst.dim() == 4 && src.size(1) == 1 && dst.size(1) == 3 &&
-        src.size(0) == dst.size(0) && src.size(2) == dst.size(2) && src.size(3) == dst.size(3)) {
+    if (src.dim() == 4 && dst.dim() == 4 && src.size(1) == 1 && dst.size(1) == 3 && src.size(0) == dst.size(0) &&
+        src.size(2) == dst.size(2) && src.size(3) == dst.size(3)) {
       src = src.expand({-1, 3, -1, -1}) / 3.0;
       rep.notes.push_back(key + ": 1 input channel replicated to 3 (weights / 3)");
     }
     if (src.sizes() != dst.sizes())
-      throw FileError(source, "tensor '" + key + "' has shape " + shape_str(src) + ", the " + arch +
-                                  " backbone's '" + it->first + "' needs " + shape_str(dst));
+      throw FileError(source, "tensor '" + key + "' has shape " + shape_str(src) + ", the " + arch + " backbone's '" +
+                                  it->first + "' needs " + shape_str(dst));
     dst.copy_(src);
     rep.loaded.push_back(it->first);
     done.insert(it->first);

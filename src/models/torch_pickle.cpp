@@ -1,10 +1,10 @@
 #include "torch_pickle.h"
 
+#include <caffe2/serialize/inline_container.h>
+
 #include <cstring>
 #include <map>
 #include <memory>
-
-#include <caffe2/serialize/inline_container.h>
 
 #include "covscreen/core/error.h"
 
@@ -17,10 +17,10 @@ struct Obj {
   enum Kind { kNone, kBool, kInt, kFloat, kStr, kTuple, kList, kDict, kGlobal, kTensor, kStorage } kind = kNone;
   int64_t i = 0;
   double f = 0;
-  std::string s;                              // str, bytes, global "module.name"
-  std::vector<Ref> items;                     // tuple, list
-  std::vector<std::pair<Ref, Ref>> entries;   // dict
-  torch::Tensor tensor;                       // tensor, storage (1-D)
+  std::string s;                             // str, bytes, global "module.name"
+  std::vector<Ref> items;                    // tuple, list
+  std::vector<std::pair<Ref, Ref>> entries;  // dict
+  torch::Tensor tensor;                      // tensor, storage (1-D)
 };
 
 Ref make(Obj::Kind k) {
@@ -31,9 +31,9 @@ Ref make(Obj::Kind k) {
 
 const std::map<std::string, torch::ScalarType>& storage_types() {
   static const std::map<std::string, torch::ScalarType> m{
-      {"FloatStorage", torch::kFloat32}, {"DoubleStorage", torch::kFloat64}, {"HalfStorage", torch::kFloat16},
-      {"BFloat16Storage", torch::kBFloat16}, {"LongStorage", torch::kInt64}, {"IntStorage", torch::kInt32},
-      {"ShortStorage", torch::kInt16}, {"CharStorage", torch::kInt8}, {"ByteStorage", torch::kUInt8},
+      {"FloatStorage", torch::kFloat32},     {"DoubleStorage", torch::kFloat64}, {"HalfStorage", torch::kFloat16},
+      {"BFloat16Storage", torch::kBFloat16}, {"LongStorage", torch::kInt64},     {"IntStorage", torch::kInt32},
+      {"ShortStorage", torch::kInt16},       {"CharStorage", torch::kInt8},      {"ByteStorage", torch::kUInt8},
       {"BoolStorage", torch::kBool}};
   return m;
 }
@@ -47,18 +47,43 @@ class Unpickler {
     while (true) {
       const uint8_t op = u8();
       switch (op) {
-        case 0x80: u8(); break;                         // PROTO
-        case 0x95: take(8); break;                      // FRAME
-        case '.': return pop();                          // STOP
-        case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case 'N': push(make(Obj::kNone)); break;
-        case 0x88: case 0x89: { auto b = make(Obj::kBool); b->i = op == 0x88; push(b); break; }
-        case 'J': push_int(static_cast<int32_t>(le(4))); break;
-        case 'K': push_int(static_cast<int64_t>(le(1))); break;
-        case 'M': push_int(static_cast<int64_t>(le(2))); break;
-        case 0x8a: push_int(long_n(le(1))); break;      // LONG1
-        case 0x8b: push_int(long_n(le(4))); break;      // LONG4
-        case 'G': {                                      // BINFLOAT (big-endian)
+        case 0x80:
+          u8();
+          break;  // PROTO
+        case 0x95:
+          take(8);
+          break;  // FRAME
+        case '.':
+          return pop();  // STOP
+        case '(':
+          marks_.push_back(stack_.size());
+          break;  // MARK
+        case 'N':
+          push(make(Obj::kNone));
+          break;
+        case 0x88:
+        case 0x89: {
+          auto b = make(Obj::kBool);
+          b->i = op == 0x88;
+          push(b);
+          break;
+        }
+        case 'J':
+          push_int(static_cast<int32_t>(le(4)));
+          break;
+        case 'K':
+          push_int(static_cast<int64_t>(le(1)));
+          break;
+        case 'M':
+          push_int(static_cast<int64_t>(le(2)));
+          break;
+        case 0x8a:
+          push_int(long_n(le(1)));
+          break;  // LONG1
+        case 0x8b:
+          push_int(long_n(le(4)));
+          break;     // LONG4
+        case 'G': {  // BINFLOAT (big-endian)
           uint64_t bits = 0;
           const char* b = take(8);
           for (int k = 0; k < 8; ++k) bits = (bits << 8) | static_cast<uint8_t>(b[k]);
@@ -67,47 +92,123 @@ class Unpickler {
           push(o);
           break;
         }
-        case 'X': case 'T': case 'B': push_str(le(4)); break;  // BINUNICODE, BINSTRING, BINBYTES
-        case 0x8c: case 'U': case 'C': push_str(le(1)); break;  // SHORT_BINUNICODE/BINSTRING/BINBYTES
-        case 0x8d: case 0x8e: push_str(le(8)); break;           // BINUNICODE8, BINBYTES8
-        case ')': push(make(Obj::kTuple)); break;
-        case 0x85: tuple_of(1); break;
-        case 0x86: tuple_of(2); break;
-        case 0x87: tuple_of(3); break;
-        case 't': { auto t = make(Obj::kTuple); t->items = pop_mark(); push(t); break; }
-        case ']': push(make(Obj::kList)); break;
-        case 'l': { auto l = make(Obj::kList); l->items = pop_mark(); push(l); break; }
-        case 'a': { auto v = pop(); expect(top(), Obj::kList, "APPEND")->items.push_back(v); break; }
-        case 'e': { auto v = pop_mark(); auto& l = expect(top(), Obj::kList, "APPENDS")->items;
-                    l.insert(l.end(), v.begin(), v.end()); break; }
-        case '}': push(make(Obj::kDict)); break;
-        case 'd': { auto d = make(Obj::kDict); set_items(d, pop_mark()); push(d); break; }
-        case 's': { auto v = pop(); auto k = pop(); expect(top(), Obj::kDict, "SETITEM")->entries.emplace_back(k, v);
-                    break; }
-        case 'u': { auto kv = pop_mark(); set_items(expect(top(), Obj::kDict, "SETITEMS"), kv); break; }
-        case 'q': memo_[le(1)] = top(); break;          // BINPUT
-        case 'r': memo_[le(4)] = top(); break;          // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;  // MEMOIZE
-        case 'h': push(memo(le(1))); break;             // BINGET
-        case 'j': push(memo(le(4))); break;             // LONG_BINGET
-        case 'c': {                                      // GLOBAL
+        case 'X':
+        case 'T':
+        case 'B':
+          push_str(le(4));
+          break;  // BINUNICODE, BINSTRING, BINBYTES
+        case 0x8c:
+        case 'U':
+        case 'C':
+          push_str(le(1));
+          break;  // SHORT_BINUNICODE/BINSTRING/BINBYTES
+        case 0x8d:
+        case 0x8e:
+          push_str(le(8));
+          break;  // BINUNICODE8, BINBYTES8
+        case ')':
+          push(make(Obj::kTuple));
+          break;
+        case 0x85:
+          tuple_of(1);
+          break;
+        case 0x86:
+          tuple_of(2);
+          break;
+        case 0x87:
+          tuple_of(3);
+          break;
+        case 't': {
+          auto t = make(Obj::kTuple);
+          t->items = pop_mark();
+          push(t);
+          break;
+        }
+        case ']':
+          push(make(Obj::kList));
+          break;
+        case 'l': {
+          auto l = make(Obj::kList);
+          l->items = pop_mark();
+          push(l);
+          break;
+        }
+        case 'a': {
+          auto v = pop();
+          expect(top(), Obj::kList, "APPEND")->items.push_back(v);
+          break;
+        }
+        case 'e': {
+          auto v = pop_mark();
+          auto& l = expect(top(), Obj::kList, "APPENDS")->items;
+          l.insert(l.end(), v.begin(), v.end());
+          break;
+        }
+        case '}':
+          push(make(Obj::kDict));
+          break;
+        case 'd': {
+          auto d = make(Obj::kDict);
+          set_items(d, pop_mark());
+          push(d);
+          break;
+        }
+        case 's': {
+          auto v = pop();
+          auto k = pop();
+          expect(top(), Obj::kDict, "SETITEM")->entries.emplace_back(k, v);
+          break;
+        }
+        case 'u': {
+          auto kv = pop_mark();
+          set_items(expect(top(), Obj::kDict, "SETITEMS"), kv);
+          break;
+        }
+        case 'q':
+          memo_[le(1)] = top();
+          break;  // BINPUT
+        case 'r':
+          memo_[le(4)] = top();
+          break;  // LONG_BINPUT
+        case 0x94:
+          memo_[memo_.size()] = top();
+          break;  // MEMOIZE
+        case 'h':
+          push(memo(le(1)));
+          break;  // BINGET
+        case 'j':
+          push(memo(le(4)));
+          break;     // LONG_BINGET
+        case 'c': {  // GLOBAL
           auto g = make(Obj::kGlobal);
           g->s = line();
           g->s += "." + line();
           push(g);
           break;
         }
-        case 0x93: {                                     // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           auto name = pop(), module = pop();
           auto g = make(Obj::kGlobal);
           g->s = module->s + "." + name->s;
           push(g);
           break;
         }
-        case 'R': case 0x81: { auto args = pop(); auto fn = pop(); push(reduce(fn, args)); break; }  // REDUCE/NEWOBJ
-        case 'b': pop(); break;  // BUILD: drops an OrderedDict's state (its _metadata)
-        case 'Q': push(persistent(pop())); break;     // BINPERSID
-        case '0': pop(); break;                        // POP
+        case 'R':
+        case 0x81: {
+          auto args = pop();
+          auto fn = pop();
+          push(reduce(fn, args));
+          break;
+        }  // REDUCE/NEWOBJ
+        case 'b':
+          pop();
+          break;  // BUILD: drops an OrderedDict's state (its _metadata)
+        case 'Q':
+          push(persistent(pop()));
+          break;  // BINPERSID
+        case '0':
+          pop();
+          break;  // POP
         default:
           fail("unsupported pickle opcode 0x" + hex(op));
       }

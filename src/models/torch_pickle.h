@@ -7,11 +7,11 @@
 // (protocols 2-4): dicts, OrderedDicts (their _metadata BUILD state is dropped), lists, tuples,
 // strings, numbers, tensors via torch._utils._rebuild_tensor_v2 / _rebuild_parameter and
 // persistent-id storages read from the archive's data/<key> records.
+#include <torch/types.h>
+
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace covscreen::detail {
 

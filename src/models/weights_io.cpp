@@ -1,8 +1,8 @@
 #include "covscreen/models/weights_io.h"
 
-#include <sstream>
-
 #include <torch/utils.h>
+
+#include <sstream>
 
 #include "covscreen/core/error.h"
 
@@ -64,6 +64,7 @@ nlohmann::json model_card(const ModelConfig& cfg) {
   card.erase("metrics");
   card.erase("threshold");
   card.erase("threshold_rule");
+  card.erase("classes");  // placeholders only
   return card;
 }
 
@@ -78,16 +79,15 @@ std::string format_model_card(const nlohmann::json& card) {
     arch += " (backbone " + m.at("backbone").get<std::string>() + ", fpa_channels " +
             std::to_string(m.at("fpa_channels").get<int>()) + ")";
   line("arch", arch);
-  line("input", std::to_string(m.at("input_size").get<int>()) + " x " +
-                    std::to_string(m.at("input_size").get<int>()));
+  line("input", std::to_string(m.at("input_size").get<int>()) + " x " + std::to_string(m.at("input_size").get<int>()));
   if (card.contains("classes")) line("classes", join(card.at("classes").get<std::vector<std::string>>(), ", "));
   for (const auto& p : card.at("parts"))
     line("params " + p.at("name").get<std::string>(), with_commas(p.at("parameters").get<int64_t>()));
   line("params total", with_commas(card.at("total_parameters").get<int64_t>()));
   if (card.contains("spec")) line("spec", card.at("spec").dump());
   if (card.contains("threshold"))
-    line("threshold", std::to_string(card.at("threshold").get<double>()) + " (" +
-                          card.value("threshold_rule", std::string()) + ")");
+    line("threshold",
+         std::to_string(card.at("threshold").get<double>()) + " (" + card.value("threshold_rule", std::string()) + ")");
   if (card.contains("training") && !card.at("training").empty()) line("training", card.at("training").dump());
   if (card.contains("metrics") && !card.at("metrics").empty()) line("metrics", card.at("metrics").dump());
   return out.str();

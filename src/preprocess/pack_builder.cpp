@@ -1,15 +1,15 @@
 #include "covscreen/preprocess/pack_builder.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <opencv2/core.hpp>
 #include <set>
 #include <thread>
-
-#include <opencv2/core.hpp>
-#include <torch/torch.h>
 
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
@@ -62,8 +62,7 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
     labels.push_back(l);
   }
   if (todo.empty())
-    throw UsageError("pack: no images to pack" +
-                     (opt.split.empty() ? std::string() : " in split '" + opt.split + "'"));
+    throw UsageError("pack: no images to pack" + (opt.split.empty() ? std::string() : " in split '" + opt.split + "'"));
 
   const int64_t n = static_cast<int64_t>(todo.size()), s = opt.spec.stage1.size;
   torch::Tensor images = torch::zeros({n, s, s}, torch::kUInt8);
@@ -128,9 +127,8 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
     p.paths.push_back(e.path);
     p.splits.push_back(e.split);
   }
-  p.images = keep.size() == todo.size()
-                 ? images
-                 : images.index_select(0, torch::tensor(keep, torch::kLong)).contiguous();
+  p.images =
+      keep.size() == todo.size() ? images : images.index_select(0, torch::tensor(keep, torch::kLong)).contiguous();
   p.provenance = opt.provenance.is_object() ? opt.provenance : nlohmann::json::object();
   p.provenance["layout"] = m.layout;
   p.provenance["split_filter"] = opt.split;

@@ -3,9 +3,8 @@
 // than the input (shrinking, anti-aliased), INTER_LINEAR otherwise (growing); same size: a copy.
 #include "covscreen/preprocess/stage1.h"
 
-#include <string>
-
 #include <opencv2/imgproc.hpp>
+#include <string>
 
 #include "covscreen/core/error.h"
 

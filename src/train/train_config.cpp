@@ -48,7 +48,8 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
        {"spec", c.spec}};
 }
 
-void merge_json(const nlohmann::json& j, TrainConfig& c) {
+void merge_json(const nlohmann::json& j, TrainConfig& out) {
+  TrainConfig c = out;  // all or nothing: `out` is unchanged when anything is wrong
   if (!j.is_object()) throw UsageError("train config must be a JSON object");
   static const std::set<std::string> known{
       "name", "model", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "lr_step_epochs", "lr_gamma",
@@ -89,6 +90,7 @@ void merge_json(const nlohmann::json& j, TrainConfig& c) {
     throw UsageError(std::string("train config: ") + e.what());
   }
   c.validate();
+  out = c;
 }
 
 TrainConfig named_config(const std::string& name) {

@@ -32,10 +32,13 @@ except ImportError as e:  # pragma: no cover
 
 def randomize(model, gen):
     with torch.no_grad():
-        for m in model.modules():
+        for name, m in model.named_modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 n = m.num_features
-                m.weight.copy_(1.0 + 0.2 * torch.randn(n, generator=gen))
+                # The last BN of a residual branch is damped so 16 residual additions keep
+                # ResNet-50's output O(1) (the 1e-4 tolerance is then close to absolute).
+                gamma = 0.2 if name.endswith(("bn3", "downsample.1")) else 1.0
+                m.weight.copy_(gamma * (1.0 + 0.2 * torch.randn(n, generator=gen)))
                 m.bias.copy_(0.1 * torch.randn(n, generator=gen))
                 m.running_mean.copy_(0.1 * torch.randn(n, generator=gen))
                 m.running_var.copy_(0.5 + torch.rand(n, generator=gen))

@@ -38,15 +38,15 @@ inline constexpr const char* kLayoutNames[] = {"auto", "folders", "covid-ct", "i
 
 struct IndexOptions {
   std::string layout = "auto";
-  std::string modality = "X-ray";   // ieee8023: keep rows of this modality ("" = all)
-  std::vector<std::string> views;   // ieee8023: keep these views, case-insensitive (empty = all)
+  std::string modality = "X-ray";  // ieee8023: keep rows of this modality ("" = all)
+  std::vector<std::string> views;  // ieee8023: keep these views, case-insensitive (empty = all)
 };
 
 struct IndexReport {
-  std::string layout;                      // the layout used (auto resolved)
-  std::map<std::string, size_t> skipped;   // reason -> count of files/rows not indexed
-  std::vector<std::string> examples;       // the first few "path: reason"
-  std::vector<std::string> notes;          // anything else worth saying (counts of gaps)
+  std::string layout;                     // the layout used (auto resolved)
+  std::map<std::string, size_t> skipped;  // reason -> count of files/rows not indexed
+  std::vector<std::string> examples;      // the first few "path: reason"
+  std::vector<std::string> notes;         // anything else worth saying (counts of gaps)
   size_t skipped_total() const;
   void skip(const std::string& reason, const std::string& what);
 };

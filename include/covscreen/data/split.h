@@ -32,7 +32,7 @@ std::string canonical_split(const std::string& name);
 struct SplitOptions {
   std::array<double, 3> ratios{0.7, 0.1, 0.2};  // train, val, test (relative weights)
   uint64_t seed = 20240601;
-  bool resplit = false;  // false: keep the splits entries already have
+  bool resplit = false;   // false: keep the splits entries already have
   void validate() const;  // throws UsageError
 };
 

@@ -6,10 +6,9 @@
 // without a patient id count as one patient each. Unlabelled images are class "" (shown as
 // "(unlabelled)"), unsplit images split "" (shown as "(none)").
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "covscreen/data/manifest.h"
 #include "covscreen/data/pack.h"
@@ -23,10 +22,10 @@ struct Count {
 };
 
 struct DatasetStats {
-  std::string kind;    // "manifest" or "pack"
-  std::string layout;  // manifest layout, or "" for a pack
-  std::vector<std::string> classes;  // in order: covid first, then sorted ("" last)
-  std::vector<std::string> splits;   // train, val, test that occur, then "" when present
+  std::string kind;                                           // "manifest" or "pack"
+  std::string layout;                                         // manifest layout, or "" for a pack
+  std::vector<std::string> classes;                           // in order: covid first, then sorted ("" last)
+  std::vector<std::string> splits;                            // train, val, test that occur, then "" when present
   std::map<std::string, std::map<std::string, Count>> cells;  // class -> split -> count
   std::map<std::string, Count> by_class, by_split;
   Count total;

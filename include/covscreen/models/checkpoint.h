@@ -32,6 +32,7 @@ struct Checkpoint {
 // half = store floating weights as fp16 (loaded back as fp32).
 void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half = false);
 // Throws FileError for damaged/foreign files or weights that do not fit the architecture.
+// The returned net is on the CPU, in eval mode; tensors stored as fp16 come back as fp32.
 Checkpoint load_checkpoint(const std::string& path);
 // The model card as JSON (classes, arch, parts, spec, training, metrics).
 nlohmann::json model_card(const Checkpoint& ck);

@@ -10,11 +10,11 @@
 //   198,659 for K = 3. `covscreen model info --arch deep-ct-net` prints them.
 // The fc input size fixes the input resolution: classify() throws Error when the feature map is
 // not the size the model was built for (ModelConfig::input_size).
-#include <string>
-#include <vector>
-
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
+
+#include <string>
+#include <vector>
 
 #include "covscreen/models/fpa.h"
 #include "covscreen/models/model.h"

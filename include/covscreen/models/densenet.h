@@ -12,13 +12,13 @@
 // forward(x) = classify(features(x)) is numerically torchvision's DenseNet.forward.
 // Parameter counts (growth 32, 64 initial features): DenseNet-121 features 6,953,856;
 //   DenseNet-169 features 12,484,480; classifier C*K + K.
-#include <string>
-#include <vector>
-
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
+
+#include <string>
+#include <vector>
 
 #include "covscreen/models/model.h"
 

@@ -8,13 +8,13 @@
 //   -> classify(f) = global average pool -> fc -> [B, K].
 // forward(x) = classify(features(x)) is numerically torchvision's ResNet.forward.
 // Parameter counts: backbone (everything but fc) 23,508,032; fc 2048*K + K.
-#include <string>
-#include <vector>
-
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
+
+#include <string>
+#include <vector>
 
 #include "covscreen/models/model.h"
 

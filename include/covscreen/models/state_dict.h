@@ -4,13 +4,13 @@
 //
 // Names are torchvision's: "features.denseblock1.denselayer1.norm1.weight", "layer1.0.conv1.weight",
 // buffers included ("...running_mean", "...running_var", "...num_batches_tracked").
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
 #include <map>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/nn/module.h>
-#include <torch/types.h>
 
 #include "covscreen/models/model.h"
 

@@ -2,10 +2,9 @@
 // Checkpoints from / to PyTorch weights, and the printable model card (what `covscreen model
 // import | export | info` call).
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/models/state_dict.h"

@@ -6,10 +6,9 @@
 // one of the classes, is reported in `failures` (path + reason) and left out; it never stops the
 // batch. Entries with an empty label get label -1 (unlabelled).
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "covscreen/core/preprocess_spec.h"
 #include "covscreen/data/manifest.h"
@@ -18,11 +17,11 @@
 namespace covscreen {
 
 struct PackBuildOptions {
-  std::string split;                 // keep only entries of this split ("" = all)
-  PreprocessSpec spec;               // stage 1 is applied; the whole spec is stored in the pack
-  std::vector<std::string> classes;  // empty: the sorted canonical labels present, "covid" first
-  int threads = 0;                   // 0: std::thread::hardware_concurrency()
-  bool progress = true;              // progress bar on stderr (core/progress.h)
+  std::string split;                                     // keep only entries of this split ("" = all)
+  PreprocessSpec spec;                                   // stage 1 is applied; the whole spec is stored in the pack
+  std::vector<std::string> classes;                      // empty: the sorted canonical labels present, "covid" first
+  int threads = 0;                                       // 0: std::thread::hardware_concurrency()
+  bool progress = true;                                  // progress bar on stderr (core/progress.h)
   nlohmann::json provenance = nlohmann::json::object();  // copied into the pack, counts added
 };
 

@@ -38,7 +38,8 @@ struct TrainConfig {
 
 void to_json(nlohmann::json& j, const TrainConfig& c);
 // Fields absent from `j` keep the values already in `c` (so a config file overrides defaults
-// and flags override the file). Unknown keys are an error (typos must not pass silently).
+// and flags override the file). Unknown keys are an error (typos must not pass silently);
+// on any error `c` is left unchanged.
 void merge_json(const nlohmann::json& j, TrainConfig& c);
 
 // Named recipes: "paper" (the defaults above) and "scratch" (the shipped model's recipe:

@@ -1,0 +1,50 @@
+#pragma once
+// Private to src/serve: the state behind ScreenServer, shared by server.cpp (setup, small
+// routes, logging) and screen_route.cpp (POST /v1/screen).
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "covscreen/models/checkpoint.h"
+#include "covscreen/serve/batch_queue.h"
+#include "covscreen/serve/metrics.h"
+#include "covscreen/serve/server.h"
+
+namespace covscreen {
+
+inline constexpr const char* kNotice = "Research use only, not a medical device.";
+
+struct ScreenServer::Impl {
+  Checkpoint ck;
+  std::string model_id;
+  ServeOptions opt;
+  int covid = -1;
+  double threshold = 0.5;
+  nlohmann::json card;
+  ServeMetrics metrics;
+  std::unique_ptr<BatchQueue> queue;
+  httplib::Server http;
+  std::thread thread;
+  int port = -1;
+  std::atomic<bool> stopped{false};
+  std::atomic<uint64_t> next_id{1};
+  std::string id_prefix;
+
+  void install_routes();
+  void handle_screen(const httplib::Request& req, httplib::Response& res);
+  bool authorized(const httplib::Request& req, httplib::Response& res) const;
+};
+
+// Sends `body` as JSON with `status`.
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+// Sends {"error": message, "request_id": ...} with `status`.
+void send_error(httplib::Response& res, int status, const std::string& message);
+// The request id the pre-routing handler gave this request (X-Request-Id).
+std::string request_id(const httplib::Response& res);
+
+}  // namespace covscreen

@@ -1,0 +1,59 @@
+#pragma once
+// Helpers for tests that run the built `covscreen` binary (tests named *_cli*_test).
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "covscreen/models/checkpoint.h"
+#include "test_util.h"
+
+namespace covscreen::test {
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+struct CliRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+// Runs `covscreen <args>` with optional environment assignments in `env`; captures both streams.
+inline CliRun run_cli(const std::string& args, const TempDir& dir, const std::string& env = "") {
+  const std::string o = dir.file("stdout.txt"), e = dir.file("stderr.txt");
+  const std::string cmd = env + " '" + bin_dir() + "/covscreen' " + args + " >'" + o + "' 2>'" + e + "'";
+  const int st = std::system(cmd.c_str());
+  CliRun r;
+  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.out = slurp(o);
+  r.err = slurp(e);
+  return r;
+}
+
+inline bool have_cli() { return fs::exists(bin_dir() + "/covscreen"); }
+
+// A fresh (untrained) DenseNet-121 covid/non-covid model at 64x64 input, weights from `seed`.
+inline std::string small_checkpoint(const TempDir& dir, uint64_t seed, const std::string& name = "small.ckpt") {
+  Checkpoint ck;
+  ck.model.arch = "densenet121";
+  ck.model.num_classes = 2;
+  ck.model.input_size = 64;
+  ck.classes = {"covid", "non-covid"};
+  ck.spec.stage1.size = 64;
+  torch::manual_seed(seed);
+  ck.net = make_model(ck.model);
+  const std::string path = dir.file(name);
+  save_checkpoint(path, ck);
+  return path;
+}
+
+}  // namespace covscreen::test

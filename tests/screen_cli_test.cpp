@@ -1,0 +1,136 @@
+// `covscreen screen` and `covscreen evaluate` end to end, on generated images and a fresh model.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <filesystem>
+
+#include "cli_util.h"
+#include "covscreen/core/container.h"
+#include "test_util.h"
+
+using namespace covscreen;
+using namespace covscreen::test;
+
+namespace {
+// A CT-like synthetic slice: a dark body ellipse with two lungs; `seed` varies the texture.
+cv::Mat synthetic_slice(int w, int h, int seed, bool covid) {
+  cv::Mat img(h, w, CV_8UC1, cv::Scalar(10));
+  cv::RNG rng(seed);
+  cv::ellipse(img, {w / 2, h / 2}, {w * 2 / 5, h * 2 / 5}, 0, 0, 360, cv::Scalar(120), -1);
+  cv::ellipse(img, {w / 3, h / 2}, {w / 8, h / 4}, 0, 0, 360, cv::Scalar(30), -1);
+  cv::ellipse(img, {2 * w / 3, h / 2}, {w / 8, h / 4}, 0, 0, 360, cv::Scalar(30), -1);
+  if (covid) cv::circle(img, {w / 3 + rng.uniform(-5, 5), h / 2}, w / 14, cv::Scalar(90), -1);
+  cv::Mat noise(h, w, CV_8UC1);
+  rng.fill(noise, cv::RNG::UNIFORM, 0, 20);
+  return img + noise;
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) { write_file_atomic(path, bytes); }
+}  // namespace
+
+class ScreenCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_cli()) GTEST_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
+    model_ = small_checkpoint(dir_, 3);
+  }
+  TempDir dir_;
+  std::string model_;
+};
+
+TEST_F(ScreenCli, ScreensTheGoodFilesReportsTheBadOnesAndExits2) {
+  const auto in = dir_.path() / "in (mixed)";
+  fs::create_directories(in / "sub");
+  cv::imwrite((in / "slice 1.png").string(), synthetic_slice(120, 100, 1, true));
+  cv::imwrite((in / "sub" / "slice(2).jpg").string(), synthetic_slice(90, 90, 2, false));
+  cv::Mat rgb;
+  cv::cvtColor(synthetic_slice(64, 80, 3, true), rgb, cv::COLOR_GRAY2BGR);
+  cv::imwrite((in / "rgb.png").string(), rgb);
+  write_bytes((in / "empty.png").string(), "");
+  write_bytes((in / "notes.png").string(), "this is a text file, not a PNG\n");
+  std::vector<uchar> jpg;
+  cv::imencode(".jpg", synthetic_slice(200, 200, 4, false), jpg);
+  write_bytes((in / "truncated.jpg").string(), std::string(jpg.begin(), jpg.begin() + jpg.size() / 2));
+
+  CliRun r = run_cli("screen --model '" + model_ + "' '" + in.string() + "' --format json", dir_);
+  EXPECT_EQ(r.rc, 2) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 6u);
+  int ok = 0;
+  for (const auto& item : j) {
+    const std::string path = item["path"];
+    const bool bad = path.find("empty") != std::string::npos || path.find("notes") != std::string::npos ||
+                     path.find("truncated") != std::string::npos;
+    EXPECT_EQ(item["ok"].get<bool>(), !bad) << path;
+    if (bad) {
+      EXPECT_FALSE(item["error"].get<std::string>().empty());
+      EXPECT_NE(r.err.find(path), std::string::npos) << "stderr must name " << path;
+    } else {
+      ++ok;
+      const double p = item["probabilities"]["covid"];
+      EXPECT_GE(p, 0.0);
+      EXPECT_LE(p, 1.0);
+      EXPECT_EQ(item["positive"].get<bool>(), p >= item["threshold"].get<double>());
+    }
+  }
+  EXPECT_EQ(ok, 3);
+  EXPECT_NE(r.err.find("3 screened"), std::string::npos) << r.err;
+
+  // Only good files: exit 0; csv has a header and one row per file.
+  r = run_cli("screen --model '" + model_ + "' '" + (in / "slice 1.png").string() + "' '" + (in / "rgb.png").string() +
+                  "' --format csv",
+              dir_);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("path,prob_covid,prob_non-covid,predicted,positive,error\n", 0), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3);
+
+  // A missing model or a damaged one: exit 1 with a message naming the file.
+  r = run_cli("screen --model '" + dir_.file("nope.ckpt") + "' '" + in.string() + "'", dir_);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("nope.ckpt"), std::string::npos);
+  r = run_cli("screen --model '" + (in / "slice 1.png").string() + "' '" + in.string() + "'", dir_);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("slice 1.png"), std::string::npos) << r.err;
+}
+
+TEST_F(ScreenCli, EvaluateOnACovidNonCovidFolderWritesEveryFileAndAgreesWithSklearn) {
+  const auto root = dir_.path() / "data";
+  for (int i = 0; i < 14; ++i) {
+    fs::create_directories(root / "COVID");
+    fs::create_directories(root / "non-COVID");
+    cv::imwrite((root / "COVID" / ("c" + std::to_string(i) + ".png")).string(), synthetic_slice(96, 96, i, true));
+    cv::imwrite((root / "non-COVID" / ("n" + std::to_string(i) + ".png")).string(),
+                synthetic_slice(96, 96, 100 + i, false));
+  }
+  const std::string other = small_checkpoint(dir_, 4, "other.ckpt");
+  const std::string out = dir_.file("eval");
+  CliRun r = run_cli("evaluate --model '" + model_ + "' --model '" + other + "' '" + root.string() + "' --out '" + out + "'",
+                     dir_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  for (const char* f : {"metrics.json", "report.md", "report.html", "roc.svg", "predictions.csv",
+                        "predictions_other.csv"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
+  auto m = nlohmann::json::parse(slurp(out + "/metrics.json"));
+  for (const char* k : {"n", "auc", "auc_ci", "accuracy", "precision", "recall", "specificity", "f1", "threshold",
+                        "confusion", "per_class", "patient_level"})
+    EXPECT_TRUE(m.contains(k)) << k;
+  EXPECT_EQ(m["n"], 28);
+  const std::string roc = slurp(out + "/roc.svg");
+  EXPECT_NE(roc.find("small"), std::string::npos);
+  EXPECT_NE(roc.find("other"), std::string::npos);
+  const std::string csv = slurp(out + "/predictions.csv");
+  EXPECT_EQ(csv.rfind("path,label,patient_id,prob_covid,prob_non-covid,predicted\n", 0), 0u);
+
+  if (debian_python().empty() || std::system("/usr/bin/python3 -c 'import sklearn' 2>/dev/null") != 0)
+    GTEST_SKIP() << "Debian's python3-sklearn is not installed: AUC not cross-checked";
+  const std::string script = std::string(COVSCREEN_SOURCE_DIR) + "/tests/python/check_predictions.py";
+  const std::string res = dir_.file("sk.json");
+  ASSERT_EQ(std::system(("/usr/bin/python3 '" + script + "' '" + out + "/predictions.csv' > '" + res + "'").c_str()), 0);
+  auto sk = nlohmann::json::parse(slurp(res));
+  EXPECT_EQ(sk["n"], 28);
+  EXPECT_NEAR(m["auc"].get<double>(), sk["auc"].get<double>(), 1e-6);
+  EXPECT_NEAR(m["auc_ci"][0].get<double>(), sk["ci_lo"].get<double>(), 1e-6);
+  EXPECT_NEAR(m["auc_ci"][1].get<double>(), sk["ci_hi"].get<double>(), 1e-6);
+}
