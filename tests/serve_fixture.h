@@ -22,6 +22,7 @@
 
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/serve/server.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 namespace covscreen::serve_test {
@@ -35,20 +36,7 @@ inline const test::TempDir& temp() {
 
 // A fresh (untrained) DenseNet-121 at 64x64, saved once per process.
 inline const std::string& checkpoint_path() {
-  static const std::string path = [] {
-    Checkpoint ck;
-    ck.model.arch = "densenet121";
-    ck.model.num_classes = 2;
-    ck.model.input_size = 64;
-    ck.classes = {"covid", "non-covid"};
-    ck.spec.stage1.size = 64;
-    ck.threshold = 0.5;
-    torch::manual_seed(7);
-    ck.net = make_model(ck.model);
-    const std::string p = temp().file("serve_small.ckpt");
-    save_checkpoint(p, ck);
-    return p;
-  }();
+  static const std::string path = test::small_checkpoint(temp(), 7, "serve_small.ckpt");
   return path;
 }
 

@@ -12,7 +12,7 @@ const CommandRegistrar reg(20, [](CLI::App& app) {
   auto* c = app.add_subcommand("evaluate", "Evaluate one or more models on labelled data; write metrics and reports");
   c->add_option("--model", o->models, "Checkpoint; repeat --model for several (one overlaid ROC plot)")
       ->required()
-      ->expected(1)
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   c->add_option("data", o->data, "A pack, a manifest CSV or a data set folder")->required();
   c->add_option("--out", o->out_dir, "Output folder")->required();

@@ -81,6 +81,20 @@ exp->callback([] {
   std::cout << "wrote " << sd_out << " (" << module_tensors(*ck.net).size() << " tensors)\n";
 });
 
+// ---- convert (for shipping: fp16 weights, no optimizer state)
+static std::string conv_in, conv_out;
+static bool conv_half = false;
+auto* conv = model->add_subcommand("convert", "rewrite a checkpoint without its optimizer state, optionally in fp16");
+conv->add_option("checkpoint", conv_in, "covscreen checkpoint")->required();
+conv->add_option("--out", conv_out, "checkpoint to write")->required();
+conv->add_flag("--half", conv_half, "store floating weights as fp16 (loaded back as fp32)");
+conv->callback([] {
+  Checkpoint ck = load_checkpoint(conv_in);
+  ck.optimizer_state.clear();
+  save_checkpoint(conv_out, ck, conv_half);
+  std::cout << "wrote " << conv_out << (conv_half ? " (fp16 weights)" : "") << "\n";
+});
+
 // ---- info
 static std::string info_ckpt;
 static ModelConfig fresh;

@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "covscreen/core/error.h"
+#include "covscreen/data/csv.h"
 #include "covscreen/core/paths.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/screen/screener.h"
@@ -21,12 +22,6 @@ struct ScreenArgs {
   int batch = 16, threads = 0;
 };
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
 
 void print(const std::vector<ScreenItem>& items, const Screener& s, const std::string& format) {
   const auto& classes = s.checkpoint().classes;
@@ -54,13 +49,13 @@ void print(const std::vector<ScreenItem>& items, const Screener& s, const std::s
     for (const auto& c : classes) std::cout << ",prob_" << c;
     std::cout << ",predicted,positive,error\n";
     for (const auto& it : items) {
-      std::cout << csv_field(it.path);
+      std::cout << csv_escape(it.path);
       for (size_t k = 0; k < classes.size(); ++k) {
         if (it.ok) std::printf(",%.6f", it.probs[k]), std::fflush(stdout);
         else std::cout << ",";
       }
       std::cout << "," << (it.ok ? classes[it.predicted] : "") << "," << (it.ok ? (it.positive ? "1" : "0") : "")
-                << "," << csv_field(it.error) << "\n";
+                << "," << csv_escape(it.error) << "\n";
     }
     return;
   }

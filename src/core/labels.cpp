@@ -4,7 +4,6 @@
 #include <cctype>
 
 namespace covscreen {
-namespace {
 std::string lower_trim(const std::string& s) {
   size_t a = 0, b = s.size();
   while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
@@ -13,6 +12,8 @@ std::string lower_trim(const std::string& s) {
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
   return out;
 }
+
+namespace {
 bool contains(const std::string& s, const char* w) { return s.find(w) != std::string::npos; }
 }  // namespace
 

@@ -8,18 +8,10 @@
 #include <sstream>
 
 #include "covscreen/core/error.h"
+#include "covscreen/core/labels.h"
 
 namespace covscreen {
 namespace {
-
-std::string lower_trim(const std::string& s) {
-  size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  std::string out = s.substr(a, b - a);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
 
 // Group key of an entry: its patient id, or (no id) the entry's own path.
 std::string group_key(const ManifestEntry& e) { return e.patient_id.empty() ? "\x01" + e.path : e.patient_id; }

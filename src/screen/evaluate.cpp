@@ -9,6 +9,7 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/data/csv.h"
 #include "covscreen/core/labels.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/data/stage2.h"
@@ -21,12 +22,6 @@ namespace covscreen {
 namespace fs = std::filesystem;
 
 namespace {
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
 
 std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double threshold) {
   std::ostringstream os;
@@ -37,8 +32,8 @@ std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double 
   const int k = in.num_classes;
   const int covid = in.positive;
   for (int64_t i = 0; i < p.size(); ++i) {
-    os << csv_field(p.paths[i]) << "," << (p.labels[i] >= 0 ? p.classes[p.labels[i]] : "") << ","
-       << csv_field(p.patient_ids[i]);
+    os << csv_escape(p.paths[i]) << "," << (p.labels[i] >= 0 ? p.classes[p.labels[i]] : "") << ","
+       << csv_escape(p.patient_ids[i]);
     int pred = -1;
     for (int j = 0; j < k; ++j) {
       const float v = in.probs[i * k + j];

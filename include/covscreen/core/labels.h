@@ -17,6 +17,9 @@ inline constexpr const char* kNonCovid = "non-covid";
 
 std::string canonical_label(const std::string& original);
 
+// `s` without leading/trailing white space, in lower case (ASCII).
+std::string lower_trim(const std::string& s);
+
 // Index of `label` in `classes`, after mapping both to canonical names. A model trained on
 // {covid, non-covid} accepts pneumonia/normal data as non-covid. Returns -1 when nothing fits.
 int class_index(const std::vector<std::string>& classes, const std::string& label);
