@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <regex>
 #include <system_error>
 
@@ -67,27 +68,41 @@ std::vector<fs::path> list(const fs::path& dir, bool want_dirs, bool recursive) 
 std::vector<fs::path> list_dirs(const fs::path& dir) { return list(dir, true, false); }
 std::vector<fs::path> list_files(const fs::path& dir, bool recursive) { return list(dir, false, recursive); }
 
+// One entry per image under the class folder `cls` (recursively), labelled by the folder's
+// name, patient id from `patient_of(file)`; other files are skipped and counted.
+void index_class_folder(const fs::path& cls, const std::string& split, const std::string& source,
+                        const std::function<std::string(const fs::path&)>& patient_of, IndexReport& report,
+                        Manifest& m) {
+  const std::string name = cls.filename().string();
+  for (const auto& f : list_files(cls, true)) {
+    if (!is_image_path(f.string())) {
+      report.skip("not an image file", f.string());
+      continue;
+    }
+    ManifestEntry e;
+    e.path = abs_path(f);
+    e.label = canonical_label(name);
+    e.original_label = name;
+    e.patient_id = patient_of(f);
+    e.split = split;
+    e.source = source;
+    m.entries.push_back(std::move(e));
+  }
+}
+
 Manifest index_folders(const fs::path& root, IndexReport& report) {
   Manifest m;
   const std::string source = source_name(root);
   auto index_class = [&](const fs::path& cls, const std::string& split) {
     const std::string name = cls.filename().string();
-    for (const auto& f : list_files(cls, true)) {
-      if (!is_image_path(f.string())) {
-        report.skip("not an image file", f.string());
-        continue;
-      }
-      const fs::path rel = f.lexically_relative(cls);
-      const bool in_sub = std::distance(rel.begin(), rel.end()) > 1;
-      ManifestEntry e;
-      e.path = abs_path(f);
-      e.label = canonical_label(name);
-      e.original_label = name;
-      e.patient_id = name + "/" + (in_sub ? rel.begin()->string() : f.stem().string());
-      e.split = split;
-      e.source = source;
-      m.entries.push_back(std::move(e));
-    }
+    index_class_folder(
+        cls, split, source,
+        [&](const fs::path& f) {
+          const fs::path rel = f.lexically_relative(cls);
+          const bool in_sub = std::distance(rel.begin(), rel.end()) > 1;
+          return name + "/" + (in_sub ? rel.begin()->string() : f.stem().string());
+        },
+        report, m);
   };
   auto skip_loose_files = [&](const fs::path& dir) {
     for (const auto& f : list_files(dir, false))
@@ -112,29 +127,15 @@ Manifest index_kermany(const fs::path& root, IndexReport& report) {
   static const std::regex kPerson(R"(^(person\d+)_)", std::regex::icase);
   static const std::regex kNormal(R"(^(?:NORMAL2-)?(IM-\d+))", std::regex::icase);
   size_t stem_ids = 0;
+  auto patient_of = [&](const fs::path& f) {
+    const std::string stem = f.stem().string();
+    std::smatch mt;
+    if (std::regex_search(stem, mt, kPerson) || std::regex_search(stem, mt, kNormal)) return mt[1].str();
+    ++stem_ids;
+    return stem;
+  };
   auto index_class = [&](const fs::path& cls, const std::string& split) {
-    const std::string name = cls.filename().string();
-    for (const auto& f : list_files(cls, true)) {
-      if (!is_image_path(f.string())) {
-        report.skip("not an image file", f.string());
-        continue;
-      }
-      const std::string stem = f.stem().string();
-      std::smatch mt;
-      ManifestEntry e;
-      if (std::regex_search(stem, mt, kPerson) || std::regex_search(stem, mt, kNormal)) {
-        e.patient_id = mt[1].str();
-      } else {
-        e.patient_id = stem;
-        ++stem_ids;
-      }
-      e.path = abs_path(f);
-      e.label = canonical_label(name);
-      e.original_label = name;
-      e.split = split;
-      e.source = source;
-      m.entries.push_back(std::move(e));
-    }
+    index_class_folder(cls, split, source, patient_of, report, m);
   };
   for (const auto& top : list_dirs(root)) {
     const std::string split = canonical_split(top.filename().string());
