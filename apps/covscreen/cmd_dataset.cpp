@@ -1,5 +1,6 @@
-// covscreen dataset index | split | pack | stats: build a data set from a folder, split it by
-// patient, preprocess it into a pack, and count what is in a manifest or a pack.
+// covscreen dataset index | split | pack | stats | build: index a data set folder, split it by
+// patient, preprocess it into a pack, count what is in a manifest or a pack, and build a
+// de-identified, publishable data set from DICOM studies or images.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "covscreen/data/split.h"
 #include "covscreen/data/stats.h"
 #include "covscreen/preprocess/pack_builder.h"
+#include "covscreen/publish/build.h"
 
 namespace covscreen::app {
 namespace {
@@ -197,13 +199,66 @@ void add_stats(CLI::App* ds) {
   });
 }
 
+void add_build(CLI::App* ds) {
+  static publish::BuildOptions opt;
+  static std::string ratios = "70,10,20", range;
+  static bool no_progress = false;
+  auto* cmd = ds->add_subcommand("build", "de-identified data set from DICOM studies or images: "
+                                          "split/class/patient/slice.png, manifest, data set card");
+  cmd->add_option("input", opt.input, "folder of DICOM studies (folders of series) or of images")->required();
+  cmd->add_option("--out", opt.out, "output folder (created; a previous build there is brought up to date)")
+      ->required();
+  cmd->add_option("--labels", opt.labels_csv, "CSV patient,label[,age,sex,site] (images: path,patient,label,...)");
+  cmd->add_option("--key-file", opt.key_file,
+                  "secret key for the pseudonyms, kept OUTSIDE --out (default: <out>.key, created when absent)");
+  cmd->add_option("--format", opt.encoding.format, "png (lossless) or jpeg")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"png", "jpeg"}));
+  cmd->add_option("--jpeg-quality", opt.encoding.jpeg_quality, "1..100")->capture_default_str();
+  cmd->add_option("--window-center", opt.window.center, "DICOM window centre, HU")->capture_default_str();
+  cmd->add_option("--window-width", opt.window.width, "DICOM window width, HU")->capture_default_str();
+  cmd->add_flag("--file-voi", opt.window.use_file_voi, "DICOM: use the file's own window");
+  cmd->add_option("--every", opt.selection.every, "keep every k-th slice of each series")->capture_default_str();
+  cmd->add_option("--range", range, "slices FIRST:LAST of each series (1-based, inclusive; 10:, :40)");
+  cmd->add_option("--ratios", ratios, "train,val,test weights")->capture_default_str();
+  cmd->add_option("--seed", opt.split.seed, "seed of the split")->capture_default_str();
+  cmd->add_flag("--keep-dicom", opt.keep_dicom, "also write de-identified DICOM copies under <out>/dicom/");
+  cmd->add_option("--name", opt.card.name, "data set name (card)")->capture_default_str();
+  cmd->add_option("--description", opt.card.description, "description (card)");
+  cmd->add_option("--licence,--license", opt.card.licence, "licence, e.g. CC-BY-4.0 (card)")->capture_default_str();
+  cmd->add_option("--provenance", opt.card.provenance, "where the scans come from, approvals (card; no PHI)");
+  cmd->add_option("--citation", opt.card.citation, "how to cite (card)");
+  cmd->add_flag("--no-progress", no_progress, "no progress bar");
+  cmd->callback([] {
+    opt.split.ratios = parse_ratios(ratios);
+    opt.selection = publish::parse_range(range, opt.selection.every);
+    opt.progress = !no_progress;
+    const publish::BuildResult r = publish::build_dataset(opt);
+    if (r.key_created)
+      std::cerr << "covscreen: created a new key in " << r.key_file
+                << ": keep it secret and outside the data set; the same key gives the same pseudonyms\n";
+    for (const auto& [reason, n] : r.skipped) std::cout << "skipped: " << n << "  " << reason << "\n";
+    for (const auto& [reason, n] : r.failures) std::cerr << "covscreen: " << n << " slice(s) failed: " << reason << "\n";
+    if (r.burned_in)
+      std::cerr << "covscreen: warning: " << r.burned_in
+                << " image(s) are flagged BurnedInAnnotation=YES; burned-in text is NOT removed\n";
+    std::cout << "built " << opt.out << ": " << r.images << " images of " << r.patients << " patients ("
+              << r.slices_found << " slices found, " << r.slices_selected << " selected, " << r.failed
+              << " failed), key id " << r.key_id << ", " << r.files_written << " files written, "
+              << r.stale_removed << " stale removed\n"
+              << format_stats_table(r.stats);
+    if (r.failed) throw ExitCode{kExitPartial};
+  });
+}
+
 const CommandRegistrar reg(20, [](CLI::App& app) {
-  auto* ds = app.add_subcommand("dataset", "index, split, pack and count data sets");
+  auto* ds = app.add_subcommand("dataset", "index, split, pack, count and build data sets");
   ds->require_subcommand(1);
   add_index(ds);
   add_split(ds);
   add_pack(ds);
   add_stats(ds);
+  add_build(ds);
 });
 
 }  // namespace

@@ -17,9 +17,9 @@ namespace {
 
 struct ScreenArgs {
   std::vector<std::string> inputs;
-  std::string model, format = "table", device = "cpu", precision = "fp32", cam_dir;
+  std::string model, format = "table", device = "cpu", precision = "auto", cam_dir;
   double threshold = -1;
-  int batch = 16, threads = 0;
+  int batch = 4, threads = 0, workers = 0;
 };
 
 
@@ -88,6 +88,7 @@ void run(const ScreenArgs& a) {
   if (a.threads > 0) torch::set_num_threads(a.threads);
   ScreenOptions opt;
   opt.inference.batch_size = a.batch;
+  opt.workers = a.workers;
   opt.inference.device = a.device;
   opt.inference.precision = a.precision;
   opt.threshold = a.threshold;
@@ -123,10 +124,11 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
   c->add_option("--model", a->model, "Checkpoint (default: the shipped model)");
   c->add_option("--format", a->format, "table | csv | json")->capture_default_str();
   c->add_option("--threshold", a->threshold, "Decision threshold on P(covid) (default: the checkpoint's)");
-  c->add_option("--batch", a->batch, "Batch size")->capture_default_str();
+  c->add_option("--batch", a->batch, "Batch size per worker")->capture_default_str();
+  c->add_option("--workers", a->workers, "Parallel batch workers (0 = usable CPUs)")->capture_default_str();
   c->add_option("--device", a->device, "cpu | cuda | auto")->capture_default_str();
   c->add_option("--precision", a->precision, "auto | fp32 | bf16")->capture_default_str();
-  c->add_option("--threads", a->threads, "Intra-op threads (0 = default)");
+  c->add_option("--threads", a->threads, "Intra-op threads, shared by the workers (0 = usable CPUs)");
   c->add_option("--cam-dir", a->cam_dir, "Also write Grad-CAM overlays here");
   c->callback([a] { run(*a); });
 });

@@ -1,11 +1,16 @@
 // covscreen train: train a screening model on packs (or data sets packed on the fly).
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "command.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/dist/context.h"
+#include "covscreen/dist/launcher.h"
 #include "covscreen/screen/data_source.h"
+#include "covscreen/train/inference.h"
 #include "covscreen/train/trainer.h"
 
 namespace covscreen::app {
@@ -18,9 +23,43 @@ struct TrainArgs {
   double lr = 0, weight_decay = -1;
   long long seed = -1;
   bool resume = false, no_augment = false;
+  std::string bn;
+  // distributed (see include/covscreen/dist/): flags override the torchrun variables
+  int nproc = 0, world_size = 0, rank = -1, local_rank = -1, master_port = 0;
+  std::string master_addr, dist_backend = "auto";
+  int dist_timeout = 300, bucket_mb = 25;
+  bool no_overlap = false;
 };
 
+// The job this process belongs to: torchrun's environment, then the flags; nullopt = none.
+std::optional<dist::Rendezvous> job_from(const TrainArgs& a) {
+  std::optional<dist::Rendezvous> rv = dist::rendezvous_from_env();
+  if (a.world_size > 0 || a.rank >= 0 || !a.master_addr.empty() || a.master_port > 0) {
+    if (!rv) rv = dist::Rendezvous{};
+    if (a.world_size > 0) rv->world_size = a.world_size;
+    if (a.rank >= 0) rv->rank = a.rank;
+    if (a.local_rank >= 0) rv->local_rank = a.local_rank;
+    if (!a.master_addr.empty()) rv->master_addr = a.master_addr;
+    if (a.master_port > 0) rv->master_port = a.master_port;
+    rv->validate();
+  }
+  return rv;
+}
+
 void run(const TrainArgs& a) {
+  if (a.nproc > 0) {  // the local launcher: N copies of this command line without --nproc
+    if (const std::string why = dist::unavailable_reason(); !why.empty()) throw UsageError(why);
+    dist::LaunchOptions lo;
+    lo.nproc = a.nproc;
+    lo.master_port = a.master_port;
+    const int rc = dist::launch_local(dist::drop_option(dist::own_command_line(), "--nproc"), lo);
+    if (rc != 0) throw ExitCode{rc};
+    return;
+  }
+  const std::optional<dist::Rendezvous> job = job_from(a);
+  if (job) {
+    if (const std::string why = dist::unavailable_reason(); !why.empty()) throw UsageError(why);
+  }
   TrainConfig cfg = named_config(a.recipe);
   if (!a.config.empty()) {
     nlohmann::json j;
@@ -42,6 +81,7 @@ void run(const TrainArgs& a) {
   if (!a.amp.empty()) flags["amp"] = a.amp;
   if (a.threads >= 0) flags["threads"] = a.threads;
   if (a.no_augment) flags["augment"] = false;
+  if (!a.bn.empty()) flags["bn"] = a.bn;
   merge_json(flags, cfg);
 
   const std::string cache = (std::filesystem::path(a.out) / "packs").string();
@@ -69,7 +109,20 @@ void run(const TrainArgs& a) {
     in.val = &val.pack;
     in.val_source = val.description;
   }
+  std::unique_ptr<dist::DistributedContext> ctx;
+  if (job) {
+    dist::DistOptions o;
+    o.rendezvous = *job;
+    o.group.backend = a.dist_backend;
+    o.group.cuda = resolve_device(cfg.device).is_cuda();
+    o.group.timeout = std::chrono::seconds(a.dist_timeout);
+    o.reducer.bucket_bytes = static_cast<size_t>(a.bucket_mb) << 20;
+    o.reducer.overlap = !a.no_overlap;
+    ctx = std::make_unique<dist::DistributedContext>(o);
+    in.dist = ctx.get();
+  }
   TrainResult r = train_model(cfg, in, a.out, a.resume);
+  if (ctx && ctx->rank() != 0) return;  // rank 0 reports
   std::cout << nlohmann::json{{"epochs_run", r.epochs_run},
                               {"best_epoch", r.best_epoch},
                               {"best_val_auc", r.best_val_auc},
@@ -102,7 +155,22 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
   c->add_option("--train-split", a->train_split, "Split of --train to use (e.g. train)");
   c->add_option("--val-split", a->val_split, "Split of --val to use (e.g. val)");
   c->add_flag("--no-augment", a->no_augment, "Turn off rotation/translation augmentation");
-  c->add_flag("--resume", a->resume, "Continue the run in --out from last.ckpt");
+  c->add_flag("--resume", a->resume, "Continue the run in --out from last.ckpt (every rank of a job)");
+  c->add_option("--bn", a->bn, "Batch norm while training: local (per rank) | frozen (eval-mode BN)");
+  c->add_option("--nproc", a->nproc, "Start N local worker processes of a data-parallel job (like torchrun)")
+      ->check(CLI::Range(1, 1024));
+  c->add_option("--world-size", a->world_size, "Ranks in the job (default: $WORLD_SIZE)");
+  c->add_option("--rank", a->rank, "This process's rank (default: $RANK)");
+  c->add_option("--local-rank", a->local_rank, "Rank on this machine, the CUDA device index (default: $LOCAL_RANK)");
+  c->add_option("--master-addr", a->master_addr, "Host of rank 0's store (default: $MASTER_ADDR or 127.0.0.1)");
+  c->add_option("--master-port", a->master_port, "Port of rank 0's store (default: $MASTER_PORT or 29500)");
+  c->add_option("--dist-backend", a->dist_backend, "auto (nccl on CUDA, gloo on CPU) | gloo | nccl")
+      ->capture_default_str();
+  c->add_option("--dist-timeout", a->dist_timeout, "Seconds a rank waits for the others before failing")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  c->add_option("--bucket-mb", a->bucket_mb, "Gradient all-reduce bucket size in MB")->capture_default_str();
+  c->add_flag("--no-overlap", a->no_overlap, "All-reduce the gradients after backward, not during it");
   c->callback([a] { run(*a); });
 });
 

@@ -1,10 +1,12 @@
 // covscreen: screen chest CT slices and chest X-rays for COVID-19. Research use, not a medical device.
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include <torch/torch.h>
 
 #include "command.h"
+#include "covscreen/core/cpu.h"
 #include "covscreen/core/error.h"
 
 namespace covscreen::app {
@@ -23,6 +25,9 @@ int main(int argc, char** argv) {
   auto& adders = app::command_adders();
   std::sort(adders.begin(), adders.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [order, add] : adders) add(app);
+  // Every usable CPU for intra-op work unless OMP_NUM_THREADS says otherwise (commands' --threads
+  // override both).
+  if (!std::getenv("OMP_NUM_THREADS")) torch::set_num_threads(usable_cpus());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -25,18 +25,33 @@ Stage2::Stage2(const Stage2Spec& spec) : spec_(spec) {
   }
 }
 
+torch::Tensor Stage2::draw(int64_t n, at::Generator* gen) {
+  c10::optional<at::Generator> g;
+  if (gen) g = *gen;
+  return torch::rand({n, 3}, g, torch::TensorOptions().dtype(torch::kFloat32)) * 2 - 1;
+}
+
 torch::Tensor Stage2::operator()(const torch::Tensor& images, bool augment, at::Generator* gen) const {
+  if (!augment) return apply(images, nullptr);
+  const auto u = draw(images.dim() > 0 ? images.size(0) : 0, gen);
+  return apply(images, &u);
+}
+
+torch::Tensor Stage2::augmented(const torch::Tensor& images, const torch::Tensor& draws) const {
+  if (draws.dim() != 2 || draws.size(1) != 3 || images.dim() < 1 || draws.size(0) != images.size(0))
+    throw Error("stage 2: augmentation draws must be [B, 3] for B images");
+  return apply(images, &draws);
+}
+
+torch::Tensor Stage2::apply(const torch::Tensor& images, const torch::Tensor* draws) const {
   if (images.dim() != 3 || images.scalar_type() != torch::kUInt8)
     throw Error("stage 2 expects uint8 images [B, H, W], got " + std::to_string(images.dim()) + "-d " +
                 std::string(c10::toString(images.scalar_type())));
   const int64_t b = images.size(0);
   auto x = images.to(torch::kFloat32).unsqueeze(1);  // [B, 1, H, W]
 
-  if (augment && (spec_.rotate_degrees > 0 || spec_.translate_fraction > 0)) {
-    c10::optional<at::Generator> g;
-    if (gen) g = *gen;
-    auto cpu = torch::TensorOptions().dtype(torch::kFloat32);
-    auto u = torch::rand({b, 3}, g, cpu) * 2 - 1;  // uniform in [-1, 1): angle, tx, ty
+  if (draws && (spec_.rotate_degrees > 0 || spec_.translate_fraction > 0)) {
+    const auto u = draws->to(torch::kCPU, torch::kFloat32);  // uniform in [-1, 1): angle, tx, ty
     auto angle = u.select(1, 0) * (spec_.rotate_degrees * M_PI / 180.0);
     // Normalized coordinates span 2 units over the image: a shift of t * size is 2t.
     auto tx = u.select(1, 1) * (2.0 * spec_.translate_fraction);

@@ -61,6 +61,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
   std::set<std::string> names;
   for (size_t i = 0; i < opt.models.size(); ++i) {
     Checkpoint ck = load_checkpoint(opt.models[i]);
+    if (opt.inference.channels_last) to_channels_last(*ck.net);
     DataSourceOptions ds;
     ds.layout = opt.layout;
     ds.split = opt.split;
@@ -105,6 +106,8 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     for (const auto& c : ck.classes) desc << " " << c;
     if (ck.training.contains("train_data")) desc << "; trained on " << ck.training["train_data"].value("source", "?");
     if (ck.training.contains("epoch")) desc << ", epoch " << ck.training["epoch"].get<int>() + 1;
+    const torch::Device device = resolve_device(opt.inference.device);
+    desc << "; inference in " << resolve_precision(opt.inference.precision, device) << " on " << device.str();
     rep.models.push_back({name, opt.models[i], desc.str(), std::move(ev)});
     if (i == 0) {
       std::ostringstream d;

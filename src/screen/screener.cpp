@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <future>
+#include <atomic>
+#include <mutex>
 #include <thread>
 
 #include <opencv2/core.hpp>
 #include <torch/torch.h>
 
+#include "covscreen/core/cpu.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
 #include "covscreen/core/progress.h"
@@ -72,10 +74,13 @@ int decide(const std::vector<float>& probs, int covid_class, double threshold) {
 Screener::Screener(Checkpoint ck, ScreenOptions opt) : ck_(std::move(ck)), opt_(std::move(opt)) {
   threshold_ = opt_.threshold >= 0 ? opt_.threshold : ck_.threshold;
   covid_ = covid_index(ck_.classes);
-  if (opt_.decode_threads <= 0) opt_.decode_threads = std::max(1u, std::thread::hardware_concurrency());
+  if (opt_.workers <= 0) opt_.workers = usable_cpus();
   ck_.net->to(resolve_device(opt_.inference.device));
+  if (opt_.inference.channels_last) to_channels_last(*ck_.net);
   ck_.net->eval();
 }
+
+Screener::~Screener() = default;
 
 Screener::Decoded Screener::decode_one(const std::string& path, const std::string* bytes) const {
   Decoded d;
@@ -150,30 +155,42 @@ void Screener::run_batch(std::vector<Decoded>& batch, std::vector<ScreenItem>& o
 }
 
 std::vector<ScreenItem> Screener::screen_files(const std::vector<std::string>& paths, Progress* progress) {
+  // Each worker takes the next batch, decodes it and runs the model on it, on its own thread
+  // with its share of the intra-op threads: on a few cores, W single-threaded model calls on
+  // small batches keep the caches warm and need no synchronisation between cores, which beats
+  // one model call spread over W threads (docs/performance.md).
+  const size_t bs = static_cast<size_t>(std::max(1, opt_.inference.batch_size));
+  const size_t batches = (paths.size() + bs - 1) / bs;
+  std::vector<std::vector<ScreenItem>> results(batches);
+  std::atomic<size_t> next{0};
+  std::mutex progress_mutex;
+  auto work = [&](int) {
+    for (size_t k; (k = next++) < batches;) {
+      std::vector<Decoded> batch;
+      for (size_t i = k * bs; i < std::min(paths.size(), (k + 1) * bs); ++i) batch.push_back(decode_one(paths[i], nullptr));
+      try {
+        run_batch(batch, results[k]);
+      } catch (...) {  // a model failure, not a bad file: the other workers stop too
+        next = batches;
+        throw;
+      }
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      if (progress) progress->advance(batch.size());
+    }
+  };
+  if (batches == 1) {
+    work(0);  // one batch (one file, say): all of the caller's intra-op threads on it, for latency
+  } else {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (!pool_) {
+      const int workers = std::max(1, opt_.workers);
+      pool_ = std::make_unique<WorkerPool>(workers, std::max(1, torch::get_num_threads() / workers));
+    }
+    pool_->run(work);
+  }
   std::vector<ScreenItem> out;
   out.reserve(paths.size());
-  const size_t bs = static_cast<size_t>(std::max(1, opt_.inference.batch_size));
-  // Decodes paths[begin, end) on the worker threads.
-  auto decode_range = [this, &paths](size_t begin, size_t end) {
-    std::vector<Decoded> d(end - begin);
-    const size_t nt = std::min<size_t>(static_cast<size_t>(opt_.decode_threads), d.size());
-    std::vector<std::thread> workers;
-    for (size_t t = 0; t < nt; ++t)
-      workers.emplace_back([&, t] {
-        for (size_t i = t; i < d.size(); i += nt) d[i] = decode_one(paths[begin + i], nullptr);
-      });
-    for (auto& w : workers) w.join();
-    return d;
-  };
-  std::future<std::vector<Decoded>> next;
-  if (!paths.empty()) next = std::async(std::launch::async, decode_range, 0, std::min(bs, paths.size()));
-  for (size_t begin = 0; begin < paths.size(); begin += bs) {
-    std::vector<Decoded> batch = next.get();
-    const size_t nb = begin + bs;
-    if (nb < paths.size()) next = std::async(std::launch::async, decode_range, nb, std::min(nb + bs, paths.size()));
-    run_batch(batch, out);
-    if (progress) progress->advance(batch.size());
-  }
+  for (auto& r : results) out.insert(out.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
   return out;
 }
 

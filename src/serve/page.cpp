@@ -77,7 +77,7 @@ async function loadModel() {
     if (!r.ok) throw new Error(j.error || ("HTTP " + r.status));
     classes = j.classes;
     $("model").textContent = "Model " + j.id + " (" + j.arch + "), classes: " + j.classes.join(", ") +
-        ", decision threshold on P(covid): " + j.threshold;
+        ", decision threshold on P(covid): " + (typeof j.threshold === "number" ? j.threshold.toFixed(3) : "?");
     buildHead();
   } catch (e) {
     $("model").textContent = "Model card not available: " + e.message;
@@ -176,7 +176,7 @@ function downloadCsv() {
 }
 
 const drop = $("drop");
-drop.addEventListener("click", () => $("files").click());
+drop.addEventListener("click", (e) => { if (e.target !== $("files")) $("files").click(); });
 drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") $("files").click(); });
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));

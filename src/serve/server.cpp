@@ -1,5 +1,7 @@
 #include "covscreen/serve/server.h"
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -206,6 +208,10 @@ ScreenServer::ScreenServer(Checkpoint ck, std::string model_id, ServeOptions opt
   qo.on_batch = [m](int n, double seconds) { m->observe_batch(n, seconds); };
   s.queue = std::make_unique<BatchQueue>(s.ck.net, s.ck.spec.stage2, s.covid, qo);
 
+  // Every HTTP thread allocates bodies and images: glibc would give each busy thread an arena of
+  // its own and keep the freed pages there, so resident memory creeps up under load. Two arenas
+  // keep it flat (docs/performance.md, Serving). Process-wide: the server is what the process is.
+  mallopt(M_ARENA_MAX, 2);
   const int threads = s.opt.http_threads;
   s.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   s.http.set_payload_max_length(static_cast<size_t>(s.opt.max_body_bytes));
@@ -215,6 +221,9 @@ ScreenServer::ScreenServer(Checkpoint ck, std::string model_id, ServeOptions opt
   // clients beyond http_threads are not starved.
   s.http.set_keep_alive_timeout(2);
   s.http.set_keep_alive_max_count(10);
+  // Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds the
+  // body until the client's delayed ACK, adding ~40 ms to every answer (bench/serve_load.cpp).
+  s.http.set_tcp_nodelay(true);
   s.http.set_default_headers({{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-store"}});
   s.install_routes();
 }

@@ -36,18 +36,30 @@ bool cpu_has_bf16() {
 
 std::string resolve_precision(const std::string& precision, const torch::Device& device) {
   if (precision == "fp32" || precision == "bf16") return precision;
+  if (precision == "fp16") {
+    if (!device.is_cuda()) throw UsageError("precision fp16 needs a CUDA device (use bf16 or fp32 on the CPU)");
+    return precision;
+  }
   if (precision == "auto") return (device.is_cuda() || cpu_has_bf16()) ? "bf16" : "fp32";
-  throw UsageError("precision must be auto, fp32 or bf16 (got '" + precision + "')");
+  throw UsageError("precision must be auto, fp32, bf16 or fp16 (got '" + precision + "')");
+}
+
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4 && !p.is_contiguous(torch::MemoryFormat::ChannelsLast))
+      p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
 }
 
 torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
                             const InferenceOptions& opt, Progress* progress) {
   const torch::Device device = resolve_device(opt.device);
-  const bool bf16 = resolve_precision(opt.precision, device) == "bf16";
+  const std::string precision = resolve_precision(opt.precision, device);
   net.to(device);
   net.eval();
   c10::InferenceMode guard;
-  compat::AutocastGuard autocast(device.type(), bf16, torch::kBFloat16);
+  compat::AutocastGuard autocast(device.type(), precision != "fp32",
+                                 precision == "fp16" ? torch::kHalf : torch::kBFloat16);
   const int64_t n = images.size(0);
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < n; i += opt.batch_size) {

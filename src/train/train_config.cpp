@@ -21,6 +21,7 @@ void TrainConfig::validate() const {
   if (amp != "none" && amp != "bf16" && amp != "fp16") throw UsageError("train: amp must be none, bf16 or fp16");
   if (threshold_rule != "0.5" && threshold_rule != "youden" && threshold_rule.rfind("sensitivity>=", 0) != 0)
     throw UsageError("train: threshold_rule must be 0.5, youden or sensitivity>=X");
+  if (bn != "local" && bn != "frozen") throw UsageError("train: bn must be local or frozen");
   if (early_stopping_patience < 0) throw UsageError("train: early_stopping_patience must be >= 0");
 }
 
@@ -43,6 +44,7 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
        {"amp", c.amp},
        {"threads", c.threads},
        {"augment", c.augment},
+       {"bn", c.bn},
        {"optimizer", "adam"},
        {"loss", "bce_with_logits_one_hot"},
        {"spec", c.spec}};
@@ -54,7 +56,7 @@ void merge_json(const nlohmann::json& j, TrainConfig& out) {
   static const std::set<std::string> known{
       "name", "model", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "lr_step_epochs", "lr_gamma",
       "warmup_epochs", "class_weights", "early_stopping_patience", "threshold_rule", "seed", "device", "amp",
-      "threads", "augment", "optimizer", "loss", "spec"};
+      "threads", "augment", "bn", "optimizer", "loss", "spec"};
   for (auto it = j.begin(); it != j.end(); ++it)
     if (!known.count(it.key())) throw UsageError("train config: unknown key '" + it.key() + "'");
   try {
@@ -86,6 +88,7 @@ void merge_json(const nlohmann::json& j, TrainConfig& out) {
     c.amp = j.value("amp", c.amp);
     c.threads = j.value("threads", c.threads);
     c.augment = j.value("augment", c.augment);
+    c.bn = j.value("bn", c.bn);
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(std::string("train config: ") + e.what());
   }

@@ -58,6 +58,14 @@ std::vector<double> class_weights(const TrainConfig& c, const Pack& p, const std
   return w;
 }
 
+// Frozen batch norm: BN layers in eval mode (running statistics, not updated) while training.
+void apply_bn_mode(torch::nn::Module& net, const std::string& bn) {
+  if (bn != "frozen") return;
+  for (auto& m : net.modules(/*include_self=*/false))
+    if (m->as<torch::nn::BatchNorm1dImpl>() || m->as<torch::nn::BatchNorm2dImpl>() || m->as<torch::nn::BatchNorm3dImpl>())
+      m->eval();
+}
+
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -97,15 +105,18 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
     throw UsageError("train: validation pack classes differ from the training pack's");
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
 
-  fs::create_directories(out_dir);
+  TrainDistributed* dist = in.dist;
+  const bool writer = !dist || dist->rank() == 0;  // only rank 0 writes files
+  if (writer) fs::create_directories(out_dir);
   const std::string last_path = (fs::path(out_dir) / "last.ckpt").string();
   const std::string best_path = (fs::path(out_dir) / "best.ckpt").string();
   const std::string log_path = (fs::path(out_dir) / "log.jsonl").string();
 
-  const torch::Device device = resolve_device(cfg.device);
+  const torch::Device device = dist ? dist->place(resolve_device(cfg.device)) : resolve_device(cfg.device);
   torch::manual_seed(cfg.seed);
   ScreenModel net = make_model(cfg.model);
   net->to(device);
+  to_channels_last(*net);  // NHWC weights for the NHWC inputs below (oneDNN, cuDNN with AMP)
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
 
   Checkpoint ck;
@@ -137,9 +148,10 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
     ck.threshold = prev.threshold;
     ck.threshold_rule = prev.threshold_rule;
     ck.metrics = prev.metrics;
-    std::cerr << "resuming " << out_dir << " at epoch " << start_epoch + 1 << "/" << cfg.epochs << "\n";
+    if (writer) std::cerr << "resuming " << out_dir << " at epoch " << start_epoch + 1 << "/" << cfg.epochs << "\n";
   }
-  write_file_atomic((fs::path(out_dir) / "config.json").string(), nlohmann::json(cfg).dump(2) + "\n");
+  if (dist) dist->setup(*net);  // parameters from rank 0; gradient hooks
+  if (writer) write_file_atomic((fs::path(out_dir) / "config.json").string(), nlohmann::json(cfg).dump(2) + "\n");
 
   std::vector<int64_t> labelled;
   for (int64_t i = 0; i < train.size(); ++i)
@@ -154,25 +166,41 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
   const auto amp_dtype = cfg.amp == "fp16" ? torch::kHalf : torch::kBFloat16;
   if (cfg.amp == "fp16" && !device.is_cuda()) throw UsageError("train: amp fp16 needs CUDA (use bf16 on the CPU)");
 
-  std::ofstream log(log_path, resume ? std::ios::app : std::ios::trunc);
-  if (!log) throw FileError(log_path, "cannot open for writing");
+  std::ofstream log;
+  if (writer) {
+    log.open(log_path, resume ? std::ios::app : std::ios::trunc);
+    if (!log) throw FileError(log_path, "cannot open for writing");
+  }
 
   for (int epoch = start_epoch; epoch < cfg.epochs; ++epoch) {
     const double lr = lr_at(cfg, epoch);
     for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
     const auto order = epoch_order(labelled, cfg.seed, epoch);
     auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ull + static_cast<uint64_t>(epoch));
+    // Positions in `order` this process trains on (all of them, or its rank's shard); position
+    // p is sample order[p % n] and is augmented with draws[p], whatever the batch or the rank.
+    std::vector<int64_t> pos = dist ? dist->shard(static_cast<int64_t>(order.size())) : std::vector<int64_t>();
+    if (!dist)
+      for (size_t p = 0; p < order.size(); ++p) pos.push_back(static_cast<int64_t>(p));
+    const int64_t positions = pos.empty() ? 0 : static_cast<int64_t>(pos.size()) * (dist ? dist->world_size() : 1);
+    const torch::Tensor draws = cfg.augment ? Stage2::draw(positions, &gen) : torch::Tensor();
     net->train();
+    apply_bn_mode(*net, cfg.bn);
     const auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
     int64_t seen = 0;
-    Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs), order.size());
-    for (size_t i = 0; i < order.size(); i += cfg.batch_size) {
-      const size_t b = std::min<size_t>(cfg.batch_size, order.size() - i);
-      if (b < 2 && order.size() > 1) break;  // a batch of one breaks batch norm statistics
-      auto idx = torch::tensor(std::vector<int64_t>(order.begin() + i, order.begin() + i + b));
-      auto x = stage2(train.images.index_select(0, idx).to(device), cfg.augment, &gen);
-      if (device.is_cpu()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs), pos.size());
+    for (size_t i = 0; i < pos.size(); i += cfg.batch_size) {
+      const size_t b = std::min<size_t>(cfg.batch_size, pos.size() - i);
+      if (b < 2 && pos.size() > 1) break;  // a batch of one breaks batch norm statistics
+      std::vector<int64_t> ids(b);
+      for (size_t j = 0; j < b; ++j) ids[j] = order[pos[i + j] % order.size()];
+      auto idx = torch::tensor(ids);
+      auto images = train.images.index_select(0, idx).to(device);
+      auto x = cfg.augment ? stage2.augmented(images, draws.index_select(0, torch::tensor(std::vector<int64_t>(
+                                                              pos.begin() + i, pos.begin() + i + b))))
+                           : stage2(images, false);
+      x = x.contiguous(torch::MemoryFormat::ChannelsLast);  // oneDNN and cuDNN (AMP) are faster NHWC
       auto y = labels_t.index_select(0, idx);
       auto target = torch::one_hot(y, cfg.model.num_classes).to(torch::kFloat32).to(device);
       auto w = cw_t.index_select(0, y).unsqueeze(1).expand_as(target).to(device);
@@ -184,6 +212,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
       }
       opt.zero_grad();
       loss.backward();
+      if (dist) dist->average_gradients();
       opt.step();
       loss_sum += loss.item<double>() * b;
       seen += b;
@@ -194,6 +223,12 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
     }
     bar.finish();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (dist) {  // the job's totals; rank 0's running statistics everywhere (bn local)
+      const auto tot = dist->sum({loss_sum, static_cast<double>(seen)});
+      loss_sum = tot[0];
+      seen = static_cast<int64_t>(tot[1]);
+      dist->sync_buffers(*net);
+    }
     nlohmann::json line = {{"epoch", epoch + 1}, {"loss", seen ? loss_sum / seen : 0.0}, {"lr", lr},
                            {"seconds", secs},    {"images_per_s", seen / secs}, {"time", utc_now()}};
     result.images_per_s = seen / secs;
@@ -215,6 +250,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
       }
       net->to(device);
     }
+    if (dist) improved = dist->sum({dist->rank() == 0 && improved ? 1.0 : 0.0})[0] > 0;  // rank 0 decides
     if (improved) {
       result.best_epoch = epoch + 1;
       stale = 0;
@@ -222,8 +258,10 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
       ++stale;
     }
     history.push_back(line);
-    log << line.dump() << "\n" << std::flush;
-    std::cerr << line.dump() << "\n";
+    if (writer) {
+      log << line.dump() << "\n" << std::flush;
+      std::cerr << line.dump() << "\n";
+    }
 
     ck.training = {{"config", cfg},
                    {"seed", cfg.seed},
@@ -238,19 +276,22 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
                 {"best_epoch", result.best_epoch},
                 {"stale_epochs", stale},
                 {"history", history}};
-    ck.optimizer_state = serialize_optimizer(opt);
-    if (improved) {
-      Checkpoint best = ck;
-      best.optimizer_state.clear();
-      save_checkpoint(best_path, best);
+    if (writer) {
+      ck.optimizer_state = serialize_optimizer(opt);
+      if (improved) {
+        Checkpoint best = ck;
+        best.optimizer_state.clear();
+        save_checkpoint(best_path, best);
+      }
+      save_checkpoint(last_path, ck);  // last: what --resume reads
     }
-    save_checkpoint(last_path, ck);  // last: what --resume reads
     result.epochs_run = epoch + 1;
     if (cfg.early_stopping_patience > 0 && stale >= cfg.early_stopping_patience) {
       std::cerr << "early stopping: no validation AUC gain in " << stale << " epochs\n";
       break;
     }
   }
+  if (dist) dist->barrier();  // the job ends when rank 0 has written its checkpoints
   result.best_checkpoint = best_path;
   result.last_checkpoint = last_path;
   return result;

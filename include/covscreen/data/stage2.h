@@ -20,10 +20,18 @@ class Stage2 {
   // (a CPU generator; null = the global one) so training is reproducible from a seed.
   torch::Tensor operator()(const torch::Tensor& images, bool augment,
                            at::Generator* gen = nullptr) const;
+  // Augmentation draws for n images: float [n, 3] uniform in [-1, 1) (angle, tx, ty scaled by
+  // the spec), from `gen` (null = the global generator).
+  static torch::Tensor draw(int64_t n, at::Generator* gen = nullptr);
+  // As operator() with augment=true, with the draws given ([B, 3], from draw()): training draws
+  // them per epoch and indexes them by a sample's global position, so a sample is augmented the
+  // same whichever batch or data-parallel rank it lands in.
+  torch::Tensor augmented(const torch::Tensor& images, const torch::Tensor& draws) const;
   // The blur kernel [1, 1, k, k] (for tests).
   torch::Tensor blur_kernel() const { return kernel_; }
 
  private:
+  torch::Tensor apply(const torch::Tensor& images, const torch::Tensor* draws) const;
   Stage2Spec spec_;
   torch::Tensor kernel_;
 };

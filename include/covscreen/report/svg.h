@@ -30,4 +30,15 @@ std::string roc_svg(const std::vector<RocSeries>& series, const std::string& tit
 std::string confusion_svg(const std::vector<std::vector<long>>& matrix, const std::vector<std::string>& class_names,
                           const std::string& title);
 
+// A grouped bar chart of counts (the data set card's age and sex pictures, the paper's Fig. 1):
+// one group per category, one bar per series, each bar labelled with its count, a legend when
+// there are two or more series. Throws covscreen::Error when a series has not one value per
+// category. Deterministic text (same input, same bytes).
+struct BarSeries {
+  std::string name;
+  std::vector<double> values;  // one per category, >= 0
+};
+std::string bar_chart_svg(const std::vector<std::string>& categories, const std::vector<BarSeries>& series,
+                          const std::string& title, const std::string& x_label, const std::string& y_label);
+
 }  // namespace covscreen::report

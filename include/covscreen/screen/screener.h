@@ -1,15 +1,18 @@
 #pragma once
 // Screening files with a checkpoint: decode (PNG/JPEG/BMP/TIFF/DICOM) -> stage 1 -> stage 2 ->
 // model -> per-class probabilities and a COVID decision at the checkpoint's threshold.
-// Batched; decoding and stage 1 of the next batch run on worker threads while the model runs
-// the current one. A file that cannot be read is reported in its item (error) and the batch
+// Batched; `workers` threads each take a whole batch (decode, stage 1, model) at a time, with
+// the intra-op threads shared out between them, so decoding overlaps the model. A file that cannot be read is reported in its item (error) and the batch
 // goes on. Optional Grad-CAM overlays per file (explain/, io/overlay.h).
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "covscreen/io/image_reader.h"
 #include "covscreen/models/checkpoint.h"
+#include "covscreen/screen/worker_pool.h"
 #include "covscreen/train/inference.h"
 
 namespace covscreen {
@@ -20,7 +23,7 @@ struct ScreenOptions {
   InferenceOptions inference;
   double threshold = -1;       // < 0: the checkpoint's threshold
   std::string cam_dir;         // non-empty: write <stem>_cam.png / _cam16.png here
-  int decode_threads = 0;      // 0: hardware threads (at least 1)
+  int workers = 0;             // parallel batch workers; 0: the usable CPUs
 };
 
 struct ScreenItem {
@@ -42,12 +45,14 @@ std::vector<std::string> collect_inputs(const std::vector<std::string>& args, st
 class Screener {
  public:
   Screener(Checkpoint ck, ScreenOptions opt);
+  ~Screener();
   std::vector<ScreenItem> screen_files(const std::vector<std::string>& paths, Progress* progress = nullptr);
   // One in-memory file (e.g. an HTTP body); `name` is used in errors.
   ScreenItem screen_bytes(const std::string& bytes, const std::string& name);
   const Checkpoint& checkpoint() const { return ck_; }
   double threshold() const { return threshold_; }
   int covid_class() const { return covid_; }
+  int workers() const { return opt_.workers; }
 
  private:
   struct Decoded;
@@ -55,6 +60,8 @@ class Screener {
   void run_batch(std::vector<Decoded>& batch, std::vector<ScreenItem>& out);
   Checkpoint ck_;
   ScreenOptions opt_;
+  std::unique_ptr<WorkerPool> pool_;  // created on first use (intra-op threads as set then)
+  std::mutex pool_mutex_;
   double threshold_;
   int covid_;
 };

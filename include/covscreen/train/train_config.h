@@ -32,6 +32,13 @@ struct TrainConfig {
   std::string amp = "none";              // none | bf16 | fp16 (fp16 on CUDA only)
   int threads = 0;                       // intra-op threads; 0 = LibTorch's default
   bool augment = true;
+  // Batch norm while training: "local" = batch statistics of each rank's own batch (in a
+  // data-parallel job, per rank, as PyTorch DDP without SyncBatchNorm; running statistics are
+  // taken from rank 0 at each epoch's end); "frozen" = batch-norm layers in eval mode (running
+  // statistics used and not updated, affine weights still trained), so a sample's gradient
+  // does not depend on the other samples of its batch and N ranks x batch B train exactly as
+  // one process with batch N x B.
+  std::string bn = "local";
   PreprocessSpec spec;                   // stage 2 from here; stage 1 comes from the pack
   void validate() const;                 // throws UsageError
 };

@@ -7,12 +7,14 @@
 //   best.ckpt     the best so far by validation AUC (or the last, without validation)
 // Reproducibility: weights are initialised from the seed; each epoch's shuffle and augmentation
 // draws are seeded from (seed, epoch), so a run resumed at an epoch boundary ends with the
-// same weights as an uninterrupted one on the CPU.
+// same weights as an uninterrupted one on the CPU. Augmentation draws are indexed by a sample's
+// position in the epoch's order, so they do not depend on the batch size or the rank.
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "covscreen/data/pack.h"
+#include "covscreen/train/distributed.h"
 #include "covscreen/train/train_config.h"
 
 namespace covscreen {
@@ -29,6 +31,10 @@ struct TrainInputs {
   const Pack* train = nullptr;
   const Pack* val = nullptr;  // optional
   std::string train_source, val_source;  // descriptions recorded in checkpoints
+  // Optional: this process is one rank of a data-parallel job (train/distributed.h). Then
+  // cfg.batch_size is per rank, each rank trains on its shard, gradients are averaged, only
+  // rank 0 writes into out_dir, and resume reads out_dir/last.ckpt on every rank.
+  TrainDistributed* dist = nullptr;
 };
 
 TrainResult train_model(const TrainConfig& cfg, const TrainInputs& in, const std::string& out_dir, bool resume);

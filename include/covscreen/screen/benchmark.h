@@ -1,0 +1,43 @@
+#pragma once
+// `covscreen bench`: how fast screening runs on this machine, against the same model in
+// PyTorch from Python in the same run. Phases (each a JSON object in the result):
+//   stage1      decode + stage 1 on one thread (images/s)
+//   screen      end to end on real files: decode -> stage 1 -> stage 2 -> model -> probabilities
+//   latency     one file at a time (batch 1), p50 / p95 / max in ms
+//   model       model only (stage 2 + forward) on synthetic batches
+//   train       training step (stage 2 + forward + backward + Adam) on synthetic batches
+//   baseline    bench/python/pytorch_baseline.py on the same files, batch and threads:
+//               "typical" (fp32, NCHW: what a PyTorch user writes) and "tuned" (covscreen's
+//               precision and layout), screening and training; plus how far its probabilities
+//               are from covscreen's (a check that both run the same weights)
+//   ratio       covscreen / baseline images/s for screen and train
+// Peak resident memory of covscreen (after screening, and at the end) and of each baseline run.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace covscreen {
+
+struct BenchmarkOptions {
+  std::vector<std::string> inputs;  // image / DICOM files or folders
+  std::string model;                // checkpoint
+  int max_images = 200;             // the first N files (sorted) of the inputs
+  int batch = 4;                    // per worker (small batches keep the caches warm)
+  int threads = 0;                  // intra-op threads; 0 = as set by the caller
+  int workers = 0;                  // the Screener's batch workers; 0 = its default
+  std::string precision = "auto";   // auto | fp32 | bf16
+  std::string device = "cpu";
+  int latency_samples = 30;
+  int steps = 6;                    // timed steps of the model-only and training phases
+  bool train = true;                // run the training phases
+  bool baseline = true;             // run the Python baseline
+  std::string python = "/usr/bin/python3";
+  std::string baseline_script;      // default: <source dir>/bench/python/pytorch_baseline.py
+};
+
+// Runs every phase; progress lines go to stderr. Throws UsageError / FileError when the model
+// or the inputs cannot be used; a failing baseline is recorded in the result, not thrown.
+nlohmann::json run_benchmark(const BenchmarkOptions& opt);
+
+}  // namespace covscreen

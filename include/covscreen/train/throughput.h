@@ -1,0 +1,37 @@
+#pragma once
+// Throughput of a screening model, measured the way benchmarks report it: images/s over timed
+// steps after warm-up steps, on synthetic stage-1 images (uint8 [B, size, size]).
+//   training:  stage 2 (with augmentation) + forward + BCE on one-hot + backward + Adam
+//   inference: stage 2 + forward + sigmoid, in inference mode (model-only throughput)
+// Used by `covscreen bench` and the bench/ programs (which build without OpenCV, e.g. on a GPU node).
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "covscreen/models/model.h"
+
+namespace covscreen {
+
+struct ThroughputOptions {
+  int batch = 16;
+  int steps = 6;                   // timed steps
+  int warmup = 2;                  // untimed steps first (oneDNN/cuDNN pick kernels then)
+  std::string device = "cpu";      // cpu | cuda | auto
+  std::string precision = "auto";  // fp32 | bf16 | fp16 (CUDA) | auto (see resolve_precision)
+  bool channels_last = true;       // NHWC inputs and weights (as the trainer and the Screener run)
+  int size = 256;
+  uint64_t seed = 0;
+};
+
+struct ThroughputResult {
+  std::string what;  // "train" | "inference"
+  ThroughputOptions options;  // with device and precision resolved
+  double seconds = 0;         // timed steps only
+  double images_per_s = 0;
+};
+void to_json(nlohmann::json& j, const ThroughputResult& r);
+
+ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt);
+ThroughputResult measure_inference(ScreenModelImpl& net, ThroughputOptions opt);
+
+}  // namespace covscreen

@@ -1,0 +1,236 @@
+#include "covscreen/screen/benchmark.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <opencv2/core.hpp>
+#include <torch/torch.h>
+
+#include "covscreen/core/error.h"
+#include "covscreen/io/image_reader.h"
+#include "covscreen/data/stage2.h"
+#include "covscreen/models/state_dict.h"
+#include "covscreen/models/weights_io.h"
+#include "covscreen/preprocess/stage1.h"
+#include "covscreen/screen/python_baseline.h"
+#include "covscreen/screen/screener.h"
+#include "covscreen/screen/worker_pool.h"
+#include "covscreen/train/throughput.h"
+
+namespace covscreen {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+void say(const std::string& s) { std::cerr << "bench: " << s << std::endl; }
+
+nlohmann::json machine() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model;
+  while (model.empty() && std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) model = line.substr(line.find(':') + 2);
+  return {{"cpu", model},
+          {"logical_cpus", std::thread::hardware_concurrency()},
+          {"native_bf16", cpu_has_bf16()},
+          {"torch", TORCH_VERSION},
+          {"intra_op_threads", torch::get_num_threads()}};
+}
+
+nlohmann::json stage1_phase(const std::vector<std::string>& paths, const Checkpoint& ck) {
+  ReadOptions ro;
+  ro.window = ck.spec.stage1.window;
+  size_t ok = 0;
+  const auto t0 = Clock::now();
+  for (const auto& p : paths) {
+    try {
+      stage1(read_image(p, ro).gray, ck.spec.stage1);
+      ++ok;
+    } catch (const std::exception&) {
+    }
+  }
+  const double s = since(t0);
+  return {{"images", ok}, {"threads", 1}, {"seconds", s}, {"images_per_s", ok / s}};
+}
+
+nlohmann::json latency_phase(Screener& screener, const std::vector<std::string>& paths, int samples) {
+  std::vector<double> ms;
+  const int n = std::min<int>(samples + 2, static_cast<int>(paths.size()));
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = Clock::now();
+    screener.screen_files({paths[i]});
+    if (i >= 2) ms.push_back(1000 * since(t0));  // the first two calls pick kernels
+  }
+  if (ms.empty()) return {{"error", "need at least 3 files"}};
+  std::sort(ms.begin(), ms.end());
+  auto q = [&](double f) { return ms[std::min(ms.size() - 1, static_cast<size_t>(f * ms.size()))]; };
+  return {{"samples", ms.size()}, {"batch", 1}, {"p50_ms", q(0.5)}, {"p95_ms", q(0.95)}, {"max_ms", ms.back()}};
+}
+
+// Stage-1 images [n, size, size] of the first readable files.
+torch::Tensor stage1_batch(const std::vector<std::string>& paths, const Checkpoint& ck, int n) {
+  ReadOptions ro;
+  ro.window = ck.spec.stage1.window;
+  const int64_t size = ck.spec.stage1.size;
+  std::vector<torch::Tensor> out;
+  for (size_t i = 0; i < paths.size() && static_cast<int>(out.size()) < n; ++i) {
+    try {
+      const cv::Mat m = stage1(read_image(paths[i], ro).gray, ck.spec.stage1);
+      out.push_back(torch::from_blob(m.data, {size, size}, torch::kUInt8).clone());
+    } catch (const std::exception&) {
+    }
+  }
+  return torch::stack(out);
+}
+
+double images_per_s(const nlohmann::json& j) { return j.value("images_per_s", 0.0); }
+
+}  // namespace
+
+nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
+  if (opt.threads > 0) torch::set_num_threads(opt.threads);
+  std::vector<ScreenItem> missing;
+  auto paths = collect_inputs(opt.inputs, &missing);
+  if (!missing.empty()) throw UsageError(missing.front().path + ": " + missing.front().error);
+  if (paths.size() > static_cast<size_t>(opt.max_images)) paths.resize(opt.max_images);
+  if (paths.empty()) throw UsageError("bench: no image or DICOM files in the inputs");
+
+  Checkpoint ck = load_checkpoint(opt.model);
+  const ModelConfig model_cfg = ck.model;
+  ScreenOptions so;
+  so.inference.batch_size = opt.batch;
+  so.inference.precision = opt.precision;
+  so.inference.device = opt.device;
+  so.workers = opt.workers;
+  Screener screener(std::move(ck), so);
+  const std::string precision = resolve_precision(opt.precision, resolve_device(opt.device));
+
+  nlohmann::json out = {{"bench", "covscreen"}, {"machine", machine()}, {"model", opt.model}};
+  out["config"] = {{"images", paths.size()}, {"batch", opt.batch}, {"threads", torch::get_num_threads()},
+                   {"workers", screener.workers()}, {"precision", precision},
+                   {"layout", "channels_last"}, {"device", opt.device}};
+
+  say("stage 1 on " + std::to_string(paths.size()) + " files");
+  out["stage1"] = stage1_phase(paths, screener.checkpoint());
+
+  say("end-to-end screening");
+  screener.screen_files({paths.begin(), paths.begin() + std::min<size_t>(paths.size(), opt.batch)});  // warm-up
+  auto t0 = Clock::now();
+  const auto items = screener.screen_files(paths);
+  const double secs = since(t0);
+  std::vector<std::pair<std::string, double>> ours;
+  for (const auto& it : items)
+    if (it.ok) ours.emplace_back(it.path, it.probs.front());
+  out["screen"] = {{"images", items.size()}, {"failed", items.size() - ours.size()}, {"seconds", secs},
+                   {"images_per_s", items.size() / secs}, {"peak_rss_mb", peak_rss_mb()}};
+
+  say("single-file latency");
+  out["latency"] = latency_phase(screener, paths, opt.latency_samples);
+
+  ThroughputOptions to;
+  to.batch = opt.batch;
+  to.precision = precision;
+  to.device = opt.device;
+  to.steps = opt.steps;
+  say("model only");
+  out["model_only"] = measure_inference(*screener.checkpoint().net, to);
+  {  // as the Screener runs it: one model call per worker at a time, intra-op threads shared out
+    const int workers = screener.workers();
+    WorkerPool pool(workers, std::max(1, torch::get_num_threads() / workers));
+    std::vector<ThroughputResult> each(workers);
+    pool.run([&](int w) { each[w] = measure_inference(*screener.checkpoint().net, to); });
+    double sum = 0;
+    for (const auto& r : each) sum += r.images_per_s;
+    nlohmann::json j = each.front();
+    j["workers"] = workers;
+    j["threads"] = std::max(1, torch::get_num_threads() / workers);
+    j["images_per_s"] = sum;
+    out["model_only_workers"] = j;
+  }
+  if (opt.train) {
+    say("training steps");
+    out["train"] = measure_training(model_cfg, to);
+  }
+  out["peak_rss_mb"] = peak_rss_mb();
+
+  if (!opt.baseline) return out;
+  const fs::path tmp = fs::temp_directory_path() / ("covscreen-bench-" + std::to_string(getpid()));
+  fs::create_directories(tmp);
+  const std::string sd = (tmp / "weights.pt").string(), list = (tmp / "files.txt").string();
+  export_state_dict(screener.checkpoint(), sd);
+  {
+    std::ofstream f(list);  // the files covscreen could read (PIL would stop the DataLoader at a bad one)
+    for (const auto& [p, prob] : ours) f << p << "\n";
+  }
+  PythonBaseline py{opt.python, opt.baseline_script};
+  const std::vector<std::string> common = {"--batch", std::to_string(opt.batch), "--threads",
+                                           std::to_string(torch::get_num_threads())};
+  auto with = [&](std::vector<std::string> a, std::vector<std::string> extra) {
+    a.insert(a.end(), common.begin(), common.end());
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const std::vector<std::string> tuned = {"--precision", precision, "--channels-last"};
+  nlohmann::json base;
+  say("python baseline: same-weights check (fp32)");
+  {
+    const std::string io = (tmp / "io.pt").string();
+    auto& net = *screener.checkpoint().net;
+    auto images = stage1_batch(paths, screener.checkpoint(), 4);
+    torch::Tensor x, p;
+    {
+      c10::InferenceMode guard;
+      x = Stage2(screener.checkpoint().spec.stage2)(images, /*augment=*/false);
+      p = net.forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+    write_state_dict(io, NamedTensors{{"input", x.contiguous()}, {"logits", p.contiguous()}});
+    base["parity"] = py.run({"parity", "--weights", sd, "--io", io});
+  }
+  say("python baseline: screening, typical (fp32, NCHW)");
+  base["screen_typical"] = py.run(with({"screen", "--weights", sd, "--list", list, "--probs", (tmp / "p.csv").string()}, {}));
+  if (!base["screen_typical"].contains("error"))
+    base["probability_agreement"] = compare_probabilities(ours, (tmp / "p.csv").string());
+  say("python baseline: screening, tuned (" + precision + ", channels-last)");
+  base["screen_tuned"] = py.run(with({"screen", "--weights", sd, "--list", list}, tuned));
+  if (opt.train) {
+    const std::vector<std::string> steps = {"--steps", std::to_string(opt.steps)};
+    say("python baseline: training, typical");
+    base["train_typical"] = py.run(with({"train"}, steps));
+    say("python baseline: training, tuned");
+    auto t = tuned;
+    t.insert(t.end(), steps.begin(), steps.end());
+    base["train_tuned"] = py.run(with({"train"}, t));
+  }
+  fs::remove_all(tmp);
+  out["baseline"] = base;
+
+  nlohmann::json ratio;
+  auto put = [&](const std::string& key, const nlohmann::json& ours_j, const std::string& base_key) {
+    if (base.contains(base_key) && images_per_s(base[base_key]) > 0)
+      ratio[key] = images_per_s(ours_j) / images_per_s(base[base_key]);
+  };
+  put("screen_vs_typical", out["screen"], "screen_typical");
+  put("screen_vs_tuned", out["screen"], "screen_tuned");
+  if (out.contains("train")) {
+    put("train_vs_typical", out["train"], "train_typical");
+    put("train_vs_tuned", out["train"], "train_tuned");
+  }
+  out["ratio"] = ratio;
+  return out;
+}
+
+}  // namespace covscreen

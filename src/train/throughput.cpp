@@ -1,0 +1,103 @@
+#include "covscreen/train/throughput.h"
+
+#include <chrono>
+
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "covscreen/core/compat.h"
+#include "covscreen/core/error.h"
+#include "covscreen/data/stage2.h"
+#include "covscreen/train/inference.h"
+
+namespace covscreen {
+namespace {
+
+// Runs warmup + steps calls of `step`, timing the last `steps` (synchronizing CUDA).
+template <class Step>
+ThroughputResult timed(const std::string& what, const ThroughputOptions& opt, const torch::Device& device, Step step) {
+  if (opt.batch < 1 || opt.steps < 1 || opt.warmup < 0) throw UsageError("throughput: batch and steps must be >= 1");
+  double seconds = 0;
+  for (int s = 0; s < opt.warmup + opt.steps; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    if (device.is_cuda()) torch::cuda::synchronize();
+    if (s >= opt.warmup) seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  ThroughputResult r;
+  r.what = what;
+  r.options = opt;
+  r.seconds = seconds;
+  r.images_per_s = opt.steps * opt.batch / seconds;
+  return r;
+}
+
+c10::ScalarType amp_dtype(const std::string& precision) {
+  return precision == "fp16" ? torch::kHalf : torch::kBFloat16;
+}
+
+}  // namespace
+
+void to_json(nlohmann::json& j, const ThroughputResult& r) {
+  const auto& o = r.options;
+  j = {{"what", r.what},     {"device", o.device},  {"precision", o.precision},
+       {"layout", o.channels_last ? "channels_last" : "nchw"},
+       {"batch", o.batch},   {"size", o.size},      {"steps", o.steps},
+       {"warmup", o.warmup}, {"threads", torch::get_num_threads()},
+       {"seconds", r.seconds}, {"images_per_s", r.images_per_s}};
+}
+
+ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt) {
+  const torch::Device device = resolve_device(opt.device);
+  opt.device = device.str();
+  opt.precision = resolve_precision(opt.precision, device);
+  torch::manual_seed(opt.seed);
+  ModelConfig c = cfg;
+  c.input_size = opt.size;
+  ScreenModel net = make_model(c);
+  net->to(device);
+  if (opt.channels_last) to_channels_last(*net);
+  net->train();
+  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-5));
+  Stage2 stage2(Stage2Spec{});
+  auto gen = at::detail::createCPUGenerator(opt.seed + 1);
+  auto images = torch::randint(0, 256, {opt.batch, opt.size, opt.size}, gen, torch::kUInt8).to(device);
+  auto target = torch::one_hot(torch::randint(0, c.num_classes, {opt.batch}, gen, torch::kLong), c.num_classes)
+                    .to(torch::kFloat32)
+                    .to(device);
+  const bool amp = opt.precision != "fp32";
+  return timed("train", opt, device, [&] {
+    auto x = stage2(images, /*augment=*/true, &gen);
+    if (opt.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor loss;
+    {
+      compat::AutocastGuard guard(device.type(), amp, amp_dtype(opt.precision));
+      loss = torch::binary_cross_entropy_with_logits(net->forward(x).to(torch::kFloat32), target);
+    }
+    adam.zero_grad();
+    loss.backward();
+    adam.step();
+  });
+}
+
+ThroughputResult measure_inference(ScreenModelImpl& net, ThroughputOptions opt) {
+  const torch::Device device = resolve_device(opt.device);
+  opt.device = device.str();
+  opt.precision = resolve_precision(opt.precision, device);
+  net.to(device);
+  if (opt.channels_last) to_channels_last(net);
+  net.eval();
+  Stage2 stage2(Stage2Spec{});
+  auto gen = at::detail::createCPUGenerator(opt.seed + 1);
+  auto images = torch::randint(0, 256, {opt.batch, opt.size, opt.size}, gen, torch::kUInt8).to(device);
+  const bool amp = opt.precision != "fp32";
+  return timed("inference", opt, device, [&] {
+    c10::InferenceMode guard;
+    compat::AutocastGuard autocast(device.type(), amp, amp_dtype(opt.precision));
+    auto x = stage2(images, /*augment=*/false);
+    if (opt.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::sigmoid(net.forward(x).to(torch::kFloat32)).cpu();
+  });
+}
+
+}  // namespace covscreen
