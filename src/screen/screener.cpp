@@ -75,6 +75,8 @@ Screener::Screener(Checkpoint ck, ScreenOptions opt) : ck_(std::move(ck)), opt_(
   threshold_ = opt_.threshold >= 0 ? opt_.threshold : ck_.threshold;
   covid_ = covid_index(ck_.classes);
   if (opt_.workers <= 0) opt_.workers = usable_cpus();
+  // Grad-CAM flips the shared model's training flags around each backward: one worker then.
+  if (!opt_.cam_dir.empty()) opt_.workers = 1;
   ck_.net->to(resolve_device(opt_.inference.device));
   if (opt_.inference.channels_last) to_channels_last(*ck_.net);
   ck_.net->eval();

@@ -55,8 +55,11 @@ torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const to
                             const InferenceOptions& opt, Progress* progress) {
   const torch::Device device = resolve_device(opt.device);
   const std::string precision = resolve_precision(opt.precision, device);
-  net.to(device);
-  net.eval();
+  // Only when needed: the Screener's workers call this concurrently on one shared model, and
+  // Module::to / eval() rewrite every parameter and flag even when nothing changes.
+  const auto params = net.parameters();
+  if (!params.empty() && params.front().device() != device) net.to(device);
+  if (net.is_training()) net.eval();
   c10::InferenceMode guard;
   compat::AutocastGuard autocast(device.type(), precision != "fp32",
                                  precision == "fp16" ? torch::kHalf : torch::kBFloat16);
