@@ -5,12 +5,11 @@
 //          [--layout channels_last|nchw] [--device cpu|cuda|auto] [--size 256]
 // Prints one JSON object: {"train": {...}, "inference": {...}, "peak_rss_mb": ...}.
 #include <sys/resource.h>
+#include <torch/torch.h>
 
 #include <iostream>
-#include <string>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <string>
 
 #include "covscreen/train/throughput.h"
 
@@ -22,16 +21,26 @@ int main(int argc, char** argv) try {
   ThroughputOptions opt;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--what") what = v;
-    else if (k == "--arch") arch = v;
-    else if (k == "--batch") opt.batch = std::stoi(v);
-    else if (k == "--threads") threads = std::stoi(v);
-    else if (k == "--steps") opt.steps = std::stoi(v);
-    else if (k == "--warmup") opt.warmup = std::stoi(v);
-    else if (k == "--precision") opt.precision = v;
-    else if (k == "--layout") opt.channels_last = v == "channels_last";
-    else if (k == "--device") opt.device = v;
-    else if (k == "--size") opt.size = std::stoi(v);
+    if (k == "--what")
+      what = v;
+    else if (k == "--arch")
+      arch = v;
+    else if (k == "--batch")
+      opt.batch = std::stoi(v);
+    else if (k == "--threads")
+      threads = std::stoi(v);
+    else if (k == "--steps")
+      opt.steps = std::stoi(v);
+    else if (k == "--warmup")
+      opt.warmup = std::stoi(v);
+    else if (k == "--precision")
+      opt.precision = v;
+    else if (k == "--layout")
+      opt.channels_last = v == "channels_last";
+    else if (k == "--device")
+      opt.device = v;
+    else if (k == "--size")
+      opt.size = std::stoi(v);
     else {
       std::cerr << "unknown option " << k << "\n";
       return 1;

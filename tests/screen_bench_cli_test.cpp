@@ -2,6 +2,7 @@
 // baseline runs the same weights (the same-weights check compares logits on the same input).
 // Speeds are not asserted here: benchmarks print them, tests check they are measured.
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -66,8 +67,7 @@ TEST(BenchCli, PythonBaselineRunsTheSameWeights) {
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   const auto& b = j["baseline"];
-  if (b["parity"].contains("error") &&
-      b["parity"]["error"].get<std::string>().find("no torch") != std::string::npos)
+  if (b["parity"].contains("error") && b["parity"]["error"].get<std::string>().find("no torch") != std::string::npos)
     GTEST_SKIP() << "python3-torch / python3-torchvision not installed";
   ASSERT_FALSE(b["parity"].contains("error")) << b.dump();
   EXPECT_LT(b["parity"]["max_abs_diff_logits"].get<double>(), 1e-3) << b["parity"].dump();

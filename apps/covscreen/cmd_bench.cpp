@@ -11,8 +11,9 @@ namespace {
 const CommandRegistrar reg(70, [](CLI::App& app) {
   auto o = std::make_shared<BenchmarkOptions>();
   auto no_baseline = std::make_shared<bool>(false);
-  auto* c = app.add_subcommand("bench", "Measure screening speed (end to end, latency, model, training) "
-                                        "against the same model in PyTorch from Python; prints JSON");
+  auto* c = app.add_subcommand("bench",
+                               "Measure screening speed (end to end, latency, model, training) "
+                               "against the same model in PyTorch from Python; prints JSON");
   c->add_option("inputs", o->inputs, "Image / DICOM files or folders to screen")->required();
   c->add_option("--model", o->model, "Checkpoint (default: the shipped model)");
   c->add_option("--images", o->max_images, "Use the first N files")->capture_default_str();

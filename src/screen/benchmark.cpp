@@ -1,6 +1,7 @@
 #include "covscreen/screen/benchmark.h"
 
 #include <sys/resource.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,14 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <opencv2/core.hpp>
 #include <thread>
 
-#include <opencv2/core.hpp>
-#include <torch/torch.h>
-
 #include "covscreen/core/error.h"
-#include "covscreen/io/image_reader.h"
 #include "covscreen/data/stage2.h"
+#include "covscreen/io/image_reader.h"
 #include "covscreen/models/state_dict.h"
 #include "covscreen/models/weights_io.h"
 #include "covscreen/preprocess/stage1.h"
@@ -120,9 +119,9 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   const std::string precision = resolve_precision(opt.precision, resolve_device(opt.device));
 
   nlohmann::json out = {{"bench", "covscreen"}, {"machine", machine()}, {"model", opt.model}};
-  out["config"] = {{"images", paths.size()}, {"batch", opt.batch}, {"threads", torch::get_num_threads()},
-                   {"workers", screener.workers()}, {"precision", precision},
-                   {"layout", "channels_last"}, {"device", opt.device}};
+  out["config"] = {{"images", paths.size()},        {"batch", opt.batch},     {"threads", torch::get_num_threads()},
+                   {"workers", screener.workers()}, {"precision", precision}, {"layout", "channels_last"},
+                   {"device", opt.device}};
 
   say("stage 1 on " + std::to_string(paths.size()) + " files");
   out["stage1"] = stage1_phase(paths, screener.checkpoint());
@@ -135,8 +134,11 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   std::vector<std::pair<std::string, double>> ours;
   for (const auto& it : items)
     if (it.ok) ours.emplace_back(it.path, it.probs.front());
-  out["screen"] = {{"images", items.size()}, {"failed", items.size() - ours.size()}, {"seconds", secs},
-                   {"images_per_s", items.size() / secs}, {"peak_rss_mb", peak_rss_mb()}};
+  out["screen"] = {{"images", items.size()},
+                   {"failed", items.size() - ours.size()},
+                   {"seconds", secs},
+                   {"images_per_s", items.size() / secs},
+                   {"peak_rss_mb", peak_rss_mb()}};
 
   say("single-file latency");
   out["latency"] = latency_phase(screener, paths, opt.latency_samples);
@@ -201,7 +203,8 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
     base["parity"] = py.run({"parity", "--weights", sd, "--io", io});
   }
   say("python baseline: screening, typical (fp32, NCHW)");
-  base["screen_typical"] = py.run(with({"screen", "--weights", sd, "--list", list, "--probs", (tmp / "p.csv").string()}, {}));
+  base["screen_typical"] =
+      py.run(with({"screen", "--weights", sd, "--list", list, "--probs", (tmp / "p.csv").string()}, {}));
   if (!base["screen_typical"].contains("error"))
     base["probability_agreement"] = compare_probabilities(ours, (tmp / "p.csv").string());
   say("python baseline: screening, tuned (" + precision + ", channels-last)");

@@ -2,9 +2,9 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -23,7 +23,8 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 nlohmann::json PythonBaseline::run(const std::vector<std::string>& args) const {
-  const std::string path = script.empty() ? std::string(COVSCREEN_SOURCE_DIR) + "/bench/python/pytorch_baseline.py" : script;
+  const std::string path =
+      script.empty() ? std::string(COVSCREEN_SOURCE_DIR) + "/bench/python/pytorch_baseline.py" : script;
   std::string cmd = shell_quote(python) + " " + shell_quote(path);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   FILE* pipe = popen(cmd.c_str(), "r");
@@ -33,7 +34,8 @@ nlohmann::json PythonBaseline::run(const std::vector<std::string>& args) const {
   for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
   const int status = pclose(pipe);
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (code == 3) return {{"error", python + " has no torch / torchvision / PIL (install python3-torch python3-torchvision)"}};
+  if (code == 3)
+    return {{"error", python + " has no torch / torchvision / PIL (install python3-torch python3-torchvision)"}};
   if (code != 0) return {{"error", path + " exited with status " + std::to_string(code)}};
   // The JSON object is the last line printed.
   while (!out.empty() && out.back() == '\n') out.pop_back();

@@ -39,7 +39,7 @@ void WorkerPool::run(const std::function<void(int)>& fn) {
 }
 
 void WorkerPool::loop(int index, int intra_op_threads) {
-  at::internal::lazy_init_num_threads();                // first, so it cannot undo the next line later
+  at::internal::lazy_init_num_threads();               // first, so it cannot undo the next line later
   at::set_num_threads(std::max(1, intra_op_threads));  // this thread's OpenMP team size
   {
     std::lock_guard<std::mutex> lock(mutex_);

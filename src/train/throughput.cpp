@@ -1,9 +1,9 @@
 #include "covscreen/train/throughput.h"
 
-#include <chrono>
-
 #include <torch/cuda.h>
 #include <torch/torch.h>
+
+#include <chrono>
 
 #include "covscreen/core/compat.h"
 #include "covscreen/core/error.h"
@@ -40,11 +40,17 @@ c10::ScalarType amp_dtype(const std::string& precision) {
 
 void to_json(nlohmann::json& j, const ThroughputResult& r) {
   const auto& o = r.options;
-  j = {{"what", r.what},     {"device", o.device},  {"precision", o.precision},
+  j = {{"what", r.what},
+       {"device", o.device},
+       {"precision", o.precision},
        {"layout", o.channels_last ? "channels_last" : "nchw"},
-       {"batch", o.batch},   {"size", o.size},      {"steps", o.steps},
-       {"warmup", o.warmup}, {"threads", torch::get_num_threads()},
-       {"seconds", r.seconds}, {"images_per_s", r.images_per_s}};
+       {"batch", o.batch},
+       {"size", o.size},
+       {"steps", o.steps},
+       {"warmup", o.warmup},
+       {"threads", torch::get_num_threads()},
+       {"seconds", r.seconds},
+       {"images_per_s", r.images_per_s}};
 }
 
 ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt) {

@@ -12,10 +12,9 @@
 //               are from covscreen's (a check that both run the same weights)
 //   ratio       covscreen / baseline images/s for screen and train
 // Peak resident memory of covscreen (after screening, and at the end) and of each baseline run.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace covscreen {
 
@@ -29,11 +28,11 @@ struct BenchmarkOptions {
   std::string precision = "auto";   // auto | fp32 | bf16
   std::string device = "cpu";
   int latency_samples = 30;
-  int steps = 6;                    // timed steps of the model-only and training phases
-  bool train = true;                // run the training phases
-  bool baseline = true;             // run the Python baseline
+  int steps = 6;         // timed steps of the model-only and training phases
+  bool train = true;     // run the training phases
+  bool baseline = true;  // run the Python baseline
   std::string python = "/usr/bin/python3";
-  std::string baseline_script;      // default: <source dir>/bench/python/pytorch_baseline.py
+  std::string baseline_script;  // default: <source dir>/bench/python/pytorch_baseline.py
 };
 
 // Runs every phase; progress lines go to stderr. Throws UsageError / FileError when the model

@@ -1,10 +1,9 @@
 #pragma once
 // Runs bench/python/pytorch_baseline.py (the same Deep-CT-Net in PyTorch + torchvision, with a
 // DataLoader + PIL pipeline) as a child process and returns the JSON object it prints.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace covscreen {
 

@@ -4,9 +4,8 @@
 //   training:  stage 2 (with augmentation) + forward + BCE on one-hot + backward + Adam
 //   inference: stage 2 + forward + sigmoid, in inference mode (model-only throughput)
 // Used by `covscreen bench` and the bench/ programs (which build without OpenCV, e.g. on a GPU node).
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "covscreen/models/model.h"
 
@@ -24,7 +23,7 @@ struct ThroughputOptions {
 };
 
 struct ThroughputResult {
-  std::string what;  // "train" | "inference"
+  std::string what;           // "train" | "inference"
   ThroughputOptions options;  // with device and precision resolved
   double seconds = 0;         // timed steps only
   double images_per_s = 0;
