@@ -50,14 +50,19 @@ nlohmann::json machine() {
           {"intra_op_threads", torch::get_num_threads()}};
 }
 
-nlohmann::json stage1_phase(const std::vector<std::string>& paths, const Checkpoint& ck) {
+// Decode (with the checkpoint's DICOM window) + stage 1, as the Screener does it. Throws.
+cv::Mat read_stage1(const std::string& path, const Checkpoint& ck) {
   ReadOptions ro;
   ro.window = ck.spec.stage1.window;
+  return stage1(read_image(path, ro).gray, ck.spec.stage1);
+}
+
+nlohmann::json stage1_phase(const std::vector<std::string>& paths, const Checkpoint& ck) {
   size_t ok = 0;
   const auto t0 = Clock::now();
   for (const auto& p : paths) {
     try {
-      stage1(read_image(p, ro).gray, ck.spec.stage1);
+      read_stage1(p, ck);
       ++ok;
     } catch (const std::exception&) {
     }
@@ -82,13 +87,11 @@ nlohmann::json latency_phase(Screener& screener, const std::vector<std::string>&
 
 // Stage-1 images [n, size, size] of the first readable files.
 torch::Tensor stage1_batch(const std::vector<std::string>& paths, const Checkpoint& ck, int n) {
-  ReadOptions ro;
-  ro.window = ck.spec.stage1.window;
   const int64_t size = ck.spec.stage1.size;
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < paths.size() && static_cast<int>(out.size()) < n; ++i) {
     try {
-      const cv::Mat m = stage1(read_image(paths[i], ro).gray, ck.spec.stage1);
+      const cv::Mat m = read_stage1(paths[i], ck);
       out.push_back(torch::from_blob(m.data, {size, size}, torch::kUInt8).clone());
     } catch (const std::exception&) {
     }
