@@ -5,6 +5,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <filesystem>
+#include <map>
 
 #include "cli_util.h"
 #include "covscreen/core/container.h"
@@ -133,4 +134,40 @@ TEST_F(ScreenCli, EvaluateOnACovidNonCovidFolderWritesEveryFileAndAgreesWithSkle
   EXPECT_NEAR(m["auc"].get<double>(), sk["auc"].get<double>(), 1e-6);
   EXPECT_NEAR(m["auc_ci"][0].get<double>(), sk["ci_lo"].get<double>(), 1e-6);
   EXPECT_NEAR(m["auc_ci"][1].get<double>(), sk["ci_hi"].get<double>(), 1e-6);
+}
+
+TEST_F(ScreenCli, EvaluateReportsCovidCallsByTheDataOwnFinerClasses) {
+  // covid / pneumonia / normal data for a covid / non-covid model (the paper's Table VI setting):
+  // pneumonia and normal count as non-covid, and each gets its own false-positive rate.
+  const auto root = dir_.path() / "three";
+  const std::vector<std::pair<std::string, int>> classes{{"COVID", 5}, {"PNEUMONIA", 4}, {"NORMAL", 3}};
+  int seed = 0;
+  for (const auto& [name, n] : classes) {
+    fs::create_directories(root / name);
+    for (int i = 0; i < n; ++i)
+      cv::imwrite((root / name / (name + std::to_string(i) + ".png")).string(),
+                  synthetic_slice(96, 96, ++seed, name == "COVID"));
+  }
+  const std::string out = dir_.file("eval3");
+  CliRun r = run_cli("evaluate --model '" + model_ + "' '" + root.string() + "' --layout folders --out '" + out + "'", dir_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto m = nlohmann::json::parse(slurp(out + "/metrics.json"));
+  const auto& models = m.contains("models") ? m["models"][0] : m;
+  ASSERT_TRUE(models.contains("by_data_class")) << m.dump(2).substr(0, 2000);
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& row : models["by_data_class"]) by[row["data_class"]] = row;
+  ASSERT_EQ(by.size(), 3u);
+  EXPECT_EQ(by["covid"]["n"], 5);
+  EXPECT_EQ(by["covid"]["meaning"], "sensitivity");
+  EXPECT_EQ(by["pneumonia"]["n"], 4);
+  EXPECT_EQ(by["pneumonia"]["meaning"], "false-positive rate");
+  EXPECT_EQ(by["normal"]["n"], 3);
+  // The slice-level false positives are the pneumonia and normal ones called covid.
+  EXPECT_EQ(models["confusion"]["fp"].get<long>(),
+            by["pneumonia"]["called_covid"].get<long>() + by["normal"]["called_covid"].get<long>());
+  EXPECT_EQ(models["n"], 12);
+  const std::string csv = slurp(out + "/predictions.csv");
+  EXPECT_EQ(csv.rfind("path,label,patient_id,prob_covid,prob_non-covid,predicted\n", 0), 0u);
+  EXPECT_NE(csv.find(",pneumonia,"), std::string::npos);  // the data's own label is kept
+  EXPECT_NE(slurp(out + "/report.md").find("false-positive rate"), std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include "command.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/data/chexpert.h"
 #include "covscreen/data/layouts.h"
 #include "covscreen/data/pack.h"
 #include "covscreen/data/split.h"
@@ -129,7 +130,9 @@ void add_pack(CLI::App* ds) {
   static Input in;
   static std::string out, split, classes;
   static PackBuildOptions opt;
-  static bool no_equalize = false, no_progress = false;
+  static bool no_equalize = false, no_progress = false, chexpert = false;
+  static ChexpertOptions cx;
+  static std::string findings;
   auto* cmd = ds->add_subcommand("pack", "preprocess images (stage 1) into one pack file");
   add_input_options(cmd, &in, "manifest CSV or data set folder");
   cmd->add_option("--out", out, "pack file to write")->required();
@@ -142,6 +145,16 @@ void add_pack(CLI::App* ds) {
   cmd->add_option("--window-width", opt.spec.stage1.window.width, "DICOM window width, HU")->capture_default_str();
   cmd->add_flag("--file-voi", opt.spec.stage1.window.use_file_voi, "DICOM: use the file's own window");
   cmd->add_flag("--no-progress", no_progress, "no progress bar");
+  cmd->add_flag("--chexpert", chexpert,
+                "the input is a CheXpert-format CSV (Path + finding columns): a multi-label pack");
+  cmd->add_option("--findings", findings,
+                  "--chexpert: finding columns to keep, comma-separated (default: Atelectasis, Cardiomegaly, "
+                  "Consolidation, Edema, Pleural Effusion, Pneumonia)");
+  cmd->add_option("--uncertainty", cx.uncertainty, "--chexpert: -1 labels become 1 (u-ones) or 0 (u-zeros)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"u-ones", "u-zeros"}));
+  cmd->add_option("--root", cx.root, "--chexpert: folder the Path column is relative to (default: automatic)");
+  cmd->add_flag("--frontal-only", cx.frontal_only, "--chexpert: keep frontal views only");
   cmd->callback([] {
     if (!split.empty()) {
       const std::string s = canonical_split(split);
@@ -151,8 +164,21 @@ void add_pack(CLI::App* ds) {
     opt.spec.stage1.equalize = !no_equalize;
     opt.progress = !no_progress;
     opt.classes = split_list(classes);
-    const Manifest m = load(in, in.layout != "manifest" && !fs::is_regular_file(in.path));
+    Manifest m;
+    if (chexpert) {
+      if (!findings.empty()) cx.findings = split_list(findings);
+      MultiLabelManifest ml = read_chexpert(in.path, cx);
+      std::cout << "chexpert: " << ml.manifest.entries.size() << " rows, " << ml.uncertain
+                << " uncertain labels mapped by " << cx.uncertainty << ", " << ml.skipped_lateral
+                << " lateral views skipped\n";
+      m = std::move(ml.manifest);
+      opt.classes = ml.findings;
+      opt.targets = std::move(ml.targets);
+    } else {
+      m = load(in, in.layout != "manifest" && !fs::is_regular_file(in.path));
+    }
     opt.provenance = {{"input", in.path}, {"covscreen_version", COVSCREEN_VERSION}};
+    if (chexpert) opt.provenance["chexpert"] = {{"findings", cx.findings}, {"uncertainty", cx.uncertainty}};
     PackBuildResult r = build_pack(m, opt);
     for (size_t i = 0; i < r.failures.size() && i < kMaxListed; ++i)
       std::cerr << "covscreen: bad image: " << r.failures[i].path << ": " << r.failures[i].reason << "\n";
@@ -165,6 +191,13 @@ void add_pack(CLI::App* ds) {
               << r.pack.images.size(2) << ", classes";
     for (const auto& c : r.pack.classes) std::cout << " " << c;
     std::cout << ", content hash " << r.pack.content_hash() << "\n";
+    if (r.pack.multilabel()) {
+      const torch::Tensor pos = r.pack.targets.sum(0);
+      std::cout << "positives per finding:";
+      for (size_t k = 0; k < r.pack.classes.size(); ++k)
+        std::cout << (k ? ", " : " ") << r.pack.classes[k] << " " << pos[k].item<float>();
+      std::cout << "\n";
+    }
     std::cout << "failed: " << r.failures.size() << "\n" << format_stats_table(compute_stats(r.pack));
     if (!r.failures.empty()) throw ExitCode{kExitPartial};
   });

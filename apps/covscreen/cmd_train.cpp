@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "command.h"
 #include "covscreen/core/container.h"
@@ -24,6 +25,7 @@ struct TrainArgs {
   long long seed = -1;
   bool resume = false, no_augment = false;
   std::string bn;
+  std::string part1, part2, part1_select;  // deep-cxr-net
   // distributed (see include/covscreen/dist/): flags override the torchrun variables
   int nproc = 0, world_size = 0, rank = -1, local_rank = -1, master_port = 0;
   std::string master_addr, dist_backend = "auto";
@@ -82,6 +84,15 @@ void run(const TrainArgs& a) {
   if (a.threads >= 0) flags["threads"] = a.threads;
   if (a.no_augment) flags["augment"] = false;
   if (!a.bn.empty()) flags["bn"] = a.bn;
+  if (!a.part1.empty()) flags["part1"] = a.part1;
+  if (!a.part2.empty()) flags["part2"] = a.part2;
+  if (!a.part1_select.empty()) {
+    std::vector<std::string> sel;
+    std::stringstream ss(a.part1_select);
+    for (std::string item; std::getline(ss, item, ',');)
+      if (!item.empty()) sel.push_back(item);
+    flags["part1_select"] = sel;
+  }
   merge_json(flags, cfg);
 
   const std::string cache = (std::filesystem::path(a.out) / "packs").string();
@@ -139,7 +150,14 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
   c->add_option("--train", a->train, "Training data: a pack, a manifest CSV or a data set folder")->required();
   c->add_option("--val", a->val, "Validation data (early stopping, best checkpoint, threshold)");
   c->add_option("--out", a->out, "Output folder (config.json, log.jsonl, last.ckpt, best.ckpt)")->required();
-  c->add_option("--model", a->model, "deep-ct-net | densenet121 | densenet169 | resnet50");
+  c->add_option("--model", a->model, "deep-ct-net | deep-cxr-net | densenet121 | densenet169 | resnet50");
+  c->add_option("--part1", a->part1,
+                "deep-cxr-net: frozen part 1, a multi-label findings classifier (densenet121 checkpoint or "
+                "torchvision/torchxrayvision DenseNet-121 state_dict)");
+  c->add_option("--part2", a->part2, "deep-cxr-net: frozen part 2, a normal/pneumonia classifier (same kinds)");
+  c->add_option("--part1-select", a->part1_select,
+                "deep-cxr-net: part 1 outputs forming the finding vector, names or indices, comma-separated "
+                "(default: all)");
   c->add_option("--recipe", a->recipe, "Named config to start from: paper | scratch")->capture_default_str();
   c->add_option("--config", a->config, "JSON config; flags override it");
   c->add_option("--epochs", a->epochs, "Epochs");

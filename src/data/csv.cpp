@@ -65,6 +65,9 @@ std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& nam
         ++pos;
       }
       if (pos - start > max_record_bytes) too_long(name, rec.line, max_record_bytes);
+      if (rec.fields.size() == kMaxCsvFields)
+        throw FileError(name, "line " + std::to_string(rec.line) + ": more than " + std::to_string(kMaxCsvFields) +
+                                  " fields in one record (the limit; not a CSV file?)");
       rec.fields.push_back(std::move(field));
       if (pos < n && text[pos] == ',') {
         ++pos;

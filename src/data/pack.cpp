@@ -1,6 +1,7 @@
 // Pack file = core/container.h with magic "CVSPACK\0", version kPackVersion,
 // header JSON {"classes","n","h","w","labels","patient_ids","paths","splits","spec","provenance"}
-// and one blob "images": N*H*W bytes, uint8, row-major [N, H, W].
+// and one blob "images": N*H*W bytes, uint8, row-major [N, H, W]; multi-label packs add a blob
+// "targets": N*K float32 (little-endian), row-major [N, K], and "multilabel": true in the header.
 #include "covscreen/data/pack.h"
 
 #include <torch/torch.h>
@@ -53,6 +54,10 @@ std::string Pack::content_hash() const {
     h = fnv1a64(c.data_ptr(), static_cast<size_t>(c.numel()) * c.element_size(), h);
   }
   h = fnv1a64(labels.data(), labels.size() * sizeof(int64_t), h);  // little-endian hosts only
+  if (targets.defined()) {
+    const torch::Tensor t = targets.contiguous();
+    h = fnv1a64(t.data_ptr(), static_cast<size_t>(t.numel()) * t.element_size(), h);
+  }
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
   return buf;
@@ -69,6 +74,7 @@ Pack Pack::select(const std::vector<int64_t>& idx) const {
   out.provenance = provenance;
   const auto t = torch::tensor(idx.empty() ? std::vector<int64_t>{} : idx, torch::kLong);
   out.images = images.defined() ? images.index_select(0, t).contiguous() : torch::empty({0, 0, 0}, torch::kUInt8);
+  if (targets.defined()) out.targets = targets.index_select(0, t).contiguous();
   for (int64_t i : idx) {
     out.labels.push_back(labels[i]);
     out.patient_ids.push_back(patient_ids[i]);
@@ -95,6 +101,14 @@ void Pack::validate(const std::string& where) const {
   check_len(paths.size(), "paths");
   check_len(splits.size(), "splits");
   const int64_t k = static_cast<int64_t>(classes.size());
+  if (targets.defined()) {
+    if (targets.dim() != 2 || targets.size(0) != images.size(0) || targets.size(1) != k ||
+        targets.scalar_type() != torch::kFloat32 || !targets.device().is_cpu())
+      throw FileError(where, "pack targets must be float32 [N, K] on the CPU with K = " + std::to_string(k) +
+                                 " classes and N = " + std::to_string(n) + " images");
+    if (n > 0 && !(targets.min().item<float>() >= 0.0f && targets.max().item<float>() <= 1.0f))
+      throw FileError(where, "pack targets must lie in [0, 1]");
+  }
   for (size_t i = 0; i < n; ++i)
     if (labels[i] < -1 || labels[i] >= k)
       throw FileError(where, "label " + std::to_string(labels[i]) + " of image " + std::to_string(i) + " (" + paths[i] +
@@ -113,6 +127,11 @@ void write_pack(const std::string& path, const Pack& p) {
               {"paths", p.paths},     {"splits", p.splits},
               {"spec", p.spec},       {"provenance", p.provenance.is_null() ? nlohmann::json::object() : p.provenance}};
   c.blobs["images"] = std::string(static_cast<const char*>(img.data_ptr()), static_cast<size_t>(img.numel()));
+  if (p.targets.defined()) {
+    const torch::Tensor t = p.targets.contiguous();
+    c.header["multilabel"] = true;
+    c.blobs["targets"] = std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.nbytes()));
+  }
   write_container(path, c);
 }
 
@@ -149,6 +168,15 @@ Pack read_pack(const std::string& path) {
   p.provenance = h.value("provenance", nlohmann::json::object());
   p.images = torch::empty({n, hh, ww}, torch::kUInt8);
   if (!blob->second.empty()) std::memcpy(p.images.data_ptr(), blob->second.data(), blob->second.size());
+  if (h.value("multilabel", false)) {
+    auto tb = c.blobs.find("targets");
+    const uint64_t k = p.classes.size();
+    if (tb == c.blobs.end() || tb->second.size() != static_cast<uint64_t>(n) * k * sizeof(float))
+      throw FileError(path, "damaged pack: multi-label pack without a targets blob of " + std::to_string(n) + "x" +
+                                std::to_string(k) + " floats");
+    p.targets = torch::empty({n, static_cast<int64_t>(k)}, torch::kFloat32);
+    if (!tb->second.empty()) std::memcpy(p.targets.data_ptr(), tb->second.data(), tb->second.size());
+  }
   p.validate(path);
   return p;
 }

@@ -148,6 +148,10 @@ CamResult grad_cam(ScreenModelImpl& net, const torch::Tensor& x, const torch::Te
   f = f.detach();
   if (!g.defined()) g = torch::zeros_like(f);  // the logits do not depend on the features
   g = g.detach();
+  if (const int64_t c = net.cam_channels(); c > 0 && c < f.size(1)) {  // the spatial map only
+    f = f.narrow(1, 0, c);
+    g = g.narrow(1, 0, c);
+  }
 
   torch::Tensor weights;
   if (method == CamMethod::kGradCam) {

@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
+#include <vector>
+
+#include "covscreen/io/dicom_reader.h"
 
 namespace covscreen::io_detail {
 namespace {
 
 constexpr uint32_t kUndefined = 0xFFFFFFFFu;
-constexpr int kMaxDepth = 32;
+constexpr int kMaxDepth = kMaxDicomNesting;
 
 std::string hex_tag(uint16_t g, uint16_t e) {
   char buf[16];
@@ -41,11 +45,11 @@ const char* expected_vr(uint16_t g, uint16_t e) {
       {0x0008, 0x0008, "CS"}, {0x0008, 0x0016, "UI"}, {0x0008, 0x0018, "UI"}, {0x0008, 0x0060, "CS"},
       {0x0018, 0x0050, "DS"}, {0x0018, 0x0088, "DS"}, {0x0018, 0x1164, "DS"}, {0x0018, 0x2010, "DS"},
       {0x0020, 0x0013, "IS"}, {0x0020, 0x0032, "DS"}, {0x0020, 0x0037, "DS"}, {0x0028, 0x0002, "US"},
-      {0x0028, 0x0004, "CS"}, {0x0028, 0x0006, "US"}, {0x0028, 0x0008, "IS"}, {0x0028, 0x0010, "US"},
-      {0x0028, 0x0011, "US"}, {0x0028, 0x0030, "DS"}, {0x0028, 0x0034, "IS"}, {0x0028, 0x0100, "US"},
-      {0x0028, 0x0101, "US"}, {0x0028, 0x0102, "US"}, {0x0028, 0x0103, "US"}, {0x0028, 0x1050, "DS"},
-      {0x0028, 0x1051, "DS"}, {0x0028, 0x1052, "DS"}, {0x0028, 0x1053, "DS"}, {0x0028, 0x1054, "LO"},
-      {0x0028, 0x2110, "CS"}, {0x0028, 0x2114, "CS"}, {0x0010, 0x0020, "LO"}};
+      {0x0028, 0x0004, "CS"}, {0x0028, 0x0006, "US"}, {0x0028, 0x0008, "IS"}, {0x0028, 0x0009, "AT"},
+      {0x0028, 0x0010, "US"}, {0x0028, 0x0011, "US"}, {0x0028, 0x0030, "DS"}, {0x0028, 0x0034, "IS"},
+      {0x0028, 0x0100, "US"}, {0x0028, 0x0101, "US"}, {0x0028, 0x0102, "US"}, {0x0028, 0x0103, "US"},
+      {0x0028, 0x1050, "DS"}, {0x0028, 0x1051, "DS"}, {0x0028, 0x1052, "DS"}, {0x0028, 0x1053, "DS"},
+      {0x0028, 0x1054, "LO"}, {0x0028, 0x2110, "CS"}, {0x0028, 0x2114, "CS"}, {0x0010, 0x0020, "LO"}};
   for (const Entry& t : kTable)
     if (t.g == g && t.e == e) return t.vr;
   return nullptr;
@@ -55,6 +59,33 @@ std::string trim(std::string s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
   while (!s.empty() && s.front() == ' ') s.erase(s.begin());
   return s;
+}
+
+// Transfer syntaxes GDCM decodes (PS3.5 annex A): implicit/explicit VR little endian, explicit
+// big endian, deflate (refused later with its own message), JPEG, JPEG-LS, JPEG 2000, RLE.
+bool known_transfer_syntax(const std::string& ts) {
+  static const char* const kKnown[] = {"1.2.840.10008.1.2",      "1.2.840.10008.1.2.1",    "1.2.840.10008.1.2.2",
+                                       "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",
+                                       "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80",
+                                       "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
+                                       "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93", "1.2.840.10008.1.2.5"};
+  for (const char* k : kKnown)
+    if (ts == k) return true;
+  return false;
+}
+
+// A DS value GDCM can use as RescaleSlope / RescaleIntercept: one finite number, non-zero for the
+// slope (GDCM asserts on a zero slope; a second value or junk after the number can read as zero).
+bool usable_rescale(const std::string& raw, bool slope) {
+  std::string v = raw;
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.pop_back();
+  size_t b = 0;
+  while (b < v.size() && v[b] == ' ') ++b;
+  v = v.substr(b);
+  if (v.empty() || v.size() > 16) return false;
+  char* end = nullptr;
+  const double d = std::strtod(v.c_str(), &end);
+  return end && *end == '\0' && std::isfinite(d) && (!slope || d != 0.0);
 }
 
 class Walker {
@@ -83,7 +114,10 @@ class Walker {
       fail("DICOM file has no data set after the meta header (truncated)");
       return;
     }
-    dataset(pos, b_.size(), 0, false);
+    if (!dataset(pos, b_.size(), 0, false)) return;
+    // GDCM then reads the missing slope as zero and asserts (aborts).
+    if (rescale_elements_ == 1)
+      fail("corrupt DICOM header (RescaleIntercept (0028,1052) without RescaleSlope (0028,1053))");
   }
 
  private:
@@ -105,10 +139,18 @@ class Walker {
   bool meta(size_t& pos) {
     const bool big = big_;
     big_ = false;
+    int last = -1;
     while (pos + 8 <= b_.size() && u16le(pos) == 0x0002) {
       const uint16_t elem = u16le(pos + 2);
+      // GDCM reads a repeated or out-of-order meta element into a header that disagrees with ours.
+      if (int(elem) <= last)
+        return fail("corrupt DICOM meta header (element " + hex_tag(0x0002, elem) + " repeated or out of order)");
+      last = elem;
       bool long_form = false;
       if (!known_vr(b_.substr(pos + 4, 2), &long_form)) return fail("corrupt DICOM meta header (invalid VR)");
+      // GDCM's FileMetaInformation::Read asserts (aborts the process) on a sequence there.
+      if (b_.compare(pos + 4, 2, "SQ") == 0)
+        return fail("corrupt DICOM meta header (element " + hex_tag(0x0002, elem) + " is a sequence)");
       if (long_form && pos + 12 > b_.size()) return truncated(pos, "meta header");
       const uint32_t len = long_form ? u32(pos + 8) : u16le(pos + 6);
       pos += long_form ? 12 : 8;
@@ -117,6 +159,10 @@ class Walker {
       pos += len;
     }
     big_ = big;
+    // GDCM asserts (aborts) on a meta header without a transfer syntax it knows and no SOP class.
+    if (out_.transfer_syntax.empty()) return fail("corrupt DICOM meta header (no transfer syntax (0002,0010))");
+    if (!known_transfer_syntax(out_.transfer_syntax))
+      return fail("unsupported DICOM transfer syntax '" + out_.transfer_syntax.substr(0, 64) + "'");
     return true;
   }
 
@@ -175,14 +221,38 @@ class Walker {
       }
       if (explicit_ && vr != "SQ" && vr != "UN")
         return fail("corrupt DICOM file (undefined length on element " + hex_tag(g, e) + ")");
-      return items(pos, end, depth, true);
+      const bool icon = g == 0x0088 && e == 0x0200 && depth == 0;
+      if (icon) in_icon_ = true;
+      if (!items(pos, end, depth, true)) return false;
+      return !icon || check_icon();
     }
     if (len > end - pos) return truncated(start, "element " + hex_tag(g, e) + " of " + std::to_string(len) + " bytes");
+    // GDCM asserts (aborts) on a zero RescaleSlope, wherever it reads it from (top level or
+    // functional groups), and on a RecognitionCode that is not one of the ACR-NEMA ones.
+    if (g == 0x0028 && (e == 0x1052 || e == 0x1053) && depth == 0) {
+      const int bit = e == 0x1052 ? 1 : 2;
+      if (rescale_elements_ & bit) return fail("corrupt DICOM header (element " + hex_tag(g, e) + " appears twice)");
+      rescale_elements_ |= bit;
+    }
+    if (g == 0x0028 && (e == 0x1052 || e == 0x1053) && !usable_rescale(b_.substr(pos, len), e == 0x1053))
+      return fail(
+          std::string(e == 0x1053 ? "invalid RescaleSlope (0028,1053)" : "invalid RescaleIntercept (0028,1052)") +
+          " (not one " + (e == 0x1053 ? "non-zero " : "") + "number)");
+    if (g == 0x0008 && e == 0x0010 && depth == 0) {
+      const std::string code = b_.substr(pos, len);
+      if (code != "ACRNEMA_LIBIDO_1.1" && code != "ACRNEMA_LIBIDO_1.0" && code != "ACR-NEMA 2.0" &&
+          code != "ACR-NEMA 1.0")
+        return fail("unsupported DICOM RecognitionCode (0008,0010) (not an ACR-NEMA 1.0/2.0 value)");
+    }
+    const bool icon = g == 0x0088 && e == 0x0200 && depth == 0;
+    if (icon) in_icon_ = true;
     if (vr == "SQ") {
       size_t p = pos;
       if (!items(p, pos + len, depth, false)) return false;
     }
-    if (depth == 0) record(g, e, pos, len);
+    if (icon && !check_icon()) return false;
+    if (depth == 0 && !record(g, e, pos, len)) return false;
+    if (depth == 1 && in_icon_) record_icon(g, e, pos, len);
     if (pixel_data) {
       out_.has_pixel_data = true;
       out_.pixel_bytes = len;
@@ -233,8 +303,20 @@ class Walker {
     }
   }
 
-  void record(uint16_t g, uint16_t e, size_t pos, uint32_t len) {
-    if (g != 0x0028) return;
+  // The image attributes of the top-level data set. A US attribute must hold exactly one value
+  // and appear once: GDCM reads its own copy, and must see what was checked here.
+  bool record(uint16_t g, uint16_t e, size_t pos, uint32_t len) {
+    if (g != 0x0028) return true;
+    const bool us = e == 0x0002 || e == 0x0010 || e == 0x0011 || (e >= 0x0100 && e <= 0x0103);
+    if (us || e == 0x0004 || e == 0x0008) {
+      const uint32_t key = e;
+      for (uint32_t k : seen_)
+        if (k == key) return fail("corrupt DICOM header (element " + hex_tag(g, e) + " appears twice)");
+      seen_.push_back(key);
+    }
+    if (us && len != 2)
+      return fail("corrupt DICOM header (element " + hex_tag(g, e) + " has " + std::to_string(len) +
+                  " bytes, expected one 2-byte value)");
     if (len == 2) {
       const int64_t v = u16(pos);
       if (e == 0x0010) out_.rows = v;
@@ -250,12 +332,38 @@ class Walker {
       const long v = std::strtol(trim(b_.substr(pos, len)).c_str(), nullptr, 10);
       if (v > 0) out_.frames = v;
     }
+    return true;
+  }
+
+  // The icon image (0088,0200) that GDCM decodes with the main image: its item's attributes.
+  void record_icon(uint16_t g, uint16_t e, size_t pos, uint32_t len) {
+    if (g != 0x0028) return;
+    if (e == 0x0004) icon_pi_ = trim(b_.substr(pos, std::min<size_t>(len, 64)));
+    if (len != 2) return;
+    if (e == 0x0002) icon_samples_ = u16(pos);
+    if (e == 0x0100) icon_bits_ = u16(pos);
+  }
+
+  // GDCM asserts (aborts) on an icon without a known photometric interpretation, with more than
+  // 4 samples, or with a palette (its LUT checks); icons are not used here, so be strict.
+  bool check_icon() {
+    in_icon_ = false;
+    const bool pi_ok = icon_pi_ == "MONOCHROME1" || icon_pi_ == "MONOCHROME2" || icon_pi_ == "RGB";
+    if (!pi_ok || (icon_samples_ != 1 && icon_samples_ != 3) || (icon_bits_ != 8 && icon_bits_ != 16))
+      return fail("unsupported DICOM icon image (0088,0200) (photometric '" + icon_pi_.substr(0, 16) + "', " +
+                  std::to_string(icon_samples_) + " samples, " + std::to_string(icon_bits_) + " bits)");
+    return true;
   }
 
   const std::string& b_;
   DicomScan& out_;
   bool explicit_ = true, big_ = false;
   int fragment_count_ = 0;
+  std::vector<uint32_t> seen_;  // image attributes met at the top level
+  bool in_icon_ = false;
+  int rescale_elements_ = 0;  // bits: 1 (0028,1052), 2 (0028,1053) met at the top level
+  std::string icon_pi_;
+  int icon_samples_ = 1, icon_bits_ = 0;
 };
 
 uint32_t be16(const std::string& b, size_t p) { return (uint8_t(b[p]) << 8) | uint8_t(b[p + 1]); }
@@ -327,6 +435,10 @@ std::string check_image_header(const DicomScan& s, const std::string& b) {
   if (stored < 1 || stored > s.bits_allocated || high < 0 || high >= stored)
     return "corrupt DICOM header (BitsStored " + std::to_string(stored) + ", HighBit " + std::to_string(high) +
            ", BitsAllocated " + std::to_string(s.bits_allocated) + ")";
+  // GDCM's ImageCodec::DecodeByStreams asserts (aborts) on 8-bit samples with fewer bits stored.
+  if (s.bits_allocated == 8 && stored != 8)
+    return "unsupported DICOM header (BitsAllocated 8 with BitsStored " + std::to_string(stored) +
+           "; 8-bit images must store all 8 bits)";
   if (s.pixel_representation != 0 && s.pixel_representation != 1)
     return "corrupt DICOM header (PixelRepresentation " + std::to_string(s.pixel_representation) + ")";
   return s.encapsulated ? check_frame_header(s, b) : "";

@@ -97,7 +97,7 @@ void prevalidate(const std::string& bytes, const std::string& name, const DicomL
   if (scan.rows * scan.cols > limits.max_pixels)
     throw FileError(name, "image too large (" + std::to_string(scan.cols) + " x " + std::to_string(scan.rows) +
                               " exceeds limit of " + std::to_string(limits.max_pixels) + " pixels)");
-  if (scan.frames > 16 * limits.max_pixels / (scan.rows * scan.cols))
+  if (scan.frames > kDicomAllFramesFactor * limits.max_pixels / (scan.rows * scan.cols))
     throw FileError(name, "DICOM image too large (" + std::to_string(scan.frames) + " frames of " +
                               std::to_string(scan.cols) + " x " + std::to_string(scan.rows) + ")");
   if (!scan.encapsulated && scan.bits_allocated > 0) {
@@ -135,16 +135,17 @@ DicomImage decode_dicom(const std::string& bytes, const std::string& name, const
   if (rows * cols > limits.max_pixels)
     throw FileError(name, "image too large (" + std::to_string(cols) + " x " + std::to_string(rows) +
                               " exceeds limit of " + std::to_string(limits.max_pixels) + " pixels)");
-  if (rows * cols * frames > 16 * limits.max_pixels)
+  if (rows * cols * frames > kDicomAllFramesFactor * limits.max_pixels)
     throw FileError(name, "DICOM image too large (" + std::to_string(frames) + " frames of " + std::to_string(cols) +
                               " x " + std::to_string(rows) + ")");
   if (pf.GetSamplesPerPixel() != 1)
     throw FileError(name, "unsupported DICOM image: " + std::to_string(pf.GetSamplesPerPixel()) +
                               " samples per pixel (only gray CT/X-ray images are supported)");
   const gdcm::PhotometricInterpretation pi = image.GetPhotometricInterpretation();
-  if (pi != gdcm::PhotometricInterpretation::MONOCHROME1 && pi != gdcm::PhotometricInterpretation::MONOCHROME2)
-    throw FileError(name, std::string("unsupported photometric interpretation ") +
-                              gdcm::PhotometricInterpretation::GetPIString(pi));
+  if (pi != gdcm::PhotometricInterpretation::MONOCHROME1 && pi != gdcm::PhotometricInterpretation::MONOCHROME2) {
+    const char* pi_name = gdcm::PhotometricInterpretation::GetPIString(pi);  // null when unknown
+    throw FileError(name, std::string("unsupported photometric interpretation ") + (pi_name ? pi_name : "(unknown)"));
+  }
 
   DicomImage out;
   out.monochrome1 = pi == gdcm::PhotometricInterpretation::MONOCHROME1;
@@ -152,6 +153,19 @@ DicomImage decode_dicom(const std::string& bytes, const std::string& name, const
   out.transfer_syntax = image.GetTransferSyntax().GetString() ? image.GetTransferSyntax().GetString() : "";
   while (!out.transfer_syntax.empty() && (out.transfer_syntax.back() == ' ' || out.transfer_syntax.back() == '\0'))
     out.transfer_syntax.pop_back();
+  // The file's transfer syntax says compressed but the pixel data is native (or the reverse): the
+  // header lies about the pixels. GDCM quietly switches the image's syntax and would decode the
+  // bytes anyway, so this compares the file meta header's syntax with the element.
+  const gdcm::Tag pixel_tag(0x7fe0, 0x0010);
+  const gdcm::TransferSyntax& file_ts = reader.GetFile().GetHeader().GetDataSetTransferSyntax();
+  if (ds.FindDataElement(pixel_tag)) {
+    const bool fragments = ds.GetDataElement(pixel_tag).GetSequenceOfFragments() != nullptr;
+    if (file_ts.IsEncapsulated() != fragments)
+      throw FileError(name, std::string("DICOM pixel data does not match the transfer syntax ") +
+                                (file_ts.GetString() ? file_ts.GetString() : "(unknown)") +
+                                (fragments ? " (compressed fragments under a native syntax)"
+                                           : " (native pixels under a compressed syntax)"));
+  }
   out.patient_id = element_string(ds, 0x0010, 0x0020);
   out.modality = element_string(ds, 0x0008, 0x0060);
 

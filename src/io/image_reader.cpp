@@ -183,7 +183,8 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, con
                                   "; use PNG, JPEG, BMP, TIFF or DICOM)");
       throw FileError(name, "unsupported format (unknown file signature)");
   }
-  if (h.width > 0 && h.height > 0 && h.width * h.height > opt.max_pixels)  // before truncation: a bomb
+  // Before truncation: a bomb. Divided, not multiplied: TIFF sizes are 32-bit and the product can overflow.
+  if (h.width > 0 && h.height > 0 && h.width > opt.max_pixels / h.height)
     throw FileError(name, "image too large (" + std::to_string(h.width) + " x " + std::to_string(h.height) +
                               " exceeds limit of " + std::to_string(opt.max_pixels) + " pixels)");
   if (!h.problem.empty()) throw FileError(name, h.problem);

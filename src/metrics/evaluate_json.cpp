@@ -81,6 +81,7 @@ json to_json(const Evaluation& e) {
   j["threshold_description"] = e.threshold.description;
   j["n_total"] = e.n_total;
   j["n_unlabelled"] = e.n_unlabelled;
+  j["by_data_class"] = to_json(e.by_data_class);
   if (e.patient) {
     json p = to_json(*e.patient, e.classes, e.positive);
     p["level"] = "patient";

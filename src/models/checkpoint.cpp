@@ -122,16 +122,21 @@ Checkpoint load_checkpoint(const std::string& path) {
       const auto shape = e.at("shape").get<std::vector<int64_t>>();
       auto blob = c.blobs.find(e.at("blob").get<std::string>());
       if (blob == c.blobs.end()) throw FileError(path, "tensor '" + name + "' has no data blob");
-      int64_t numel = 1;
+      // The shape's byte size, checked against the blob before anything is allocated (a
+      // damaged shape must not ask for terabytes or overflow).
+      const uint64_t have = blob->second.size();
+      uint64_t nbytes = c10::elementSize(type);
       for (int64_t d : shape) {
         if (d < 0) throw FileError(path, "tensor '" + name + "' has a negative dimension");
-        numel *= d;
+        if (d != 0 && nbytes > have / static_cast<uint64_t>(d))
+          throw FileError(path, "tensor '" + name + "' has a shape larger than its " + std::to_string(have) +
+                                    " bytes of data");
+        nbytes *= static_cast<uint64_t>(d);
       }
+      if (have != nbytes)
+        throw FileError(path, "tensor '" + name + "' data is " + std::to_string(have) + " bytes, its shape needs " +
+                                  std::to_string(nbytes));
       auto t = torch::empty(shape, torch::TensorOptions().dtype(type));
-      const size_t nbytes = static_cast<size_t>(numel) * t.element_size();
-      if (blob->second.size() != nbytes)
-        throw FileError(path, "tensor '" + name + "' data is " + std::to_string(blob->second.size()) +
-                                  " bytes, its shape needs " + std::to_string(nbytes));
       if (nbytes) std::memcpy(t.data_ptr(), blob->second.data(), nbytes);
       if (!stored.emplace(name, t).second) throw FileError(path, "tensor '" + name + "' appears twice");
     }

@@ -110,7 +110,7 @@ bool ImportReport::complete() const {
 
 ImportReport import_backbone(ScreenModelImpl& model, const ModelConfig& cfg, const StateDict& sd,
                              const std::string& source) {
-  const std::string arch = cfg.arch == "deep-ct-net" ? cfg.backbone : cfg.arch;
+  const std::string arch = (cfg.arch == "deep-ct-net" || cfg.arch == "deep-cxr-net") ? cfg.backbone : cfg.arch;
   const bool resnet = arch == "resnet50";
   auto is_backbone_key = [&](const std::string& k) {
     return resnet ? !starts_with(k, "fc.") : starts_with(k, "features.");

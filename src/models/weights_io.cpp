@@ -75,9 +75,10 @@ std::string format_model_card(const nlohmann::json& card) {
   };
   const auto& m = card.at("model");
   std::string arch = m.at("arch").get<std::string>();
-  if (arch == "deep-ct-net")
+  if (arch == "deep-ct-net" || arch == "deep-cxr-net")
     arch += " (backbone " + m.at("backbone").get<std::string>() + ", fpa_channels " +
             std::to_string(m.at("fpa_channels").get<int>()) + ")";
+  if (m.contains("cxr")) line("cxr", m.at("cxr").dump());
   line("arch", arch);
   line("input", std::to_string(m.at("input_size").get<int>()) + " x " + std::to_string(m.at("input_size").get<int>()));
   if (card.contains("classes")) line("classes", join(card.at("classes").get<std::vector<std::string>>(), ", "));

@@ -39,7 +39,8 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
   if (opt.classes.empty()) {
     p.classes = default_classes(m);
   } else {
-    for (const auto& c : opt.classes) p.classes.push_back(canonical_label(c));
+    for (const auto& c : opt.classes)  // finding names of a multi-label pack stay as written
+      p.classes.push_back(opt.targets.empty() ? canonical_label(c) : c);
   }
 
   // Select entries and map labels; a label outside the classes is a failure, not a guess.
@@ -61,6 +62,13 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
     }
     labels.push_back(l);
   }
+  if (!opt.targets.empty() && opt.targets.size() != m.entries.size())
+    throw UsageError("pack: " + std::to_string(opt.targets.size()) + " target rows for " +
+                     std::to_string(m.entries.size()) + " manifest entries");
+  for (const auto& row : opt.targets)
+    if (row.size() != p.classes.size())
+      throw UsageError("pack: a target row has " + std::to_string(row.size()) + " values for " +
+                       std::to_string(p.classes.size()) + " classes");
   if (todo.empty())
     throw UsageError("pack: no images to pack" + (opt.split.empty() ? std::string() : " in split '" + opt.split + "'"));
 
@@ -126,6 +134,12 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
     p.patient_ids.push_back(e.patient_id);
     p.paths.push_back(e.path);
     p.splits.push_back(e.split);
+  }
+  if (!opt.targets.empty()) {
+    p.targets = torch::empty({static_cast<int64_t>(keep.size()), static_cast<int64_t>(p.classes.size())});
+    auto acc = p.targets.accessor<float, 2>();
+    for (size_t r = 0; r < keep.size(); ++r)
+      for (size_t c = 0; c < p.classes.size(); ++c) acc[r][c] = opt.targets[todo[keep[r]]][c];
   }
   p.images =
       keep.size() == todo.size() ? images : images.index_select(0, torch::tensor(keep, torch::kLong)).contiguous();

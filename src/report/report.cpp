@@ -105,6 +105,25 @@ void level_details(detail::Document& d, const std::string& level, const LevelMet
   if (!m.notes.empty()) d.list(m.notes);
 }
 
+// COVID calls per class of the data's own vocabulary: the false-positive rate on other
+// pneumonia, normal, ... (and the sensitivity on COVID), one row per model.
+void by_data_class_table(detail::Document& d, const ReportInput& in, const std::string& pos) {
+  const auto& first = in.models.front().evaluation.by_data_class;
+  if (first.empty()) return;
+  d.heading("Called " + pos + ", by the data's own classes (slice level)");
+  std::vector<std::string> head{"Model"};
+  for (const auto& r : first)
+    head.push_back(r.data_class + (r.covid ? " (sensitivity)" : " (false-positive rate)"));
+  std::vector<std::vector<std::string>> rows{head};
+  for (const ModelReport& m : in.models) {
+    std::vector<std::string> row{m.name};
+    for (const auto& r : m.evaluation.by_data_class) row.push_back(proportion(r.called_covid));
+    rows.push_back(row);
+  }
+  d.table(rows);
+  d.paragraph("Share of each class's images with P(" + pos + ") >= the threshold: value (95% Wilson interval) k/n.");
+}
+
 detail::Document build(const ReportInput& in) {
   require_models(in);
   const Evaluation& first = in.models.front().evaluation;
@@ -154,6 +173,8 @@ detail::Document build(const ReportInput& in) {
   d.table(rows);
   d.paragraph("Proportions: value (95% Wilson interval) k/n. AUC: 95% DeLong interval.");
   d.figure("ROC curves, slice level", roc_svg(series, "ROC — slice level (" + pos + " vs rest)"), "roc.svg");
+
+  by_data_class_table(d, in, pos);
 
   bool any_patient = false;
   for (const ModelReport& m : in.models) any_patient = any_patient || m.evaluation.patient.has_value();

@@ -26,7 +26,7 @@ namespace {
 std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double threshold) {
   std::ostringstream os;
   os << "path,label,patient_id";
-  for (const auto& c : p.classes) os << ",prob_" << c;
+  for (const auto& c : in.classes) os << ",prob_" << c;  // the model's classes; label = the data's own
   os << ",predicted\n";
   os.precision(6);
   const int k = in.num_classes;
@@ -41,9 +41,16 @@ std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double 
       if (j != covid && (pred < 0 || v > in.probs[i * k + pred])) pred = j;
     }
     if (covid >= 0 && in.probs[i * k + covid] >= threshold) pred = covid;
-    os << "," << p.classes[pred] << "\n";
+    os << "," << in.classes[pred] << "\n";
   }
   return os.str();
+}
+
+// For each data class, the model class it counts as (core/labels.h class_index), -1 = none.
+std::vector<int> class_map(const std::vector<std::string>& data_classes, const std::vector<std::string>& model_classes) {
+  std::vector<int> out;
+  for (const auto& c : data_classes) out.push_back(class_index(model_classes, c));
+  return out;
 }
 
 std::string model_name(const std::string& path, const Checkpoint& ck, size_t i) {
@@ -65,8 +72,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     DataSourceOptions ds;
     ds.layout = opt.layout;
     ds.split = opt.split;
-    ds.stage1 = ck.spec.stage1;
-    ds.classes = ck.classes;
+    ds.stage1 = ck.spec.stage1;  // labels as the data has them; mapped onto the model's classes below
     ds.cache_dir = opt.cache_dir.empty() ? (fs::path(opt.out_dir) / "packs").string() : opt.cache_dir;
     LoadedData data = load_data(opt.data, ds);
     for (const auto& f : data.failures) std::cerr << "covscreen: skipped " << f.path << ": " << f.reason << "\n";
@@ -81,7 +87,8 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     in.num_classes = static_cast<int>(probs.size(1));
     auto p = probs.contiguous();
     in.probs.assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
-    in.labels.assign(data.pack.labels.begin(), data.pack.labels.end());
+    const std::vector<int> to_model = class_map(data.pack.classes, ck.classes);
+    for (int64_t l : data.pack.labels) in.labels.push_back(l < 0 ? -1 : to_model[static_cast<size_t>(l)]);
     in.classes = ck.classes;
     in.positive = covid_index(ck.classes);
     bool any_patient = false;
@@ -93,6 +100,12 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     eo.threshold.description = "stored in the checkpoint (" + ck.threshold_rule + ", chosen on validation data)";
     eo.aggregation = metrics::parse_aggregation(opt.aggregation);
     metrics::Evaluation ev = metrics::evaluate_predictions(in, eo);
+    if (in.positive >= 0) {
+      std::vector<double> p_covid;
+      for (int64_t r = 0; r < data.pack.size(); ++r) p_covid.push_back(in.probs[r * in.num_classes + in.positive]);
+      const std::vector<int> data_labels(data.pack.labels.begin(), data.pack.labels.end());
+      ev.by_data_class = metrics::call_rates_by_class(p_covid, data_labels, data.pack.classes, ck.threshold);
+    }
 
     std::string name = model_name(opt.models[i], ck, i);
     while (!names.insert(name).second) name += "-" + std::to_string(i + 1);

@@ -48,6 +48,11 @@ void to_json(nlohmann::json& j, const TrainConfig& c) {
        {"optimizer", "adam"},
        {"loss", "bce_with_logits_one_hot"},
        {"spec", c.spec}};
+  if (c.model.arch == "deep-cxr-net") {
+    j["part1"] = c.part1;
+    j["part2"] = c.part2;
+    j["part1_select"] = c.part1_select;
+  }
 }
 
 void merge_json(const nlohmann::json& j, TrainConfig& out) {
@@ -56,7 +61,7 @@ void merge_json(const nlohmann::json& j, TrainConfig& out) {
   static const std::set<std::string> known{
       "name", "model", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "lr_step_epochs", "lr_gamma",
       "warmup_epochs", "class_weights", "early_stopping_patience", "threshold_rule", "seed", "device", "amp",
-      "threads", "augment", "bn", "optimizer", "loss", "spec"};
+      "threads", "augment", "bn", "optimizer", "loss", "spec", "part1", "part2", "part1_select"};
   for (auto it = j.begin(); it != j.end(); ++it)
     if (!known.count(it.key())) throw UsageError("train config: unknown key '" + it.key() + "'");
   try {
@@ -89,6 +94,9 @@ void merge_json(const nlohmann::json& j, TrainConfig& out) {
     c.threads = j.value("threads", c.threads);
     c.augment = j.value("augment", c.augment);
     c.bn = j.value("bn", c.bn);
+    c.part1 = j.value("part1", c.part1);
+    c.part2 = j.value("part2", c.part2);
+    c.part1_select = j.value("part1_select", c.part1_select);
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(std::string("train config: ") + e.what());
   }

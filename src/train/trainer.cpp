@@ -15,6 +15,8 @@
 #include "covscreen/core/progress.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/models/checkpoint.h"
+#include "covscreen/models/cxr_parts.h"
+#include "covscreen/models/deep_cxr_net.h"
 #include "covscreen/train/inference.h"
 #include "covscreen/train/validation.h"
 
@@ -58,6 +60,18 @@ std::vector<double> class_weights(const TrainConfig& c, const Pack& p, const std
   return w;
 }
 
+// Multi-label "balanced": per finding, positives and negatives weigh half each (w = n / (2 count));
+// [2, K]: row 0 the weight of a negative, row 1 of a positive. All ones otherwise.
+torch::Tensor finding_weights(const TrainConfig& c, const torch::Tensor& targets) {
+  const int64_t n = targets.size(0);
+  auto w = torch::ones({2, targets.size(1)});
+  if (c.class_weights != "balanced") return w;
+  const auto pos = (targets >= 0.5).to(torch::kFloat32).sum(0);
+  w[1] = torch::where(pos > 0, n / (2 * pos), torch::zeros_like(pos));
+  w[0] = torch::where(pos < n, n / (2 * (n - pos)), torch::zeros_like(pos));
+  return w;
+}
+
 // Frozen batch norm: BN layers in eval mode (running statistics, not updated) while training.
 void apply_bn_mode(torch::nn::Module& net, const std::string& bn) {
   if (bn != "frozen") return;
@@ -71,6 +85,15 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
+}
+
+// Temporary files ("<name>.tmp-<pid>", core/container.h) left in out_dir by a killed run.
+void remove_stale_temporaries(const std::string& out_dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(out_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file(ec) && name.find(".tmp-") != std::string::npos) fs::remove(e.path(), ec);
+  }
 }
 
 std::string serialize_optimizer(torch::optim::Optimizer& opt) {
@@ -99,25 +122,43 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
   cfg.model.input_size = static_cast<int>(train.images.size(1));
   cfg.spec.stage1 = train.spec.stage1;
   cfg.validate();
-  if (train.classes.size() < 2) throw UsageError("train: need at least 2 classes, the pack has " +
-                                                 std::to_string(train.classes.size()));
-  if (in.val && in.val->classes != train.classes)
+  const bool multilabel = train.multilabel();
+  if (!multilabel && train.classes.size() < 2)
+    throw UsageError("train: need at least 2 classes, the pack has " + std::to_string(train.classes.size()));
+  if (in.val && (in.val->classes != train.classes || in.val->multilabel() != multilabel))
     throw UsageError("train: validation pack classes differ from the training pack's");
+  if (multilabel && cfg.model.arch == "deep-cxr-net")
+    throw UsageError("train: deep-cxr-net is a COVID classifier; a multi-label pack trains its part 1 (densenet121)");
   if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
 
   TrainDistributed* dist = in.dist;
   const bool writer = !dist || dist->rank() == 0;  // only rank 0 writes files
+  const bool out_dir_existed = fs::is_directory(out_dir);
   if (writer) fs::create_directories(out_dir);
   const std::string last_path = (fs::path(out_dir) / "last.ckpt").string();
   const std::string best_path = (fs::path(out_dir) / "best.ckpt").string();
   const std::string log_path = (fs::path(out_dir) / "log.jsonl").string();
 
   const torch::Device device = dist ? dist->place(resolve_device(cfg.device)) : resolve_device(cfg.device);
+  const bool cxr = cfg.model.arch == "deep-cxr-net";
+  CxrPart part1, part2;
+  if (cxr) {  // the frozen parts decide the rest of the architecture
+    if (cfg.part1.empty() || cfg.part2.empty())
+      throw UsageError("train: deep-cxr-net needs its two frozen parts (--part1 findings model, --part2 pneumonia model)");
+    part1 = read_cxr_part(cfg.part1, cfg.model.input_size);
+    part2 = read_cxr_part(cfg.part2, cfg.model.input_size);
+    cfg.model.cxr = cxr_settings(part1, resolve_select(part1, cfg.part1_select), part2, train.classes, cfg.spec);
+  }
   torch::manual_seed(cfg.seed);
   ScreenModel net = make_model(cfg.model);
+  nlohmann::json parts_record;
+  if (cxr) parts_record = attach_cxr_parts(static_cast<DeepCXRNetImpl&>(*net), part1, part2);
   net->to(device);
   to_channels_last(*net);  // NHWC weights for the NHWC inputs below (oneDNN, cuDNN with AMP)
-  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
+  std::vector<torch::Tensor> trainable;  // deep-cxr-net's frozen parts stay out of the optimizer
+  for (const auto& p : net->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+  torch::optim::Adam opt(trainable, torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
 
   Checkpoint ck;
   ck.model = cfg.model;
@@ -129,8 +170,14 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
   TrainResult result;
   nlohmann::json history = nlohmann::json::array();
   int stale = 0;
+  if (writer) remove_stale_temporaries(out_dir);
+  if (resume && !fs::exists(last_path)) {
+    // A run killed before its first checkpoint: out_dir exists but holds nothing to resume.
+    if (!out_dir_existed) throw UsageError("--resume: no " + last_path + " to resume from");
+    if (writer) std::cerr << "--resume: no " << last_path << " yet; starting " << out_dir << " from epoch 1\n";
+    resume = false;
+  }
   if (resume) {
-    if (!fs::exists(last_path)) throw UsageError("--resume: no " + last_path + " to resume from");
     Checkpoint prev = load_checkpoint(last_path);
     if (prev.model.arch != cfg.model.arch || prev.classes != train.classes)
       throw FileError(last_path, "was written by a run with another architecture or class list");
@@ -148,6 +195,13 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
     ck.threshold = prev.threshold;
     ck.threshold_rule = prev.threshold_rule;
     ck.metrics = prev.metrics;
+    result.epochs_run = start_epoch;  // already complete when the kill came after the last epoch
+    // The log as of last.ckpt: drops lines of an epoch that ran after it, and a half-written line.
+    if (writer && !history.empty()) {
+      std::string lines;
+      for (const auto& h : history) lines += h.dump() + "\n";
+      write_file_atomic(log_path, lines);
+    }
     if (writer) std::cerr << "resuming " << out_dir << " at epoch " << start_epoch + 1 << "/" << cfg.epochs << "\n";
   }
   if (dist) dist->setup(*net);  // parameters from rank 0; gradient hooks
@@ -155,10 +209,11 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
 
   std::vector<int64_t> labelled;
   for (int64_t i = 0; i < train.size(); ++i)
-    if (train.labels[i] >= 0) labelled.push_back(i);
+    if (multilabel || train.labels[i] >= 0) labelled.push_back(i);
   if (labelled.empty()) throw UsageError("train: the training pack has no labelled images");
-  const std::vector<double> cw = class_weights(cfg, train, labelled);
+  const std::vector<double> cw = multilabel ? std::vector<double>() : class_weights(cfg, train, labelled);
   const auto cw_t = torch::tensor(std::vector<float>(cw.begin(), cw.end()));
+  const auto fw_t = multilabel ? finding_weights(cfg, train.targets) : torch::Tensor();
   const auto labels_t = torch::tensor(train.labels);
 
   Stage2 stage2(cfg.spec.stage2);
@@ -201,9 +256,16 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
                                                               pos.begin() + i, pos.begin() + i + b))))
                            : stage2(images, false);
       x = x.contiguous(torch::MemoryFormat::ChannelsLast);  // oneDNN and cuDNN (AMP) are faster NHWC
-      auto y = labels_t.index_select(0, idx);
-      auto target = torch::one_hot(y, cfg.model.num_classes).to(torch::kFloat32).to(device);
-      auto w = cw_t.index_select(0, y).unsqueeze(1).expand_as(target).to(device);
+      torch::Tensor target, w;
+      if (multilabel) {
+        target = train.targets.index_select(0, idx);
+        w = (fw_t[0] * (1 - target) + fw_t[1] * target).to(device);
+        target = target.to(device);
+      } else {
+        auto y = labels_t.index_select(0, idx);
+        target = torch::one_hot(y, cfg.model.num_classes).to(torch::kFloat32).to(device);
+        w = cw_t.index_select(0, y).unsqueeze(1).expand_as(target).to(device);
+      }
       torch::Tensor loss;
       {
         compat::AutocastGuard autocast(device.type(), use_amp, amp_dtype);
@@ -239,7 +301,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
       io.batch_size = std::max(cfg.batch_size, 16);
       io.device = device.is_cuda() ? "cuda" : "cpu";
       torch::Tensor probs = predict_probs(*net, stage2, in.val->images, io);
-      ValidationSummary v = summarize_validation(probs, in.val->labels, train.classes, cfg.threshold_rule);
+      ValidationSummary v = multilabel ? summarize_multilabel(probs, in.val->targets, train.classes)
+                                       : summarize_validation(probs, in.val->labels, train.classes, cfg.threshold_rule);
       line["val"] = v.metrics;
       if (v.auc > result.best_val_auc) {
         improved = true;
@@ -269,7 +332,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const 
                    {"epochs", cfg.epochs},
                    {"train_data", {{"source", in.train_source}, {"hash", train.content_hash()}, {"n", train.size()}}},
                    {"covscreen_version", COVSCREEN_VERSION},
+                   {"task", multilabel ? "multi-label" : "single-label"},
                    {"saved", utc_now()}};
+    if (cxr) ck.training["parts"] = parts_record;
     if (in.val)
       ck.training["val_data"] = {{"source", in.val_source}, {"hash", in.val->content_hash()}, {"n", in.val->size()}};
     ck.extra = {{"best_val_auc", result.best_val_auc},

@@ -5,6 +5,7 @@
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
 #include "covscreen/metrics/evaluate.h"
+#include "covscreen/metrics/roc.h"
 
 namespace covscreen {
 
@@ -45,6 +46,41 @@ ValidationSummary summarize_validation(const torch::Tensor& probs, const std::ve
   s.threshold_rule = threshold_rule;
   s.metrics = metrics::to_json(e);
   s.metrics.erase("roc");  // keep log lines and checkpoints small
+  return s;
+}
+
+ValidationSummary summarize_multilabel(const torch::Tensor& probs, const torch::Tensor& targets,
+                                       const std::vector<std::string>& classes) {
+  const auto p = probs.to(torch::kFloat64).contiguous();
+  const auto t = targets.to(torch::kFloat64).contiguous();
+  ValidationSummary s;
+  s.threshold_rule = "fixed-0.5";
+  nlohmann::json aucs = nlohmann::json::object(), positives = nlohmann::json::object();
+  double sum = 0;
+  int defined = 0;
+  for (int64_t k = 0; k < p.size(1); ++k) {
+    const auto pk = p.select(1, k).contiguous(), tk = t.select(1, k).contiguous();
+    std::vector<double> scores(pk.data_ptr<double>(), pk.data_ptr<double>() + pk.numel());
+    std::vector<int> y;
+    int pos = 0;
+    for (int64_t i = 0; i < tk.numel(); ++i) {
+      y.push_back(tk[i].item<double>() >= 0.5 ? 1 : 0);
+      pos += y.back();
+    }
+    const std::string& name = classes[static_cast<size_t>(k)];
+    positives[name] = pos;
+    if (pos == 0 || pos == static_cast<int>(y.size())) {
+      aucs[name] = nullptr;  // one class only: undefined
+      continue;
+    }
+    const double auc = metrics::roc_auc(scores, y);
+    aucs[name] = auc;
+    sum += auc;
+    ++defined;
+  }
+  if (defined == 0) throw Error("validation AUC is undefined: no finding has both positives and negatives");
+  s.auc = sum / defined;
+  s.metrics = {{"auc_mean", s.auc}, {"auc", aucs}, {"positives", positives}, {"n", p.size(0)}};
   return s;
 }
 

@@ -7,7 +7,8 @@
 // records with LF (not CRLF, so `cut`/`awk` see no stray CR); the reader accepts both.
 //
 // Limits: one record (a logical row, embedded newlines included) may be at most
-// kMaxCsvRecordBytes long; longer input is refused with a FileError naming the line.
+// kMaxCsvRecordBytes long and hold at most kMaxCsvFields fields; longer or wider input is
+// refused with a FileError naming the line.
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 namespace covscreen {
 
 inline constexpr size_t kMaxCsvRecordBytes = 1u << 20;  // 1 MiB
+inline constexpr size_t kMaxCsvFields = 4096;           // per record (manifests have 6)
 
 struct CsvRecord {
   std::vector<std::string> fields;
@@ -22,7 +24,7 @@ struct CsvRecord {
 };
 
 // Parses `text`; `name` (a path) is used in error messages. Throws FileError for an
-// unterminated quoted field or a record over `max_record_bytes`.
+// unterminated quoted field, a record over `max_record_bytes` or over kMaxCsvFields fields.
 std::vector<CsvRecord> parse_csv(const std::string& text, const std::string& name,
                                  size_t max_record_bytes = kMaxCsvRecordBytes);
 

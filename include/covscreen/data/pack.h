@@ -20,6 +20,9 @@ struct Pack {
   std::vector<std::string> classes;       // canonical class names; labels index into this
   torch::Tensor images;                   // uint8 [N, H, W], contiguous, CPU
   std::vector<int64_t> labels;            // N entries, index into classes, -1 = unlabelled
+  // Multi-label packs only (e.g. CheXpert findings, data/chexpert.h): float [N, K] targets in
+  // [0, 1], column k = classes[k]; labels are then all -1. Undefined for single-label packs.
+  torch::Tensor targets;
   std::vector<std::string> patient_ids;   // N entries (may be empty strings)
   std::vector<std::string> paths;         // N entries: source files
   std::vector<std::string> splits;        // N entries (may be empty strings)
@@ -27,7 +30,8 @@ struct Pack {
   nlohmann::json provenance;              // free-form: manifest, layout, counts of skipped files
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
-  // Hash of images + labels (hex), recorded in checkpoints as the training data's identity.
+  bool multilabel() const { return targets.defined(); }
+  // Hash of images + labels + targets (hex), recorded in checkpoints as the training data's identity.
   std::string content_hash() const;
   // The subset with the given indices (copies the rows).
   Pack select(const std::vector<int64_t>& idx) const;

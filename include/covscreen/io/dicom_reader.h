@@ -22,10 +22,20 @@ struct DicomImage {
   std::string modality;
 };
 
-// Guards against decompression bombs and nonsense headers (added; defaults match ReadOptions).
+// Guards against decompression bombs and nonsense headers (defaults match ReadOptions).
+// Before GDCM sees the bytes, every element, item and fragment length is checked against the
+// bytes left in the file (a string or pixel data element claiming more than the file holds is
+// refused as truncated), sequences may nest at most kMaxDicomNesting deep, Rows x Columns must
+// not exceed max_pixels, all frames together at most kDicomAllFramesFactor x max_pixels, and
+// native pixel data must hold Rows x Columns x frames samples.
+inline constexpr int64_t kMaxDicomPixels = 64ll << 20;    // one frame, = kMaxImagePixels
+inline constexpr int64_t kMaxDicomFileBytes = 1ll << 30;  // = kMaxImageFileBytes
+inline constexpr int64_t kDicomAllFramesFactor = 16;      // all frames: 16 x max_pixels
+inline constexpr int kMaxDicomNesting = 32;               // sequence depth
+
 struct DicomLimits {
-  int64_t max_pixels = 64ll << 20;     // rows * cols of one frame
-  int64_t max_file_bytes = 1ll << 30;  // read_dicom only
+  int64_t max_pixels = kMaxDicomPixels;         // rows * cols of one frame
+  int64_t max_file_bytes = kMaxDicomFileBytes;  // read_dicom only
 };
 
 // Throws FileError naming the path and the problem. Multi-frame files give their first frame.

@@ -10,10 +10,17 @@
 
 namespace covscreen {
 
+// Limits on what is read from outside (defaults of ReadOptions). Width x height is checked
+// from the file's header BEFORE decoding where the format gives it (PNG IHDR, JPEG SOFn, BMP
+// info header, TIFF first IFD, DICOM Rows/Columns), so a 65535 x 65535 header is refused
+// without allocating anything, and again after decoding (formats whose size the header hides).
+inline constexpr int64_t kMaxImagePixels = 64ll << 20;    // 64 Mpx, e.g. 8192 x 8192
+inline constexpr int64_t kMaxImageFileBytes = 1ll << 30;  // 1 GiB
+
 struct ReadOptions {
-  WindowSpec window;                      // DICOM only
-  int64_t max_pixels = 64ll << 20;        // refuse larger images (decompression bombs): 64 Mpx
-  int64_t max_file_bytes = 1ll << 30;     // refuse larger files: 1 GiB
+  WindowSpec window;                            // DICOM only
+  int64_t max_pixels = kMaxImagePixels;         // refuse larger images (decompression bombs)
+  int64_t max_file_bytes = kMaxImageFileBytes;  // refuse larger files
 };
 
 struct DecodedImage {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "covscreen/metrics/call_rates.h"
 #include "covscreen/metrics/classification.h"
 #include "covscreen/metrics/patient.h"
 #include "covscreen/metrics/roc.h"
@@ -65,6 +66,9 @@ struct Evaluation {
   Aggregation aggregation = Aggregation::kMean;
   long n_patients = 0;
   long patient_skipped_no_id = 0;
+  // Slice-level COVID calls per class of the data's own vocabulary (call_rates.h); filled by
+  // the caller that knows the data's classes (screen/evaluate.cpp), empty otherwise.
+  std::vector<ClassCallRate> by_data_class;
 };
 
 // Throws covscreen::UsageError when there is no positive class (no COVID class in `classes` and

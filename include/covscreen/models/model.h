@@ -16,11 +16,22 @@
 namespace covscreen {
 
 struct ModelConfig {
-  std::string arch = "deep-ct-net";  // deep-ct-net | densenet121 | densenet169 | resnet50
-  std::string backbone = "densenet121";  // deep-ct-net only: densenet121 | densenet169 | resnet50
+  std::string arch = "deep-ct-net";  // deep-ct-net | deep-cxr-net | densenet121 | densenet169 | resnet50
+  std::string backbone = "densenet121";  // deep-ct-net, deep-cxr-net part 3: densenet121 | densenet169 | resnet50
   int num_classes = 2;
   int fpa_channels = 64;  // width of the pyramid branches (the paper's FPA at C/16, see DESIGN.md)
   int input_size = 256;   // for the flatten -> fc size of deep-ct-net
+  // deep-cxr-net only (models/deep_cxr_net.h); written to JSON only for that arch.
+  struct Cxr {
+    int part1_outputs = 6;          // classifier size of part 1 (CheXpert findings; 18 for torchxrayvision)
+    std::vector<int> part1_select;  // part-1 outputs forming the finding vector (empty = all)
+    int part2_outputs = 2;          // classifier size of part 2 (normal / pneumonia)
+    int part1_input_size = 0;       // input side each part was trained at (0 = input_size); the
+    int part2_input_size = 0;       //   input is resized to it
+    int trunk_features = 16;        // part 3: Deep-CT-Net trunk's fc output width
+    int head_hidden = 32;           // the first of the two fully connected layers
+    int positive_index = 0;         // which of the two classes is COVID
+  } cxr;
   void validate() const;  // throws UsageError
 };
 void to_json(nlohmann::json& j, const ModelConfig& c);
@@ -36,6 +47,9 @@ class ScreenModelImpl : public torch::nn::Module {
   // Prefix under which torchvision backbone weights live in named_parameters() ("" for the
   // plain baselines, "backbone." for deep-ct-net).
   virtual std::string backbone_prefix() const = 0;
+  // How many leading channels of features() form the spatial map Grad-CAM reads (-1 = all);
+  // deep-cxr-net appends its frozen parts' outputs as constant channels after the map.
+  virtual int64_t cam_channels() const { return -1; }
 };
 using ScreenModel = std::shared_ptr<ScreenModelImpl>;
 

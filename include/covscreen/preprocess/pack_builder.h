@@ -23,6 +23,9 @@ struct PackBuildOptions {
   int threads = 0;                                       // 0: std::thread::hardware_concurrency()
   bool progress = true;                                  // progress bar on stderr (core/progress.h)
   nlohmann::json provenance = nlohmann::json::object();  // copied into the pack, counts added
+  // Multi-label (data/chexpert.h): one row of K targets per manifest entry, K = classes.size();
+  // the pack then carries them (Pack::targets) and every label is -1. Empty = single-label.
+  std::vector<std::vector<float>> targets;
 };
 
 struct PackFailure {

@@ -40,6 +40,11 @@ struct TrainConfig {
   // one process with batch N x B.
   std::string bn = "local";
   PreprocessSpec spec;                   // stage 2 from here; stage 1 comes from the pack
+  // deep-cxr-net only: its frozen parts (models/cxr_parts.h): a covscreen densenet121 checkpoint
+  // or a torchvision / torchxrayvision DenseNet-121 state_dict each; part1_select = part 1's
+  // outputs forming the finding vector, by name (a checkpoint's classes) or index (empty = all).
+  std::string part1, part2;
+  std::vector<std::string> part1_select;
   void validate() const;                 // throws UsageError
 };
 

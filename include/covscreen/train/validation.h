@@ -21,4 +21,11 @@ struct ValidationSummary {
 ValidationSummary summarize_validation(const torch::Tensor& probs, const std::vector<int64_t>& labels,
                                        const std::vector<std::string>& classes, const std::string& threshold_rule);
 
+// Multi-label (Pack::targets): probs and targets float [N, K]. auc = the mean AUC over the
+// findings that have both positives and negatives; metrics = {"auc_mean", "auc": {finding: AUC
+// or null}, "positives": {finding: n}}; the threshold stays 0.5 (the findings are outputs, not
+// a screening decision).
+ValidationSummary summarize_multilabel(const torch::Tensor& probs, const torch::Tensor& targets,
+                                       const std::vector<std::string>& classes);
+
 }  // namespace covscreen

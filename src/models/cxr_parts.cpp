@@ -1,0 +1,127 @@
+#include "covscreen/models/cxr_parts.h"
+
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "covscreen/core/error.h"
+#include "covscreen/core/labels.h"
+#include "covscreen/models/checkpoint.h"
+#include "covscreen/models/deep_cxr_net.h"
+#include "covscreen/models/state_dict.h"
+
+namespace covscreen {
+namespace {
+
+bool is_checkpoint_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char head[8] = {};
+  f.read(head, sizeof head);
+  return f.gcount() == 8 && std::string(head, 8) == std::string(kCheckpointMagic, 8);
+}
+
+CxrPart from_state_dict(const std::string& path, int input_size) {
+  const StateDict sd = read_state_dict(path);
+  auto w = sd.find("classifier.weight");
+  if (w == sd.end() || w->second.dim() != 2)
+    throw FileError(path, "not a DenseNet-121 classifier state_dict: no 2-D 'classifier.weight' (a part needs "
+                          "its classifier, not only the backbone)");
+  ModelConfig cfg;
+  cfg.arch = "densenet121";
+  cfg.num_classes = static_cast<int>(w->second.size(0));
+  cfg.input_size = input_size;
+  CxrPart part;
+  part.net = make_model(cfg);
+  const ImportReport rep = import_backbone(*part.net, cfg, sd, path);
+  if (!rep.complete()) throw FileError(path, "DenseNet-121 tensors missing, e.g. '" + rep.missing.front() + "'");
+  {
+    torch::NoGradGuard no_grad;
+    auto params = part.net->named_parameters(true);
+    for (const char* name : {"classifier.weight", "classifier.bias"}) {
+      auto src = sd.find(name);
+      if (src == sd.end() || src->second.sizes() != params[name].sizes())
+        throw FileError(path, std::string("'") + name + "' is missing or has the wrong shape");
+      params[name].copy_(src->second);
+    }
+  }
+  part.net->eval();
+  for (int i = 0; i < cfg.num_classes; ++i) part.outputs.push_back(std::to_string(i));
+  part.spec.stage1.size = input_size;
+  part.provenance = {{"file", path}, {"kind", "state_dict"}, {"outputs", cfg.num_classes}, {"notes", rep.notes}};
+  return part;
+}
+
+}  // namespace
+
+CxrPart read_cxr_part(const std::string& path, int state_dict_input_size) {
+  if (!is_checkpoint_file(path)) return from_state_dict(path, state_dict_input_size);
+  Checkpoint ck = load_checkpoint(path);
+  if (ck.model.arch != "densenet121")
+    throw FileError(path, "a Deep-CXR-Net part must be a densenet121 classifier, this checkpoint is " + ck.model.arch);
+  CxrPart part;
+  part.net = ck.net;
+  part.outputs = ck.classes;
+  part.spec = ck.spec;
+  part.from_checkpoint = true;
+  part.provenance = {{"file", path},         {"kind", "checkpoint"},      {"classes", ck.classes},
+                     {"spec", ck.spec},      {"training", ck.training},   {"metrics", ck.metrics}};
+  if (part.provenance["training"].is_object())
+    part.provenance["training"].erase("config");  // the config is large and in the part's own file
+  return part;
+}
+
+std::vector<int> resolve_select(const CxrPart& part1, const std::vector<std::string>& select) {
+  std::vector<int> out;
+  for (const auto& s : select) {
+    const bool numeric = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+    int found = -1;
+    for (size_t i = 0; i < part1.outputs.size(); ++i)
+      if (numeric ? std::to_string(i) == s : lower_trim(part1.outputs[i]) == lower_trim(s)) found = static_cast<int>(i);
+    if (found < 0) {
+      std::string names;
+      for (const auto& o : part1.outputs) names += (names.empty() ? "" : ", ") + o;
+      throw UsageError("part 1 has no output '" + s + "' (outputs: " + names + ")");
+    }
+    out.push_back(found);
+  }
+  return out;
+}
+
+ModelConfig::Cxr cxr_settings(const CxrPart& part1, const std::vector<int>& select, const CxrPart& part2,
+                              const std::vector<std::string>& classes, const PreprocessSpec& spec) {
+  const int covid = covid_index(classes);
+  if (classes.size() != 2 || covid < 0)
+    throw UsageError("deep-cxr-net screens COVID vs the rest: the data needs two classes, one of them COVID (has " +
+                     std::to_string(classes.size()) + ")");
+  const std::pair<const CxrPart*, const char*> parts[] = {{&part1, "part 1"}, {&part2, "part 2"}};
+  for (const auto& [p, name] : parts) {
+    if (!p->from_checkpoint) continue;  // a state_dict brings no spec: the user vouches for it
+    const auto& a = p->spec;
+    if (a.stage1.equalize != spec.stage1.equalize || a.stage2.blur_ksize != spec.stage2.blur_ksize ||
+        a.stage2.blur_sigma != spec.stage2.blur_sigma || a.stage2.channels != spec.stage2.channels)
+      throw UsageError(std::string(name) + " (" + p->provenance.value("file", "") +
+                       ") was trained with other preprocessing (equalization / blur / channels) than this data");
+  }
+  ModelConfig::Cxr x;
+  x.part1_outputs = static_cast<int>(part1.outputs.size());
+  x.part1_select = select;
+  x.part2_outputs = static_cast<int>(part2.outputs.size());
+  x.part1_input_size = part1.spec.stage1.size == spec.stage1.size ? 0 : part1.spec.stage1.size;
+  x.part2_input_size = part2.spec.stage1.size == spec.stage1.size ? 0 : part2.spec.stage1.size;
+  x.positive_index = covid;
+  return x;
+}
+
+nlohmann::json attach_cxr_parts(DeepCXRNetImpl& net, const CxrPart& part1, const CxrPart& part2) {
+  net.set_part(1, *part1.net);
+  net.set_part(2, *part2.net);
+  nlohmann::json p1 = part1.provenance, p2 = part2.provenance;
+  std::vector<std::string> chosen;
+  const auto& sel = net.config().cxr.part1_select;
+  if (sel.empty()) chosen = part1.outputs;
+  for (int i : sel) chosen.push_back(part1.outputs[static_cast<size_t>(i)]);
+  p1["selected_outputs"] = chosen;
+  return {{"part1", p1}, {"part2", p2}};
+}
+
+}  // namespace covscreen

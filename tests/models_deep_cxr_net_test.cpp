@@ -1,0 +1,155 @@
+// Deep-CXR-Net (models/deep_cxr_net.h): shapes, the single COVID logit behind the two-class
+// interface, frozen parts, Grad-CAM's map channels, config round trip and parts from files.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "covscreen/core/error.h"
+#include "covscreen/models/checkpoint.h"
+#include "covscreen/models/cxr_parts.h"
+#include "covscreen/models/deep_cxr_net.h"
+#include "covscreen/models/state_dict.h"
+#include "test_util.h"
+
+using namespace covscreen;
+
+namespace {
+
+ModelConfig cxr_config(int positive = 0) {
+  ModelConfig c;
+  c.arch = "deep-cxr-net";
+  c.num_classes = 2;
+  c.input_size = 64;
+  c.cxr.part1_outputs = 8;
+  c.cxr.part1_select = {7, 0, 3, 4, 5, 6};
+  c.cxr.positive_index = positive;
+  return c;
+}
+
+// A densenet121 classifier checkpoint with `classes`, seeded weights.
+std::string part_checkpoint(const test::TempDir& dir, const std::string& name, std::vector<std::string> classes,
+                            uint64_t seed) {
+  Checkpoint ck;
+  ck.model.arch = "densenet121";
+  ck.model.num_classes = static_cast<int>(classes.size());
+  ck.model.input_size = 64;
+  ck.classes = std::move(classes);
+  ck.spec.stage1.size = 64;
+  torch::manual_seed(seed);
+  ck.net = make_model(ck.model);
+  const std::string path = dir.file(name);
+  save_checkpoint(path, ck);
+  return path;
+}
+
+}  // namespace
+
+TEST(DeepCXRNet, OneCovidLogitBehindTwoClasses) {
+  torch::manual_seed(0);
+  for (int positive : {0, 1}) {
+    auto net = make_model(cxr_config(positive));
+    net->eval();
+    torch::NoGradGuard ng;
+    const auto x = torch::randn({3, 3, 64, 64});
+    const auto f = net->features(x);
+    EXPECT_EQ(f.sizes(), (std::vector<int64_t>{3, 1024 + 6 + 2, 2, 2}));
+    EXPECT_EQ(net->cam_channels(), 1024);
+    const auto logits = net->classify(f);
+    ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{3, 2}));
+    EXPECT_TRUE(torch::equal(logits.select(1, 0), -logits.select(1, 1)));
+    // BCE on the one-hot target over both columns = the single-logit BCE of z.
+    const auto z = logits.select(1, positive);
+    const auto y = torch::tensor({1.f, 0.f, 1.f});
+    const auto onehot = positive == 0 ? torch::stack({y, 1 - y}, 1) : torch::stack({1 - y, y}, 1);
+    EXPECT_NEAR(torch::binary_cross_entropy_with_logits(logits, onehot).item<double>(),
+                torch::binary_cross_entropy_with_logits(z, y).item<double>(), 1e-6);
+  }
+}
+
+TEST(DeepCXRNet, PartsAreFrozenAndStayInEvalMode) {
+  auto net = std::dynamic_pointer_cast<DeepCXRNetImpl>(make_model(cxr_config()));
+  ASSERT_TRUE(net);
+  net->train();
+  for (int k : {1, 2}) {
+    EXPECT_FALSE(net->part(k).is_training()) << "part " << k;
+    for (const auto& p : net->part(k).parameters()) EXPECT_FALSE(p.requires_grad());
+  }
+  int64_t trainable = 0;
+  for (const auto& p : net->parameters())
+    if (p.requires_grad()) trainable += p.numel();
+  int64_t expect = 0;
+  for (const auto& [name, n] : net->part_sizes())
+    if (name.rfind("part3", 0) == 0 || name == "head") expect += n;
+  EXPECT_EQ(trainable, expect);
+  // A training step moves part 3 and the head and leaves parts 1 and 2 (and their BN statistics) alone.
+  const auto before1 = module_tensors(net->part(1)), before2 = module_tensors(net->part(2));
+  std::vector<torch::Tensor> copy1, copy2;
+  for (const auto& [n, t] : before1) copy1.push_back(t.clone());
+  for (const auto& [n, t] : before2) copy2.push_back(t.clone());
+  std::vector<torch::Tensor> params;
+  for (const auto& p : net->parameters())
+    if (p.requires_grad()) params.push_back(p);
+  torch::optim::Adam opt(params, torch::optim::AdamOptions(1e-3));
+  const auto loss = net->forward(torch::randn({4, 3, 64, 64})).sum();
+  loss.backward();
+  opt.step();
+  for (size_t i = 0; i < copy1.size(); ++i) EXPECT_TRUE(torch::equal(copy1[i], before1[i].second)) << before1[i].first;
+  for (size_t i = 0; i < copy2.size(); ++i) EXPECT_TRUE(torch::equal(copy2[i], before2[i].second)) << before2[i].first;
+}
+
+TEST(DeepCXRNet, ConfigRoundTripsAndIsValidated) {
+  ModelConfig c = cxr_config(1);
+  c.cxr.trunk_features = 12;
+  const ModelConfig back = nlohmann::json(c).get<ModelConfig>();
+  EXPECT_EQ(nlohmann::json(back), nlohmann::json(c));
+  ModelConfig bad = c;
+  bad.num_classes = 3;
+  EXPECT_THROW(bad.validate(), UsageError);
+  bad = c;
+  bad.cxr.part1_select = {8};
+  EXPECT_THROW(bad.validate(), UsageError);
+  EXPECT_THROW(nlohmann::json({{"arch", "deep-cxr-net"}, {"cxr", {{"hidden", 3}}}}).get<ModelConfig>(), UsageError);
+  // Other archs do not write the cxr block.
+  EXPECT_FALSE(nlohmann::json(ModelConfig{}).contains("cxr"));
+}
+
+TEST(DeepCXRNet, PartsFromCheckpointsAndStateDicts) {
+  test::TempDir dir;
+  const std::string p1 = part_checkpoint(dir, "p1.ckpt", {"Atelectasis", "Edema", "Pneumonia"}, 1);
+  const std::string p2 = part_checkpoint(dir, "p2.ckpt", {"normal", "pneumonia"}, 2);
+  CxrPart a = read_cxr_part(p1, 64), b = read_cxr_part(p2, 64);
+  EXPECT_EQ(resolve_select(a, {"pneumonia", "0"}), (std::vector<int>{2, 0}));
+  EXPECT_THROW(resolve_select(a, {"Cardiomegaly"}), UsageError);
+  PreprocessSpec spec;
+  spec.stage1.size = 64;
+  EXPECT_THROW(cxr_settings(a, {}, b, {"normal", "pneumonia"}, spec), UsageError);  // no COVID class
+  ModelConfig cfg;
+  cfg.arch = "deep-cxr-net";
+  cfg.input_size = 64;
+  cfg.cxr = cxr_settings(a, {2, 0}, b, {"non-covid", "covid"}, spec);
+  EXPECT_EQ(cfg.cxr.positive_index, 1);
+  EXPECT_EQ(cfg.cxr.part1_outputs, 3);
+  auto net = std::dynamic_pointer_cast<DeepCXRNetImpl>(make_model(cfg));
+  const nlohmann::json rec = attach_cxr_parts(*net, a, b);
+  EXPECT_EQ(rec["part1"]["selected_outputs"], nlohmann::json({"Pneumonia", "Atelectasis"}));
+  const auto src = module_tensors(*a.net);
+  const auto dst = module_tensors(net->part(1));
+  ASSERT_EQ(src.size(), dst.size());
+  for (size_t i = 0; i < src.size(); ++i) EXPECT_TRUE(torch::equal(src[i].second, dst[i].second)) << src[i].first;
+
+  // A torchvision-style state_dict (features.* + classifier.*) works as a part too.
+  const std::string sd = dir.file("part1.pt");
+  write_state_dict(sd, module_tensors(*a.net));
+  CxrPart c = read_cxr_part(sd, 64);
+  EXPECT_EQ(c.outputs, (std::vector<std::string>{"0", "1", "2"}));
+  const auto from_sd = module_tensors(*c.net);
+  for (size_t i = 0; i < src.size(); ++i) EXPECT_TRUE(torch::equal(src[i].second, from_sd[i].second)) << src[i].first;
+
+  // A deep-ct-net checkpoint is not a part.
+  Checkpoint ct;
+  ct.model.input_size = 64;
+  ct.classes = {"covid", "non-covid"};
+  ct.spec.stage1.size = 64;
+  ct.net = make_model(ct.model);
+  save_checkpoint(dir.file("ct.ckpt"), ct);
+  EXPECT_THROW(read_cxr_part(dir.file("ct.ckpt"), 64), FileError);
+}
