@@ -41,13 +41,15 @@ inline CliRun run_cli(const std::string& args, const TempDir& dir, const std::st
 
 inline bool have_cli() { return fs::exists(bin_dir() + "/covscreen"); }
 
-// A fresh (untrained) DenseNet-121 covid/non-covid model at 64x64 input, weights from `seed`.
-inline std::string small_checkpoint(const TempDir& dir, uint64_t seed, const std::string& name = "small.ckpt") {
+// A fresh (untrained) DenseNet-121 model at 64x64 input (covid/non-covid unless `classes` says
+// otherwise), weights from `seed`.
+inline std::string small_checkpoint(const TempDir& dir, uint64_t seed, const std::string& name = "small.ckpt",
+                                    std::vector<std::string> classes = {"covid", "non-covid"}) {
   Checkpoint ck;
   ck.model.arch = "densenet121";
-  ck.model.num_classes = 2;
+  ck.model.num_classes = static_cast<int>(classes.size());
   ck.model.input_size = 64;
-  ck.classes = {"covid", "non-covid"};
+  ck.classes = std::move(classes);
   ck.spec.stage1.size = 64;
   torch::manual_seed(seed);
   ck.net = make_model(ck.model);

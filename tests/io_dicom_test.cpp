@@ -13,6 +13,7 @@
 #include "covscreen/core/error.h"
 #include "covscreen/io/dicom_reader.h"
 #include "covscreen/io/image_reader.h"
+#include "hostile_files.h"
 #include "test_util.h"
 
 namespace covscreen {
@@ -227,28 +228,11 @@ std::string write_dicom(const Synthetic& s) {
   return os.str();
 }
 
-// Replaces (or removes, when value is empty) one top-level element of a DICOM byte string.
+// Replaces (or removes) one top-level element of a DICOM byte string (hostile_files.h).
 std::string patch(const std::string& bytes, gdcm::Tag tag, gdcm::VR vr, std::string value, bool remove = false) {
-  std::istringstream is(bytes);
-  gdcm::Reader r;
-  r.SetStream(is);
-  EXPECT_TRUE(r.Read());
-  gdcm::DataSet& ds = r.GetFile().GetDataSet();
-  if (remove) {
-    ds.Remove(tag);
-  } else {
-    if (value.size() % 2) value += ' ';
-    gdcm::DataElement de(tag);
-    de.SetVR(vr);
-    de.SetByteValue(value.data(), uint32_t(value.size()));
-    ds.Replace(de);
-  }
-  gdcm::Writer w;
-  w.SetFile(r.GetFile());
-  std::ostringstream os;
-  w.SetStream(os);
-  EXPECT_TRUE(w.Write());
-  return os.str();
+  std::string out = test::hostile::dicom_patch(bytes, tag, vr, std::move(value), remove);
+  EXPECT_FALSE(out.empty()) << "GDCM could not read or write the patched file";
+  return out;
 }
 
 std::string problem_of(const std::string& bytes, const std::string& name, const DicomLimits& limits = {}) {

@@ -8,6 +8,7 @@
 #include "covscreen/models/cxr_parts.h"
 #include "covscreen/models/deep_cxr_net.h"
 #include "covscreen/models/state_dict.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 using namespace covscreen;
@@ -25,21 +26,6 @@ ModelConfig cxr_config(int positive = 0) {
   return c;
 }
 
-// A densenet121 classifier checkpoint with `classes`, seeded weights.
-std::string part_checkpoint(const test::TempDir& dir, const std::string& name, std::vector<std::string> classes,
-                            uint64_t seed) {
-  Checkpoint ck;
-  ck.model.arch = "densenet121";
-  ck.model.num_classes = static_cast<int>(classes.size());
-  ck.model.input_size = 64;
-  ck.classes = std::move(classes);
-  ck.spec.stage1.size = 64;
-  torch::manual_seed(seed);
-  ck.net = make_model(ck.model);
-  const std::string path = dir.file(name);
-  save_checkpoint(path, ck);
-  return path;
-}
 
 }  // namespace
 
@@ -114,8 +100,8 @@ TEST(DeepCXRNet, ConfigRoundTripsAndIsValidated) {
 
 TEST(DeepCXRNet, PartsFromCheckpointsAndStateDicts) {
   test::TempDir dir;
-  const std::string p1 = part_checkpoint(dir, "p1.ckpt", {"Atelectasis", "Edema", "Pneumonia"}, 1);
-  const std::string p2 = part_checkpoint(dir, "p2.ckpt", {"normal", "pneumonia"}, 2);
+  const std::string p1 = test::small_checkpoint(dir, 1, "p1.ckpt", {"Atelectasis", "Edema", "Pneumonia"});
+  const std::string p2 = test::small_checkpoint(dir, 2, "p2.ckpt", {"normal", "pneumonia"});
   CxrPart a = read_cxr_part(p1, 64), b = read_cxr_part(p2, 64);
   EXPECT_EQ(resolve_select(a, {"pneumonia", "0"}), (std::vector<int>{2, 0}));
   EXPECT_THROW(resolve_select(a, {"Cardiomegaly"}), UsageError);

@@ -11,6 +11,7 @@
 #include "covscreen/models/state_dict.h"
 #include "covscreen/train/trainer.h"
 #include "synthetic_pack.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 using namespace covscreen;
@@ -28,27 +29,15 @@ TrainConfig tiny(const std::string& arch) {
   return c;
 }
 
-std::string part(const test::TempDir& dir, const std::string& name, std::vector<std::string> classes, uint64_t seed) {
-  Checkpoint ck;
-  ck.model.arch = "densenet121";
-  ck.model.num_classes = static_cast<int>(classes.size());
-  ck.model.input_size = 64;
-  ck.classes = std::move(classes);
-  ck.spec.stage1.size = 64;
-  torch::manual_seed(seed);
-  ck.net = make_model(ck.model);
-  const std::string path = dir.file(name);
-  save_checkpoint(path, ck);
-  return path;
-}
 
 }  // namespace
 
 TEST(TrainDeepCXRNet, PartsAreBitIdenticalBeforeAndAfterTraining) {
   test::TempDir dir;
-  const std::string p1 = part(dir, "p1.ckpt", {"Atelectasis", "Cardiomegaly", "Consolidation", "Edema",
-                                               "Pleural Effusion", "Pneumonia", "No Finding"}, 11);
-  const std::string p2 = part(dir, "p2.ckpt", {"normal", "pneumonia"}, 12);
+  const std::string p1 = test::small_checkpoint(
+      dir, 11, "p1.ckpt",
+      {"Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion", "Pneumonia", "No Finding"});
+  const std::string p2 = test::small_checkpoint(dir, 12, "p2.ckpt", {"normal", "pneumonia"});
   Pack train = test::synthetic_pack(12, 64, 1), val = test::synthetic_pack(8, 64, 2);
   TrainConfig c = tiny("deep-cxr-net");
   c.part1 = p1;
