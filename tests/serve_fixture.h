@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -94,11 +95,12 @@ inline std::string base64_decode(const std::string& in) {
     return -1;
   };
   std::string out;
-  int buf = 0, bits = 0;
+  uint32_t buf = 0;  // only the low 24 bits matter (at most 14 unread bits are kept)
+  int bits = 0;
   for (char c : in) {
     const int v = val(c);
     if (v < 0) continue;
-    buf = (buf << 6) | v;
+    buf = ((buf << 6) | static_cast<uint32_t>(v)) & 0xFFFFFFu;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
