@@ -22,20 +22,6 @@ namespace fs = std::filesystem;
 
 constexpr size_t kMaxListed = 50;  // failures / skipped examples printed
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s + ",") {
-    if (c == ',') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  return out;
-}
-
 struct Input {
   std::string path;
   std::string layout = "auto";

@@ -3,7 +3,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "command.h"
 #include "covscreen/core/container.h"
@@ -86,13 +85,7 @@ void run(const TrainArgs& a) {
   if (!a.bn.empty()) flags["bn"] = a.bn;
   if (!a.part1.empty()) flags["part1"] = a.part1;
   if (!a.part2.empty()) flags["part2"] = a.part2;
-  if (!a.part1_select.empty()) {
-    std::vector<std::string> sel;
-    std::stringstream ss(a.part1_select);
-    for (std::string item; std::getline(ss, item, ',');)
-      if (!item.empty()) sel.push_back(item);
-    flags["part1_select"] = sel;
-  }
+  if (!a.part1_select.empty()) flags["part1_select"] = split_list(a.part1_select);
   merge_json(flags, cfg);
 
   const std::string cache = (std::filesystem::path(a.out) / "packs").string();
