@@ -7,16 +7,16 @@
 //                         [--amp none|bf16|fp16] [--bn local|frozen] [--baseline 0|1] [--out DIR]
 // --baseline 1 also trains the same epochs without the distributed path, for comparison.
 // Prints one JSON object (rank 0).
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <iostream>
-#include <string>
-
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <string>
 
 #include "covscreen/data/pack.h"
 #include "covscreen/dist/context.h"
-#include "covscreen/train/inference.h"
+#include "covscreen/inference/inference.h"
 #include "covscreen/train/trainer.h"
 
 using namespace covscreen;
@@ -28,26 +28,40 @@ int main(int argc, char** argv) try {
   int n = 256, size = 256, batch = 16, epochs = 2, baseline = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--pack") pack_path = v;
-    else if (k == "--n") n = std::stoi(v);
-    else if (k == "--size") size = std::stoi(v);
-    else if (k == "--arch") arch = v;
-    else if (k == "--batch") batch = std::stoi(v);
-    else if (k == "--epochs") epochs = std::stoi(v);
-    else if (k == "--device") device = v;
-    else if (k == "--backend") backend = v;
-    else if (k == "--amp") amp = v;
-    else if (k == "--bn") bn = v;
-    else if (k == "--baseline") baseline = std::stoi(v);
-    else if (k == "--out") out = v;
+    if (k == "--pack")
+      pack_path = v;
+    else if (k == "--n")
+      n = std::stoi(v);
+    else if (k == "--size")
+      size = std::stoi(v);
+    else if (k == "--arch")
+      arch = v;
+    else if (k == "--batch")
+      batch = std::stoi(v);
+    else if (k == "--epochs")
+      epochs = std::stoi(v);
+    else if (k == "--device")
+      device = v;
+    else if (k == "--backend")
+      backend = v;
+    else if (k == "--amp")
+      amp = v;
+    else if (k == "--bn")
+      bn = v;
+    else if (k == "--baseline")
+      baseline = std::stoi(v);
+    else if (k == "--out")
+      out = v;
     else {
       std::cerr << "unknown option " << k << "\n";
       return 1;
     }
   }
   dist::Rendezvous rv;
-  if (auto env = dist::rendezvous_from_env()) rv = *env;
-  else rv.master_port = dist::free_local_port();
+  if (auto env = dist::rendezvous_from_env())
+    rv = *env;
+  else
+    rv.master_port = dist::free_local_port();
   fs::create_directories(out);
   if (pack_path.empty()) {  // a synthetic pack, written and read back like a real one
     Pack p;
@@ -70,9 +84,9 @@ int main(int argc, char** argv) try {
   cfg.model.arch = arch;
   cfg.epochs = epochs;
   cfg.batch_size = batch;
-  cfg.device = device;
-  cfg.amp = amp;
-  cfg.bn = bn;
+  cfg.device = device_names().parse(device);
+  cfg.amp = amp_names().parse(amp);
+  cfg.bn = bn_names().parse(bn);
   cfg.lr = 1e-4;
   TrainInputs in;
   in.train = &pack;
@@ -84,7 +98,7 @@ int main(int argc, char** argv) try {
   dist::DistOptions o;
   o.rendezvous = rv;
   o.group.backend = backend;
-  o.group.cuda = resolve_device(device).is_cuda();
+  o.group.cuda = resolve_device(cfg.device).is_cuda();
   o.group.timeout = std::chrono::seconds(300);
   dist::DistributedContext ctx(o);
   in.dist = &ctx;
@@ -93,7 +107,7 @@ int main(int argc, char** argv) try {
     nlohmann::json j = {{"bench", "dist_train"},
                         {"backend", ctx.backend()},
                         {"world_size", rv.world_size},
-                        {"device", resolve_device(device).str()},
+                        {"device", resolve_device(cfg.device).str()},
                         {"arch", arch},
                         {"batch_per_rank", batch},
                         {"images", pack.size()},

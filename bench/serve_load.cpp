@@ -1,18 +1,19 @@
 // Load test of `covscreen serve` on loopback: N requests at concurrency C (cpp-httplib clients on
 // C threads) mixing valid COVID-CT PNG/JPEG files (raw, multipart, ?cam=1) with corrupt bodies
-// (truncated, garbage, text, empty, decompression bomb); see serve/load.h for the mix and the
+// (truncated, garbage, text, empty, decompression bomb); see bench/load/load_client.h for the mix and the
 // checks. Prints one JSON object: requests/s, latency percentiles overall and per kind of
 // request, status counts, contract checks, server RSS at start/mid/end and its peak.
 //
 // Usage: bench_serve_load [--model M] [--data DIR] [--requests 2000] [--concurrency 16]
 //                         [--files 48] [--warmup 32] [--seed 1] [--time-limit 900]
 //                         [--spawn path/to/covscreen]   (default: the server runs in this process)
-//                         [--queue 64] [--batch 8] [--http-threads 32] [--threads 0]
+//                         [--queue 64] [--batch 4] [--workers 0] [--http-threads 32] [--threads 0]
 // --data: a folder with CT_COVID/ and CT_NonCOVID/ (default <datasets>/COVID-CT/Images-processed).
 // Exit status: 0 when every check held (no transport errors, no 5xx other than 503 for valid files,
 // every corrupt file a 4xx JSON, server alive), 2 when one failed, 1 on a usage error.
 #include <signal.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,20 +22,18 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
-
 #include "covscreen/core/error.h"
 #include "covscreen/core/paths.h"
 #include "covscreen/models/checkpoint.h"
-#include "covscreen/serve/load.h"
 #include "covscreen/serve/server.h"
+#include "load/load_client.h"
 
 using namespace covscreen;
 namespace fs = std::filesystem;
@@ -139,20 +138,36 @@ int main(int argc, char** argv) {
       const std::string k = argv[i];
       if (i + 1 >= argc) throw UsageError("option " + k + " needs a value");
       const std::string v = argv[++i];
-      if (k == "--model") model = v;
-      else if (k == "--data") data = v;
-      else if (k == "--requests") lo.requests = std::stoi(v);
-      else if (k == "--concurrency") lo.concurrency = std::stoi(v);
-      else if (k == "--files") files = std::stoi(v);
-      else if (k == "--warmup") lo.warmup = std::stoi(v);
-      else if (k == "--seed") lo.seed = std::stoull(v);
-      else if (k == "--time-limit") lo.time_limit_s = std::stod(v);
-      else if (k == "--spawn") spawn = v;
-      else if (k == "--queue") so.queue_capacity = std::stoi(v);
-      else if (k == "--batch") so.batch = std::stoi(v);
-      else if (k == "--http-threads") so.http_threads = std::stoi(v);
-      else if (k == "--threads") threads = std::stoi(v);
-      else throw UsageError("unknown option " + k);
+      if (k == "--model")
+        model = v;
+      else if (k == "--data")
+        data = v;
+      else if (k == "--requests")
+        lo.requests = std::stoi(v);
+      else if (k == "--concurrency")
+        lo.concurrency = std::stoi(v);
+      else if (k == "--files")
+        files = std::stoi(v);
+      else if (k == "--warmup")
+        lo.warmup = std::stoi(v);
+      else if (k == "--seed")
+        lo.seed = std::stoull(v);
+      else if (k == "--time-limit")
+        lo.time_limit_s = std::stod(v);
+      else if (k == "--spawn")
+        spawn = v;
+      else if (k == "--queue")
+        so.queue_capacity = std::stoi(v);
+      else if (k == "--batch")
+        so.batch = std::stoi(v);
+      else if (k == "--workers")
+        so.workers = std::stoi(v);
+      else if (k == "--http-threads")
+        so.http_threads = std::stoi(v);
+      else if (k == "--threads")
+        threads = std::stoi(v);
+      else
+        throw UsageError("unknown option " + k);
     }
     const auto png = load_files(data, ".png", static_cast<size_t>(files));
     const auto jpeg = load_files(data, ".jpg", static_cast<size_t>(files));
@@ -170,9 +185,21 @@ int main(int argc, char** argv) {
       lo.port = server->port();
     } else {
       mode = "spawn";
-      std::vector<std::string> args = {spawn, "serve", "--port", "0", "--model", model, "--no-log",
-                                       "--queue", std::to_string(so.queue_capacity), "--batch", std::to_string(so.batch),
-                                       "--http-threads", std::to_string(so.http_threads)};
+      std::vector<std::string> args = {spawn,
+                                       "serve",
+                                       "--port",
+                                       "0",
+                                       "--model",
+                                       model,
+                                       "--no-log",
+                                       "--queue",
+                                       std::to_string(so.queue_capacity),
+                                       "--batch",
+                                       std::to_string(so.batch),
+                                       "--workers",
+                                       std::to_string(so.workers),
+                                       "--http-threads",
+                                       std::to_string(so.http_threads)};
       if (threads > 0) args.insert(args.end(), {"--threads", std::to_string(threads)});
       child.start(args);
       lo.port = child.port;
@@ -180,15 +207,21 @@ int main(int argc, char** argv) {
     }
     const LoadReport rep = run_load(mix, lo);
     int server_exit = 0;
-    if (server) server->stop();
-    else server_exit = child.stop();
+    if (server)
+      server->stop();
+    else
+      server_exit = child.stop();
 
     nlohmann::json out = {{"bench", "serve_load"},
                           {"mode", mode},
                           {"model", fs::path(model).filename().string()},
                           {"cores", std::thread::hardware_concurrency()},
-                          {"server", {{"queue", so.queue_capacity}, {"batch", so.batch}, {"http_threads", so.http_threads},
-                                      {"threads", threads}}},
+                          {"server",
+                           {{"queue", so.queue_capacity},
+                            {"batch", so.batch},
+                            {"workers", so.workers},
+                            {"http_threads", so.http_threads},
+                            {"threads", threads}}},
                           {"files", {{"png", png.size()}, {"jpeg", jpeg.size()}}},
                           {"warmup", lo.warmup},
                           {"seed", lo.seed}};

@@ -34,11 +34,11 @@ int main(int argc, char** argv) try {
     else if (k == "--warmup")
       opt.warmup = std::stoi(v);
     else if (k == "--precision")
-      opt.precision = v;
+      opt.precision = precision_names().parse(v);
     else if (k == "--layout")
       opt.channels_last = v == "channels_last";
     else if (k == "--device")
-      opt.device = v;
+      opt.device = device_names().parse(v);
     else if (k == "--size")
       opt.size = std::stoi(v);
     else {

@@ -1,14 +1,14 @@
 #pragma once
 // Helpers for tests that run the built `covscreen` binary (tests named *_cli*_test).
 #include <sys/wait.h>
+#include <torch/torch.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-
-#include <torch/torch.h>
 
 #include "covscreen/models/checkpoint.h"
 #include "test_util.h"
@@ -37,6 +37,19 @@ inline CliRun run_cli(const std::string& args, const TempDir& dir, const std::st
   r.out = slurp(o);
   r.err = slurp(e);
   return r;
+}
+
+// `screen --format json` output: one JSON object per line -> a JSON array (throws on a bad line).
+inline nlohmann::json parse_json_lines(const std::string& text) {
+  nlohmann::json out = nlohmann::json::array();
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    if (end > at) out.push_back(nlohmann::json::parse(text.substr(at, end - at)));
+    at = end + 1;
+  }
+  return out;
 }
 
 inline bool have_cli() { return fs::exists(bin_dir() + "/covscreen"); }

@@ -1,9 +1,8 @@
-#include "covscreen/core/container.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 
+#include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "test_util.h"
 

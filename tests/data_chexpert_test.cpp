@@ -61,8 +61,9 @@ TEST(Chexpert, ChosenFindingsPatientsRootAndViews) {
   EXPECT_EQ(m.manifest.entries[0].patient_id, "patient00001");
   EXPECT_EQ(m.manifest.entries[2].patient_id, "patient00002");
   // Paths start with the CSV folder's name, so they resolve against its parent.
-  EXPECT_EQ(m.manifest.entries[0].path,
-            (dir.path() / "CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg").lexically_normal().string());
+  EXPECT_EQ(
+      m.manifest.entries[0].path,
+      (dir.path() / "CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg").lexically_normal().string());
   o.frontal_only = true;
   MultiLabelManifest f = read_chexpert(csv, o);
   EXPECT_EQ(f.manifest.entries.size(), 2u);

@@ -1,9 +1,9 @@
-#include "covscreen/data/stage2.h"
-
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
+
+#include "covscreen/data/stage2.h"
 
 using namespace covscreen;
 
@@ -50,7 +50,9 @@ TEST(Stage2, BlurMatchesAHandConvolutionInsideTheImage) {
   // by checking the ratio of differences between two interior pixels.
   auto f = img[0].to(torch::kFloat64);
   auto k = s2.blur_kernel().view({3, 3}).to(torch::kFloat64);
-  auto blur_at = [&](int r, int c) { return (f.slice(0, r - 1, r + 2).slice(1, c - 1, c + 2) * k).sum().item<double>(); };
+  auto blur_at = [&](int r, int c) {
+    return (f.slice(0, r - 1, r + 2).slice(1, c - 1, c + 2) * k).sum().item<double>();
+  };
   const double b1 = blur_at(3, 3), b2 = blur_at(5, 6), b3 = blur_at(4, 2);
   const double x1 = x[3][3].item<double>(), x2 = x[5][6].item<double>(), x3 = x[4][2].item<double>();
   EXPECT_NEAR((x1 - x2) / (x1 - x3), (b1 - b2) / (b1 - b3), 1e-4);

@@ -14,10 +14,10 @@
 #include <thread>
 
 #include "cli_util.h"
-#include "synthetic_pack.h"
 #include "covscreen/data/pack.h"
 #include "covscreen/dist/process_group.h"
 #include "covscreen/dist/rendezvous.h"
+#include "synthetic_pack.h"
 
 using namespace covscreen;
 using covscreen::test::TempDir;
@@ -27,8 +27,8 @@ namespace {
 using test::synthetic_pack;
 
 struct Diff {
-  double max = 0;       // max |w_a - w_b| over all weights
-  double over = 0;      // fraction of weights with |w_a - w_b| > 1e-5
+  double max = 0;   // max |w_a - w_b| over all weights
+  double over = 0;  // fraction of weights with |w_a - w_b| > 1e-5
 };
 
 Diff param_diff(const std::string& a, const std::string& b) {
@@ -229,9 +229,7 @@ void check_peer_failure(const std::string& pack, int signal, int timeout_s, doub
 
 }  // namespace
 
-TEST_F(DistCli, KillingOneRankEndsTheOtherWithAnErrorWithinTheTimeout) {
-  check_peer_failure(pack_, SIGKILL, 20, 20);
-}
+TEST_F(DistCli, KillingOneRankEndsTheOtherWithAnErrorWithinTheTimeout) { check_peer_failure(pack_, SIGKILL, 20, 20); }
 
 TEST_F(DistCli, AFrozenRankEndsTheOtherWithAnErrorWithinTheTimeout) {
   // SIGSTOP: the peer's sockets stay open, so only the timeout can end the wait.
@@ -240,9 +238,8 @@ TEST_F(DistCli, AFrozenRankEndsTheOtherWithAnErrorWithinTheTimeout) {
 
 TEST_F(DistCli, TheLauncherPropagatesAWorkerFailure) {
   TempDir dir;
-  test::CliRun r = test::run_cli("train --train '" + dir.file("missing.pack") + "' --out '" + dir.file("o") +
-                                     "' --nproc 2",
-                                 dir);
+  test::CliRun r =
+      test::run_cli("train --train '" + dir.file("missing.pack") + "' --out '" + dir.file("o") + "' --nproc 2", dir);
   EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_NE(r.err.find("launcher: rank"), std::string::npos) << r.err;
 }

@@ -18,8 +18,8 @@ namespace {
 
 torch::nn::Sequential small_net(uint64_t seed) {
   torch::manual_seed(seed);
-  return torch::nn::Sequential(torch::nn::Linear(6, 16), torch::nn::ReLU(), torch::nn::Linear(16, 8),
-                               torch::nn::ReLU(), torch::nn::Linear(8, 3));
+  return torch::nn::Sequential(torch::nn::Linear(6, 16), torch::nn::ReLU(), torch::nn::Linear(16, 8), torch::nn::ReLU(),
+                               torch::nn::Linear(8, 3));
 }
 
 torch::Tensor input_for(int rank) {
@@ -87,8 +87,10 @@ TEST(DistReducer, AveragesGradientsWithAndWithoutOverlapInOneOrManyBuckets) {
         for (auto& p : params) got[rank].push_back(p.grad().clone());
       });
       SCOPED_TRACE("overlap=" + std::to_string(overlap) + " bucket_bytes=" + std::to_string(bucket_bytes));
-      if (bucket_bytes == 64) EXPECT_GT(buckets[0], 2u);
-      else EXPECT_EQ(buckets[0], 1u);
+      if (bucket_bytes == 64)
+        EXPECT_GT(buckets[0], 2u);
+      else
+        EXPECT_EQ(buckets[0], 1u);
       for (int r = 0; r < 2; ++r) {
         ASSERT_EQ(got[r].size(), mean.size());
         for (size_t k = 0; k < mean.size(); ++k)

@@ -2,8 +2,10 @@
 // the torchrun environment, the local launcher, the watchdog.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <set>
+#include <thread>
 
 #include "covscreen/core/error.h"
 #include "covscreen/dist/launcher.h"
@@ -11,9 +13,6 @@
 #include "covscreen/dist/rendezvous.h"
 #include "covscreen/dist/sampler.h"
 #include "covscreen/dist/watchdog.h"
-
-#include <atomic>
-#include <thread>
 
 using namespace covscreen;
 using namespace covscreen::dist;

@@ -3,6 +3,7 @@
 // Adebayo et al. 2018 on real CT slices with the shipped model (skipped when it is absent).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <torch/torch.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -10,11 +11,9 @@
 #include <sstream>
 #include <vector>
 
-#include <torch/torch.h>
-
+#include "cli_util.h"
 #include "covscreen/core/paths.h"
 #include "covscreen/models/checkpoint.h"
-#include "cli_util.h"
 #include "test_util.h"
 
 namespace covscreen {
@@ -125,9 +124,9 @@ TEST_F(ExplainCli, CollidingStemsGetUniqueNamesAndGradCamPlusPlusWorks) {
     write_gray_png((dir_.path() / sub / "scan.png").string(), 50, 70);
   }
   const std::string out = dir_.file("out");
-  const CliRun r = run_cli("explain --model '" + ckpt_ + "' '" + dir_.file("a/scan.png") + "' '" + dir_.file("b/scan.png") +
-                            "' --method gradcam++ --class non-covid --out '" + out + "'",
-                        dir_);
+  const CliRun r = run_cli("explain --model '" + ckpt_ + "' '" + dir_.file("a/scan.png") + "' '" +
+                               dir_.file("b/scan.png") + "' --method gradcam++ --class non-covid --out '" + out + "'",
+                           dir_);
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(png_header(out + "/scan_cam.png").width, 50);
   EXPECT_EQ(png_header(out + "/scan-2_cam.png").height, 70);
@@ -137,15 +136,16 @@ TEST_F(ExplainCli, CollidingStemsGetUniqueNamesAndGradCamPlusPlusWorks) {
 TEST_F(ExplainCli, UsageErrors) {
   write_gray_png(dir_.file("x.png"), 32, 32);
   CliRun r = run_cli("explain '" + dir_.file("x.png") + "' --out '" + dir_.file("o") + "'", dir_,
-                  "COVSCREEN_MODEL='" + dir_.file("missing.ckpt") + "'");
+                     "COVSCREEN_MODEL='" + dir_.file("missing.ckpt") + "'");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
-  r = run_cli("explain --model '" + ckpt_ + "' '" + dir_.file("x.png") + "' --class lung --out '" + dir_.file("o") + "'",
-              dir_);
+  r = run_cli(
+      "explain --model '" + ckpt_ + "' '" + dir_.file("x.png") + "' --class lung --out '" + dir_.file("o") + "'", dir_);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("non-covid"), std::string::npos) << r.err;  // lists the model's classes
-  r = run_cli("explain --model '" + ckpt_ + "' '" + dir_.file("x.png") + "' --method lime --out '" + dir_.file("o") + "'",
-              dir_);
+  r = run_cli(
+      "explain --model '" + ckpt_ + "' '" + dir_.file("x.png") + "' --method lime --out '" + dir_.file("o") + "'",
+      dir_);
   EXPECT_EQ(r.rc, 1);
 }
 
@@ -160,9 +160,9 @@ double mean_spearman(const std::string& out) {
 // was made with has the same weights, hence the same maps.
 TEST_F(ExplainCli, RandomizationCheckReportsOneForIdenticalWeights) {
   write_gray_png(dir_.file("x.png"), 64, 64);
-  const CliRun r = run_cli(
-      "explain --model '" + ckpt_ + "' '" + dir_.file("x.png") + "' --randomization-check --seed 1 --out '" + dir_.file("o") + "'",
-      dir_);
+  const CliRun r = run_cli("explain --model '" + ckpt_ + "' '" + dir_.file("x.png") +
+                               "' --randomization-check --seed 1 --out '" + dir_.file("o") + "'",
+                           dir_);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NEAR(mean_spearman(r.out), 1.0, 1e-4) << r.out;
 }
@@ -191,7 +191,8 @@ TEST(ExplainSanity, TrainedVersusRandomWeightsOnCovidCtVal) {
   }
   ASSERT_GE(n, 4) << "could not find COVID-CT val images under " << root;
   test::TempDir dir;
-  const CliRun r = run_cli("explain --model '" + model + "'" + files + " --randomization-check --out '" + dir.file("o") + "'", dir);
+  const CliRun r =
+      run_cli("explain --model '" + model + "'" + files + " --randomization-check --out '" + dir.file("o") + "'", dir);
   ASSERT_EQ(r.rc, 0) << r.err;
   const double rho = mean_spearman(r.out);
   std::cout << "mean Spearman rank correlation trained vs re-initialized over " << n << " images: " << rho << "\n";

@@ -1,12 +1,11 @@
 // Grad-CAM / Grad-CAM++ against closed forms on tiny models defined here (no trained weights),
 // map normalization, and the Spearman rank correlation.
+#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <cmath>
 #include <vector>
-
-#include <c10/core/InferenceMode.h>
-#include <torch/torch.h>
 
 #include "covscreen/core/compat.h"
 #include "covscreen/core/error.h"
@@ -210,8 +209,8 @@ TEST(GradCam, RunsOnCuda) {
 }
 
 TEST(Normalize, MinMaxToUnitRangeAndConstantToZeros) {
-  torch::Tensor m = torch::stack({torch::arange(12, torch::kFloat).view({3, 4}) * 2.0 + 1.0,
-                                  torch::full({3, 4}, 7.0f), torch::zeros({3, 4})});
+  torch::Tensor m = torch::stack(
+      {torch::arange(12, torch::kFloat).view({3, 4}) * 2.0 + 1.0, torch::full({3, 4}, 7.0f), torch::zeros({3, 4})});
   m[1][0][0] = 7.0f + 1e-7f;  // rounding noise on a constant map
   const torch::Tensor n = normalize_maps(m);
   EXPECT_NEAR(n[0].min().item<double>(), 0.0, 1e-7);
@@ -259,9 +258,9 @@ TEST(Spearman, KnownValues) {
   EXPECT_NEAR(spearman_correlation(torch::tensor({1., 2., 2., 3., 5., 5., 5., 0.}),
                                    torch::tensor({1., 3., 2., 4., 4., 9., 1., 0.})),
               0.6709239388850756, 1e-12);
-  EXPECT_NEAR(spearman_correlation(torch::tensor({0.1, 0.4, 0.4, 0.2, 0.9, 0.3}),
-                                   torch::tensor({3., 1., 2., 2., 5., 0.})),
-              0.1323529411764706, 1e-12);
+  EXPECT_NEAR(
+      spearman_correlation(torch::tensor({0.1, 0.4, 0.4, 0.2, 0.9, 0.3}), torch::tensor({3., 1., 2., 2., 5., 0.})),
+      0.1323529411764706, 1e-12);
   EXPECT_EQ(spearman_correlation(torch::zeros({10}), a.flatten().slice(0, 0, 10)), 0.0);  // undefined -> 0
   EXPECT_THROW(spearman_correlation(a, torch::rand({7})), UsageError);
   const torch::Tensor r = average_ranks(torch::tensor({3.0, 1.0, 3.0, 2.0}));

@@ -50,22 +50,23 @@ std::vector<std::string> found_in(const std::string& bytes, const std::vector<st
 }
 
 TEST(Deidentify, RulesFollowTheBasicProfileAndTheGenericFallbacks) {
-  EXPECT_EQ(deid_action(0x0010, 0x0010, "PN"), DeidAction::kDummy);      // PatientName
-  EXPECT_EQ(deid_action(0x0010, 0x0030, "DA"), DeidAction::kEmpty);      // PatientBirthDate
-  EXPECT_EQ(deid_action(0x0008, 0x0080, "LO"), DeidAction::kRemove);     // InstitutionName
-  EXPECT_EQ(deid_action(0x0020, 0x000D, "UI"), DeidAction::kUid);        // StudyInstanceUID
-  EXPECT_EQ(deid_action(0x0009, 0x1001, "LO"), DeidAction::kRemove);     // private
-  EXPECT_EQ(deid_action(0x0009, 0x0010, "LO"), DeidAction::kRemove);     // private creator
-  EXPECT_EQ(deid_action(0x0008, 0x009C, "PN"), DeidAction::kEmpty);      // any other person name
-  EXPECT_EQ(deid_action(0x0018, 0x1012, "DA"), DeidAction::kRemove);     // any other date
-  EXPECT_EQ(deid_action(0x0008, 0x1150, "UI"), DeidAction::kUid);        // other UIDs (class UIDs kept by value)
-  EXPECT_EQ(deid_action(0x6000, 0x3000, "OW"), DeidAction::kRemove);     // overlay data
-  EXPECT_EQ(deid_action(0x0028, 0x1052, "DS"), DeidAction::kKeep);       // RescaleIntercept
-  EXPECT_EQ(deid_action(0x7FE0, 0x0010, "OW"), DeidAction::kKeep);       // PixelData
+  EXPECT_EQ(deid_action(0x0010, 0x0010, "PN"), DeidAction::kDummy);   // PatientName
+  EXPECT_EQ(deid_action(0x0010, 0x0030, "DA"), DeidAction::kEmpty);   // PatientBirthDate
+  EXPECT_EQ(deid_action(0x0008, 0x0080, "LO"), DeidAction::kRemove);  // InstitutionName
+  EXPECT_EQ(deid_action(0x0020, 0x000D, "UI"), DeidAction::kUid);     // StudyInstanceUID
+  EXPECT_EQ(deid_action(0x0009, 0x1001, "LO"), DeidAction::kRemove);  // private
+  EXPECT_EQ(deid_action(0x0009, 0x0010, "LO"), DeidAction::kRemove);  // private creator
+  EXPECT_EQ(deid_action(0x0008, 0x009C, "PN"), DeidAction::kEmpty);   // any other person name
+  EXPECT_EQ(deid_action(0x0018, 0x1012, "DA"), DeidAction::kRemove);  // any other date
+  EXPECT_EQ(deid_action(0x0008, 0x1150, "UI"), DeidAction::kUid);     // other UIDs (class UIDs kept by value)
+  EXPECT_EQ(deid_action(0x6000, 0x3000, "OW"), DeidAction::kRemove);  // overlay data
+  EXPECT_EQ(deid_action(0x0028, 0x1052, "DS"), DeidAction::kKeep);    // RescaleIntercept
+  EXPECT_EQ(deid_action(0x7FE0, 0x0010, "OW"), DeidAction::kKeep);    // PixelData
   const auto& rules = basic_profile_rules();
   EXPECT_GT(rules.size(), 150u);
   for (size_t i = 1; i < rules.size(); ++i)
-    EXPECT_LT(uint32_t(rules[i - 1].group) << 16 | rules[i - 1].element, uint32_t(rules[i].group) << 16 | rules[i].element);
+    EXPECT_LT(uint32_t(rules[i - 1].group) << 16 | rules[i - 1].element,
+              uint32_t(rules[i].group) << 16 | rules[i].element);
 }
 
 TEST(Deidentify, NoPhiSurvivesAndUidsStayConsistent) {

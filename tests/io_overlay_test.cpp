@@ -3,7 +3,6 @@
 
 #include <cmath>
 #include <fstream>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -129,9 +128,9 @@ TEST(Overlay, TextScalesWithThePicture) {
     return cv::boundingRect(g > 0).height;
   };
   const int small = text_height(200), large = text_height(2000);
-  EXPECT_GE(small, 10);                // legible at 200 px
-  EXPECT_GT(large, 5 * small);         // scaled up with the picture
-  EXPECT_LT(large, 2000 / 8);          // but still a corner label
+  EXPECT_GE(small, 10);         // legible at 200 px
+  EXPECT_GT(large, 5 * small);  // scaled up with the picture
+  EXPECT_LT(large, 2000 / 8);   // but still a corner label
 }
 
 TEST(Overlay, Raw16MapsUnitRangeToFullScale) {

@@ -7,6 +7,7 @@
 #include "covscreen/models/densenet.h"
 #include "covscreen/models/fpa.h"
 #include "covscreen/models/model.h"
+#include "covscreen/models/registry.h"
 #include "covscreen/models/resnet.h"
 #include "covscreen/models/state_dict.h"
 #include "test_util.h"
@@ -47,7 +48,7 @@ TEST(DeepCTNet, OtherBackbonesAtSmallInputs) {
     auto model = make_model(deep(3, 64, bb));
     model->train();
     auto f = model->features(torch::randn({1, 3, 64, 64}));  // batch 1 in train mode
-    EXPECT_EQ(f.sizes(), (std::vector<int64_t>{1, backbone_channels(bb), 2, 2})) << bb;
+    EXPECT_EQ(f.sizes(), (std::vector<int64_t>{1, backbones().get(bb).channels, 2, 2})) << bb;
     EXPECT_EQ(model->classify(f).sizes(), (std::vector<int64_t>{1, 3})) << bb;
   }
 }
@@ -120,15 +121,40 @@ TEST(Backbones, TorchvisionParameterCounts) {
 
 TEST(Backbones, OutputSizeFormulaMatchesForward) {
   torch::NoGradGuard no_grad;
-  for (const std::string bb : {"densenet121", "resnet50"}) {
-    auto net = make_backbone(bb);
+  for (const std::string& name : backbones().names()) {
+    const Backbone& bb = backbones().get(name);
+    auto net = bb.make(0);
     net->eval();
     for (int n : {33, 97}) {  // odd sizes: floor in the pools, ceil in strided convs
       auto f = net->features(torch::zeros({1, 3, n, n}));
-      EXPECT_EQ(f.size(2), backbone_output_size(bb, n)) << bb << " " << n;
-      EXPECT_EQ(f.size(1), backbone_channels(bb)) << bb;
+      EXPECT_EQ(f.size(2), bb.map_size(n)) << name << " " << n;
+      EXPECT_EQ(f.size(1), bb.channels) << name;
     }
   }
+}
+
+TEST(Registry, ArchitecturesAndBackbonesByName) {
+  EXPECT_EQ(architectures().names(),
+            (std::vector<std::string>{"deep-ct-net", "deep-cxr-net", "densenet121", "densenet169", "resnet50"}));
+  EXPECT_EQ(backbones().names(), (std::vector<std::string>{"densenet121", "densenet169", "resnet50"}));
+  ModelConfig c;
+  c.arch = "resnet50";
+  EXPECT_EQ(backbone_name(c), "resnet50");  // a plain baseline is its own backbone
+  c.arch = "deep-ct-net";
+  c.backbone = "densenet169";
+  EXPECT_EQ(backbone_name(c), "densenet169");
+  // Unknown names fail with the valid ones listed, from JSON as from code.
+  try {
+    nlohmann::json j = {{"arch", "deep-ct-nett"}};
+    j.get<ModelConfig>();
+    FAIL() << "an unknown architecture was accepted";
+  } catch (const UsageError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("deep-ct-nett"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("deep-ct-net, deep-cxr-net, densenet121, densenet169, resnet50"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(nlohmann::json({{"backbone", "vgg16"}}).get<ModelConfig>(), UsageError);
+  EXPECT_THROW(nlohmann::json({{"fpa_chanels", 3}}).get<ModelConfig>(), UsageError);  // a typo
 }
 
 TEST(Fpa, KeepsShapeDownTo1x1InTrainModeAtBatch1) {

@@ -3,12 +3,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "cli_util.h"
 #include "covscreen/core/error.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/models/cxr_parts.h"
 #include "covscreen/models/deep_cxr_net.h"
 #include "covscreen/models/state_dict.h"
-#include "cli_util.h"
 #include "test_util.h"
 
 using namespace covscreen;
@@ -25,7 +25,6 @@ ModelConfig cxr_config(int positive = 0) {
   c.cxr.positive_index = positive;
   return c;
 }
-
 
 }  // namespace
 

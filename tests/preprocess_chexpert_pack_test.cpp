@@ -47,9 +47,9 @@ TEST(ChexpertPack, TargetsFollowTheImagesOfSharedCxrs) {
   ASSERT_EQ(r.failures.size(), 1u);
   ASSERT_TRUE(r.pack.multilabel());
   EXPECT_EQ(r.pack.classes, ml.findings);  // finding names are not canonicalised ("No Finding" stays)
-  const auto expect = torch::tensor({1.f, 0.f, 0.f, 1.f, 0.f, 0.f, 1.f, 0.f, 0.f, 0.f, 1.f, 1.f, 0.f, 1.f, 1.f, 0.f,
-                                     1.f, 1.f})
-                          .view({6, 3});
+  const auto expect =
+      torch::tensor({1.f, 0.f, 0.f, 1.f, 0.f, 0.f, 1.f, 0.f, 0.f, 0.f, 1.f, 1.f, 0.f, 1.f, 1.f, 0.f, 1.f, 1.f})
+          .view({6, 3});
   EXPECT_TRUE(torch::equal(r.pack.targets, expect)) << r.pack.targets;
   for (int64_t l : r.pack.labels) EXPECT_EQ(l, -1);
 

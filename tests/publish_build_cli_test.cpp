@@ -247,9 +247,9 @@ TEST_F(BuildCli, RefusesForeignFoldersAndKeysInsideTheOutput) {
   const std::string out = tmp_.file("ds");
   test::fs::create_directories(out);
   write_file_atomic(out + "/k.key", std::string(kKeyA));
-  r = test::run_cli("dataset build " + quote(fx_->file("studies")) + " --out " + quote(out) + " --key-file " +
-                        quote(out + "/k.key"),
-                    tmp_);
+  r = test::run_cli(
+      "dataset build " + quote(fx_->file("studies")) + " --out " + quote(out) + " --key-file " + quote(out + "/k.key"),
+      tmp_);
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("inside the output"), std::string::npos) << r.err;
 }

@@ -17,7 +17,8 @@ namespace {
 
 TEST(PublishLabels, ReadsPatientsAndRefusesConflicts) {
   test::TempDir d;
-  write_file_atomic(d.file("l.csv"), "Patient,Label,Age,Sex,Site\nA1,COVID-19,45,female,s1\nA2,NORMAL,,m,\nA1,covid,45,F,s1\n");
+  write_file_atomic(d.file("l.csv"),
+                    "Patient,Label,Age,Sex,Site\nA1,COVID-19,45,female,s1\nA2,NORMAL,,m,\nA1,covid,45,F,s1\n");
   const LabelTable t = read_labels(d.file("l.csv"));
   ASSERT_EQ(t.patients.size(), 2u);
   EXPECT_EQ(t.patients.at("A1").label, "covid");
@@ -85,8 +86,8 @@ TEST(PublishBuild, ImagesWithAPathCsvGoToPatientFolders) {
     cv::Mat img(40 + i, 30, CV_8UC1, cv::Scalar(20 * i));
     const std::string name = "JOHN_DOE_" + std::to_string(i) + ".png";
     ASSERT_TRUE(cv::imwrite((in / name).string(), img));
-    csv += "JOHN_DOE_scans/" + name + ",MRN" + std::to_string(i / 2) + "," + (i < 6 ? (i % 4 < 2 ? "covid" : "normal") : "") +
-           "," + std::to_string(30 + i) + ",F\n";
+    csv += "JOHN_DOE_scans/" + name + ",MRN" + std::to_string(i / 2) + "," +
+           (i < 6 ? (i % 4 < 2 ? "covid" : "normal") : "") + "," + std::to_string(30 + i) + ",F\n";
   }
   write_file_atomic(d.file("labels.csv"), csv);
   write_file_atomic(d.file("k.key"), "a-long-enough-secret-key");

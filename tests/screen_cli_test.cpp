@@ -1,11 +1,11 @@
 // `covscreen screen` and `covscreen evaluate` end to end, on generated images and a fresh model.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "cli_util.h"
 #include "covscreen/core/container.h"
@@ -57,11 +57,11 @@ TEST_F(ScreenCli, ScreensTheGoodFilesReportsTheBadOnesAndExits2) {
 
   CliRun r = run_cli("screen --model '" + model_ + "' '" + in.string() + "' --format json", dir_);
   EXPECT_EQ(r.rc, 2) << r.err;
-  auto j = nlohmann::json::parse(r.out);
+  auto j = parse_json_lines(r.out);
   ASSERT_EQ(j.size(), 6u);
   int ok = 0;
   for (const auto& item : j) {
-    const std::string path = item["path"];
+    const std::string path = item["file"];
     const bool bad = path.find("empty") != std::string::npos || path.find("notes") != std::string::npos ||
                      path.find("truncated") != std::string::npos;
     EXPECT_EQ(item["ok"].get<bool>(), !bad) << path;
@@ -107,11 +107,11 @@ TEST_F(ScreenCli, EvaluateOnACovidNonCovidFolderWritesEveryFileAndAgreesWithSkle
   }
   const std::string other = small_checkpoint(dir_, 4, "other.ckpt");
   const std::string out = dir_.file("eval");
-  CliRun r = run_cli("evaluate --model '" + model_ + "' --model '" + other + "' '" + root.string() + "' --out '" + out + "'",
-                     dir_);
+  CliRun r = run_cli(
+      "evaluate --model '" + model_ + "' --model '" + other + "' '" + root.string() + "' --out '" + out + "'", dir_);
   ASSERT_EQ(r.rc, 0) << r.err;
-  for (const char* f : {"metrics.json", "report.md", "report.html", "roc.svg", "predictions.csv",
-                        "predictions_other.csv"})
+  for (const char* f :
+       {"metrics.json", "report.md", "report.html", "roc.svg", "predictions.csv", "predictions_other.csv"})
     EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
   auto m = nlohmann::json::parse(slurp(out + "/metrics.json"));
   for (const char* k : {"n", "auc", "auc_ci", "accuracy", "precision", "recall", "specificity", "f1", "threshold",
@@ -128,7 +128,8 @@ TEST_F(ScreenCli, EvaluateOnACovidNonCovidFolderWritesEveryFileAndAgreesWithSkle
     GTEST_SKIP() << "Debian's python3-sklearn is not installed: AUC not cross-checked";
   const std::string script = std::string(COVSCREEN_SOURCE_DIR) + "/tests/python/check_predictions.py";
   const std::string res = dir_.file("sk.json");
-  ASSERT_EQ(std::system(("/usr/bin/python3 '" + script + "' '" + out + "/predictions.csv' > '" + res + "'").c_str()), 0);
+  ASSERT_EQ(std::system(("/usr/bin/python3 '" + script + "' '" + out + "/predictions.csv' > '" + res + "'").c_str()),
+            0);
   auto sk = nlohmann::json::parse(slurp(res));
   EXPECT_EQ(sk["n"], 28);
   EXPECT_NEAR(m["auc"].get<double>(), sk["auc"].get<double>(), 1e-6);
@@ -149,7 +150,8 @@ TEST_F(ScreenCli, EvaluateReportsCovidCallsByTheDataOwnFinerClasses) {
                   synthetic_slice(96, 96, ++seed, name == "COVID"));
   }
   const std::string out = dir_.file("eval3");
-  CliRun r = run_cli("evaluate --model '" + model_ + "' '" + root.string() + "' --layout folders --out '" + out + "'", dir_);
+  CliRun r =
+      run_cli("evaluate --model '" + model_ + "' '" + root.string() + "' --layout folders --out '" + out + "'", dir_);
   ASSERT_EQ(r.rc, 0) << r.err;
   auto m = nlohmann::json::parse(slurp(out + "/metrics.json"));
   const auto& models = m.contains("models") ? m["models"][0] : m;

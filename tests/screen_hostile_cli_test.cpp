@@ -114,9 +114,9 @@ TEST(ScreenHostile, EveryHostileFileGetsOneClearErrorAndTheRestAreScreened) {
   ASSERT_EQ(r.rc, 2) << "expected 2 (some files failed); stderr:\n" << r.err;
 
   nlohmann::json items;
-  ASSERT_NO_THROW(items = nlohmann::json::parse(r.out)) << r.out;
+  ASSERT_NO_THROW(items = test::parse_json_lines(r.out)) << r.out;
   std::map<std::string, std::vector<nlohmann::json>> by_name;
-  for (const auto& it : items) by_name[fs::path(it.value("path", "")).filename().string()].push_back(it);
+  for (const auto& it : items) by_name[fs::path(it.value("file", "")).filename().string()].push_back(it);
   EXPECT_EQ(items.size(), c.files.size());
 
   for (const auto& [name, bytes] : c.files) {

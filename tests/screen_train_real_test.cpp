@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "covscreen/screen/data_source.h"
+#include "covscreen/preprocess/data_source.h"
 #include "covscreen/train/trainer.h"
 #include "test_util.h"
 
@@ -30,7 +30,7 @@ TEST(TrainRealData, TwoEpochsLowerTheLossAndBeatChanceOnVal) {
   cfg.warmup_epochs = 0;
   cfg.lr = 1e-3;
   cfg.batch_size = 16;
-  cfg.device = "cpu";
+  cfg.device = DeviceKind::kCpu;
   cfg.seed = 1;
   TrainInputs in{&train.pack, &val.pack, train.description, val.description};
   TrainResult r = train_model(cfg, in, dir.file("run"), false);

@@ -3,27 +3,26 @@
 // process, seeded synthetic pictures, hand-made bad files, an in-process server on 127.0.0.1
 // with an ephemeral port, and a gate that holds the model worker (ServeOptions::before_batch).
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <torch/torch.h>
 
 #include <chrono>
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <torch/torch.h>
+#include <string>
+#include <thread>
+#include <vector>
 
+#include "cli_util.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/serve/server.h"
-#include "cli_util.h"
 #include "test_util.h"
 
 namespace covscreen::serve_test {
@@ -81,7 +80,7 @@ inline std::string chunk(const std::string& type, const std::string& data) {
 // A tiny, well-formed PNG file whose header claims width x height (a decompression bomb).
 inline std::string png_claiming(uint32_t width, uint32_t height) {
   std::string ihdr = be32(width) + be32(height) + std::string("\x08\x00\x00\x00\x00", 5);  // 8-bit gray
-  const std::string idat("\x78\x9c\x03\x00\x00\x00\x00\x01", 8);  // an empty zlib stream
+  const std::string idat("\x78\x9c\x03\x00\x00\x00\x00\x01", 8);                           // an empty zlib stream
   return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) + chunk("IEND", "");
 }
 
@@ -115,8 +114,9 @@ inline ServeOptions test_options() {
   o.port = 0;
   o.host = "127.0.0.1";
   o.max_body_bytes = 2ll << 20;
-  o.inference.device = "cpu";
+  o.inference.device = DeviceKind::kCpu;
   o.http_threads = 6;
+  o.workers = 1;  // the queue tests count model calls of one worker
   o.log_requests = false;
   return o;
 }

@@ -5,7 +5,7 @@
 #include <iterator>
 #include <regex>
 
-#include "covscreen/screen/screener.h"
+#include "covscreen/screen/pipeline.h"
 #include "serve_fixture.h"
 
 namespace covscreen {
@@ -62,7 +62,7 @@ TEST_F(ServeHttp, PageIsSelfContainedWithTheNotice) {
   EXPECT_NE(r->get_header_value("Content-Security-Policy").find("default-src 'none'"), std::string::npos);
 }
 
-TEST_F(ServeHttp, ScreensARawPngLikeTheScreener) {
+TEST_F(ServeHttp, ScreensARawPngLikeThePipeline) {
   const std::string bytes = png(80, 96, 3);
   auto c = client(*server_);
   auto r = c.Post("/v1/screen", bytes, "image/png");
@@ -82,11 +82,11 @@ TEST_F(ServeHttp, ScreensARawPngLikeTheScreener) {
   ASSERT_TRUE(it.contains("timings_ms"));
   EXPECT_GE(it["timings_ms"]["inference"].get<double>(), 0.0);
 
-  // The same file through the batch Screener (a separate code path) gives the same numbers.
-  ScreenOptions so;
-  so.inference.device = "cpu";
-  Screener screener(load_checkpoint(checkpoint_path()), so);
-  const ScreenItem ref = screener.screen_bytes(bytes, "ref.png");
+  // The same file through the pipeline on this thread (not the server's queue) gives the same numbers.
+  PipelineOptions po;
+  po.inference.device = DeviceKind::kCpu;
+  Pipeline pipeline(load_checkpoint(checkpoint_path()), po);
+  const ScreenResult ref = pipeline.screen_bytes(bytes, "ref.png");
   ASSERT_TRUE(ref.ok) << ref.error;
   const float pc = it["probabilities"]["covid"].get<float>();
   const float pn = it["probabilities"]["non-covid"].get<float>();
@@ -183,11 +183,11 @@ TEST_F(ServeHttp, MultipartReportsEachFile) {
 TEST_F(ServeHttp, BadBodiesGetTheRightStatus) {
   auto c = client(*server_);
   const std::string good = png(80, 96, 31);
-  expect_json_error(c.Post("/v1/screen", "", "image/png"), 400);                       // empty
+  expect_json_error(c.Post("/v1/screen", "", "image/png"), 400);                                // empty
   expect_json_error(c.Post("/v1/screen", good.substr(0, good.size() - 30), "image/png"), 422);  // truncated
   expect_json_error(c.Post("/v1/screen", "this is not an image at all", "image/png"), 415);
-  expect_json_error(c.Post("/v1/screen", std::string(500, '\x01'), "image/png"), 415);  // unknown signature
-  expect_json_error(c.Post("/v1/screen", good, "text/plain"), 415);                     // wrong media type
+  expect_json_error(c.Post("/v1/screen", std::string(500, '\x01'), "image/png"), 415);    // unknown signature
+  expect_json_error(c.Post("/v1/screen", good, "text/plain"), 415);                       // wrong media type
   expect_json_error(c.Post("/v1/screen", png_claiming(65535, 65535), "image/png"), 413);  // decompression bomb
   // Over the 2 MiB body limit.
   expect_json_error(c.Post("/v1/screen", std::string(3u << 20, '\0'), "image/png"), 413);
@@ -209,8 +209,8 @@ TEST_F(ServeHttp, MetricsCountRequests) {
   auto count = [&](const std::string& route, int status) -> long {
     auto r = c.Get("/metrics");
     if (!r || r->status != 200) return -1;
-    const std::regex re("covscreen_http_requests_total\\{route=\"" + route + "\",status=\"" +
-                        std::to_string(status) + "\"\\} ([0-9]+)");
+    const std::regex re("covscreen_http_requests_total\\{route=\"" + route + "\",status=\"" + std::to_string(status) +
+                        "\"\\} ([0-9]+)");
     std::smatch m;
     return std::regex_search(r->body, m, re) ? std::stol(m[1]) : 0;
   };

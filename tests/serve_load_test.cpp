@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "covscreen/serve/load.h"
+#include "load/load_client.h"
 #include "serve_fixture.h"
 
 namespace covscreen {
@@ -34,7 +34,8 @@ std::vector<LoadFile> files(const std::string& ext, size_t n) {
   if (out.empty()) {
     std::cout << "COVID-CT not found under " << datasets_root() << ": synthetic " << ext << " pictures\n";
     for (size_t i = 0; i < n; ++i)
-      out.push_back({"synthetic" + std::to_string(i) + ext, encode(picture(300 + 20 * static_cast<int>(i), 280, i), ext)});
+      out.push_back(
+          {"synthetic" + std::to_string(i) + ext, encode(picture(300 + 20 * static_cast<int>(i), 280, i), ext)});
   }
   return out;
 }
@@ -63,8 +64,8 @@ void expect_contract(const LoadReport& r) {
   EXPECT_EQ(r.transport_errors, 0);
   EXPECT_TRUE(r.server_alive);
   EXPECT_EQ(r.valid_5xx_not_503, 0);
-  EXPECT_EQ(r.valid_unexpected, 0);   // valid files: only 200 or 503
-  EXPECT_EQ(r.bad_200_bodies, 0);     // a 200 has one ok result per file, probabilities in [0, 1]
+  EXPECT_EQ(r.valid_unexpected, 0);  // valid files: only 200 or 503
+  EXPECT_EQ(r.bad_200_bodies, 0);    // a 200 has one ok result per file, probabilities in [0, 1]
   EXPECT_EQ(r.missing_retry_after, 0);
   EXPECT_EQ(r.corrupt_not_4xx_json, 0);  // every corrupt body: a 4xx with a JSON error
   EXPECT_EQ(r.corrupt_wrong_status, 0);  // ... and the right one (400/413/415/422)
@@ -86,7 +87,8 @@ TEST(ServeLoad, MixedTrafficKeepsTheContractAndMemoryFlat) {
   // Memory flat: a leak of the request bodies or decoded images (hundreds of KiB each) over the
   // second 100 requests would add tens of MiB; allocator noise stays well under that.
   ASSERT_GT(r.rss_mid_kb, 0);
-  EXPECT_LT(r.rss_end_kb - r.rss_mid_kb, 16 * 1024) << "RSS grew from " << r.rss_mid_kb << " to " << r.rss_end_kb << " KiB";
+  EXPECT_LT(r.rss_end_kb - r.rss_mid_kb, 16 * 1024)
+      << "RSS grew from " << r.rss_mid_kb << " to " << r.rss_end_kb << " KiB";
   EXPECT_LT(r.rss_peak_kb - r.rss_start_kb, 200 * 1024) << "peak " << r.rss_peak_kb << " KiB, start " << r.rss_start_kb;
 }
 

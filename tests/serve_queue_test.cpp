@@ -2,6 +2,7 @@
 // 503 + Retry-After, concurrent requests share one model call, a stuck model gives 504.
 #include <atomic>
 #include <future>
+
 #include "serve_fixture.h"
 
 namespace covscreen {

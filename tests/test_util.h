@@ -19,10 +19,10 @@ inline std::string dataset(const std::string& rel) {
   return fs::exists(p) ? p.string() : std::string();
 }
 
-#define COVSCREEN_REQUIRE_DATASET(var, rel)                                                        \
-  const std::string var = ::covscreen::test::dataset(rel);                                          \
-  if (var.empty())                                                                                  \
-  GTEST_SKIP() << "data set '" << (rel) << "' not found under " << ::covscreen::datasets_root()    \
+#define COVSCREEN_REQUIRE_DATASET(var, rel)                                                     \
+  const std::string var = ::covscreen::test::dataset(rel);                                      \
+  if (var.empty())                                                                              \
+  GTEST_SKIP() << "data set '" << (rel) << "' not found under " << ::covscreen::datasets_root() \
                << " (set COVSCREEN_DATA to the shared datasets folder)"
 
 // A fresh temporary directory, removed when the object dies.

@@ -5,13 +5,13 @@
 
 #include <fstream>
 
+#include "cli_util.h"
 #include "covscreen/core/error.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/models/deep_cxr_net.h"
 #include "covscreen/models/state_dict.h"
 #include "covscreen/train/trainer.h"
 #include "synthetic_pack.h"
-#include "cli_util.h"
 #include "test_util.h"
 
 using namespace covscreen;
@@ -25,10 +25,9 @@ TrainConfig tiny(const std::string& arch) {
   c.batch_size = 4;
   c.lr = 1e-3;
   c.seed = 3;
-  c.device = "cpu";
+  c.device = DeviceKind::kCpu;
   return c;
 }
-
 
 }  // namespace
 
@@ -89,7 +88,7 @@ TEST(TrainMultiLabel, FindingsPackTrainsWithPerFindingValidation) {
     }
   }
   TrainConfig c = tiny("densenet121");
-  c.class_weights = "balanced";
+  c.class_weights = ClassWeights::kBalanced;
   TrainInputs in{&train, &val, "synthetic", "synthetic-val"};
   const TrainResult r = train_model(c, in, dir.file("ml"), false);
   Checkpoint ck = load_checkpoint(r.best_checkpoint);

@@ -25,8 +25,8 @@ TrainConfig tiny_config(int epochs) {
   c.batch_size = 4;
   c.lr = 1e-3;
   c.seed = 7;
-  c.device = "cpu";
-  c.threshold_rule = "youden";
+  c.device = DeviceKind::kCpu;
+  c.threshold_rule = metrics::parse_threshold_rule("youden");
   return c;
 }
 }  // namespace

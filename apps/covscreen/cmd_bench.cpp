@@ -2,8 +2,8 @@
 #include <iostream>
 
 #include "command.h"
+#include "covscreen/benchmark/benchmark.h"
 #include "covscreen/core/paths.h"
-#include "covscreen/screen/benchmark.h"
 
 namespace covscreen::app {
 namespace {
@@ -20,7 +20,7 @@ const CommandRegistrar reg(70, [](CLI::App& app) {
   c->add_option("--batch", o->batch, "Batch size")->capture_default_str();
   c->add_option("--threads", o->threads, "Intra-op threads (0 = physical cores)")->capture_default_str();
   c->add_option("--workers", o->workers, "Parallel batch workers (0 = usable CPUs)")->capture_default_str();
-  c->add_option("--precision", o->precision, "auto | fp32 | bf16")->capture_default_str();
+  add_enum_option(c, "--precision", o->precision, precision_names(), "Precision");
   c->add_option("--latency-samples", o->latency_samples, "Single-file calls timed")->capture_default_str();
   c->add_option("--steps", o->steps, "Timed steps of the model-only and training phases")->capture_default_str();
   c->add_flag("!--no-train", o->train, "Skip the training phases");

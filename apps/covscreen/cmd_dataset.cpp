@@ -31,9 +31,9 @@ struct Input {
 
 void add_input_options(CLI::App* cmd, Input* in, const char* what) {
   cmd->add_option("input", in->path, what)->required();
-  cmd->add_option("--layout", in->layout, "auto|folders|covid-ct|ieee8023|kermany|manifest")
+  cmd->add_option("--layout", in->layout, "Data set layout: " + layouts().choices())
       ->capture_default_str()
-      ->check(CLI::IsMember({"auto", "folders", "covid-ct", "ieee8023", "kermany", "manifest"}));
+      ->check(registry_check(layouts()));
   cmd->add_option("--modality", in->modality, "ieee8023: keep this modality (\"\" = all)")->capture_default_str();
   cmd->add_option("--views", in->views, "ieee8023: keep these views, e.g. PA,AP (default: all)");
 }
@@ -60,15 +60,6 @@ Manifest load(const Input& in, bool verbose) {
   Manifest m = index_dataset(in.path, opt, &rep);
   if (verbose) print_report(rep, in.layout == "auto");
   return m;
-}
-
-bool is_pack_file(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return false;
-  std::ifstream f(path, std::ios::binary);
-  char head[7] = {};
-  f.read(head, sizeof head);
-  return f.gcount() == 7 && std::string(head, 7) == std::string(kPackMagic, 7);
 }
 
 void add_index(CLI::App* ds) {
@@ -222,8 +213,9 @@ void add_build(CLI::App* ds) {
   static publish::BuildOptions opt;
   static std::string ratios = "70,10,20", range;
   static bool no_progress = false;
-  auto* cmd = ds->add_subcommand("build", "de-identified data set from DICOM studies or images: "
-                                          "split/class/patient/slice.png, manifest, data set card");
+  auto* cmd = ds->add_subcommand("build",
+                                 "de-identified data set from DICOM studies or images: "
+                                 "split/class/patient/slice.png, manifest, data set card");
   cmd->add_option("input", opt.input, "folder of DICOM studies (folders of series) or of images")->required();
   cmd->add_option("--out", opt.out, "output folder (created; a previous build there is brought up to date)")
       ->required();
@@ -257,14 +249,15 @@ void add_build(CLI::App* ds) {
       std::cerr << "covscreen: created a new key in " << r.key_file
                 << ": keep it secret and outside the data set; the same key gives the same pseudonyms\n";
     for (const auto& [reason, n] : r.skipped) std::cout << "skipped: " << n << "  " << reason << "\n";
-    for (const auto& [reason, n] : r.failures) std::cerr << "covscreen: " << n << " slice(s) failed: " << reason << "\n";
+    for (const auto& [reason, n] : r.failures)
+      std::cerr << "covscreen: " << n << " slice(s) failed: " << reason << "\n";
     if (r.burned_in)
       std::cerr << "covscreen: warning: " << r.burned_in
                 << " image(s) are flagged BurnedInAnnotation=YES; burned-in text is NOT removed\n";
     std::cout << "built " << opt.out << ": " << r.images << " images of " << r.patients << " patients ("
               << r.slices_found << " slices found, " << r.slices_selected << " selected, " << r.failed
-              << " failed), key id " << r.key_id << ", " << r.files_written << " files written, "
-              << r.stale_removed << " stale removed\n"
+              << " failed), key id " << r.key_id << ", " << r.files_written << " files written, " << r.stale_removed
+              << " stale removed\n"
               << format_stats_table(r.stats);
     if (r.failed) throw ExitCode{kExitPartial};
   });

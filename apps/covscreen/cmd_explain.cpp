@@ -1,28 +1,22 @@
 // covscreen explain: Grad-CAM / Grad-CAM++ overlays for image/DICOM files and folders.
 // Per input: <out>/<stem>_cam.png (overlay at the original resolution) and <stem>_cam16.png
 // (the raw map, 16-bit). Preprocessing comes from the checkpoint's spec, never from flags.
+#include <torch/torch.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <map>
-#include <set>
-
-#include <torch/torch.h>
 
 #include "command.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
 #include "covscreen/core/paths.h"
-#include "covscreen/data/stage2.h"
+#include "covscreen/core/strings.h"
 #include "covscreen/explain/explain.h"
 #include "covscreen/explain/rank_correlation.h"
-#include "covscreen/io/image_reader.h"
-#include "covscreen/io/overlay.h"
 #include "covscreen/models/checkpoint.h"
-#include "covscreen/preprocess/stage1.h"
-#include "covscreen/screen/screener.h"
-#include "covscreen/train/inference.h"
+#include "covscreen/screen/pipeline.h"
 
 namespace covscreen::app {
 namespace {
@@ -31,7 +25,8 @@ namespace fs = std::filesystem;
 
 struct ExplainArgs {
   std::vector<std::string> inputs;
-  std::string model, cls, method = "gradcam", out, device = "cpu";
+  std::string model, cls, method = "gradcam", out;
+  DeviceKind device = DeviceKind::kCpu;
   double alpha = 0.45;
   bool randomization_check = false;
   uint64_t seed = 1;
@@ -47,19 +42,7 @@ int pick_class(const std::vector<std::string>& classes, const std::string& want)
   }
   const int k = class_index(classes, want);
   if (k >= 0) return k;
-  std::string list;
-  for (const auto& c : classes) list += (list.empty() ? "" : ", ") + c;
-  throw UsageError("--class " + want + ": the model's classes are " + list);
-}
-
-// <stem>, then <stem>-2, <stem>-3, ... so two inputs never write the same files.
-std::string unique_stem(const std::string& path, std::set<std::string>& used) {
-  std::string stem = fs::path(path).stem().string();
-  if (stem.empty()) stem = "image";
-  std::string s = stem;
-  for (int n = 2; used.count(s); ++n) s = stem + "-" + std::to_string(n);
-  used.insert(s);
-  return s;
+  throw UsageError("--class " + want + ": the model's classes are " + join(classes, ", "));
 }
 
 std::string probs_text(const std::vector<std::string>& classes, const std::vector<float>& p) {
@@ -72,11 +55,6 @@ std::string probs_text(const std::vector<std::string>& classes, const std::vecto
   return s;
 }
 
-cv::Mat to_mat(const torch::Tensor& map) {
-  const torch::Tensor m = map.to(torch::kCPU, torch::kFloat).contiguous();
-  return cv::Mat(static_cast<int>(m.size(0)), static_cast<int>(m.size(1)), CV_32FC1, m.data_ptr<float>()).clone();
-}
-
 void run(const ExplainArgs& a) {
   const CamMethod method = parse_cam_method(a.method);
   if (!(a.alpha >= 0.0 && a.alpha <= 1.0)) throw UsageError("--alpha must be in [0, 1]");
@@ -87,68 +65,59 @@ void run(const ExplainArgs& a) {
                        " does not exist: pass --model PATH (or set COVSCREEN_MODEL)");
     throw FileError(model_path, "no such file");
   }
-  const torch::Device device = resolve_device(a.device);
   Checkpoint ck = load_checkpoint(model_path);
-  ck.net->to(device);
-  ck.net->eval();
-  const int cls = pick_class(ck.classes, a.cls);
-  const Stage2 stage2(ck.spec.stage2);
-  ReadOptions read_opt;
-  read_opt.window = ck.spec.stage1.window;
-  OverlayOptions overlay_opt;
-  overlay_opt.alpha = a.alpha;
+  PipelineOptions po;
+  po.inference.device = a.device;
+  po.inference.precision = Precision::kFp32;  // the CAM runs in fp32; so do the printed probabilities
+  po.cam = CamOutput::kFiles;
+  po.cam_dir = a.out;
+  po.cam_class = pick_class(ck.classes, a.cls);
+  po.cam_method = method;
+  po.overlay.alpha = a.alpha;
+  po.keep_cam_map = a.randomization_check;
+  const ModelConfig model_cfg = ck.model;
+  Pipeline pipeline(std::move(ck), po);
+  const auto& classes = pipeline.checkpoint().classes;
 
   // Adebayo et al. 2018: the same architecture with fresh random weights.
   ScreenModel random_net;
   if (a.randomization_check) {
     torch::manual_seed(a.seed);
-    random_net = make_model(ck.model);
-    random_net->to(device);
+    random_net = make_model(model_cfg);
+    random_net->to(resolve_device(a.device));
     random_net->eval();
   }
 
-  std::vector<ScreenItem> missing;
+  std::vector<ScreenResult> missing;
   const std::vector<std::string> paths = collect_inputs(a.inputs, &missing);
   if (paths.empty() && missing.empty()) throw UsageError("no image or DICOM files found in the inputs");
   size_t failed = missing.size(), done = 0;
-  for (const auto& m : missing) std::cerr << "covscreen: " << m.path << ": " << m.error << "\n";
+  for (const auto& m : missing) std::cerr << "covscreen: " << m.file << ": " << m.error << "\n";
 
-  std::set<std::string> used;
+  const std::vector<std::string> stems = cam_stems(paths);
   double rho_sum = 0;
-  for (const std::string& path : paths) {
-    try {
-      const DecodedImage img = read_image(path, read_opt);
-      cv::Mat s1 = stage1(img.gray, ck.spec.stage1);
-      if (!s1.isContinuous()) s1 = s1.clone();
-      const torch::Tensor u8 = torch::from_blob(s1.data, {1, s1.rows, s1.cols}, torch::kUInt8).clone();
-      const torch::Tensor x = stage2(u8.to(device), /*augment=*/false);
-      const ExplainResult r = explain_image(*ck.net, x, cls, method);
-      char text[128];
-      std::snprintf(text, sizeof text, "%s p=%.2f", ck.classes[cls].c_str(), r.probs[cls]);
-      const CamFiles files = write_cam_files(a.out, unique_stem(path, used), img.gray, to_mat(r.map), text, overlay_opt);
-      std::cout << path << "\t" << probs_text(ck.classes, r.probs) << "\t" << files.overlay;
-      if (random_net) {
-        const ExplainResult rr = explain_image(*random_net, x, cls, method);
-        const double rho = spearman_correlation(r.map, rr.map);
-        rho_sum += rho;
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "\tspearman_vs_random=%.4f", rho);
-        std::cout << buf;
-      }
-      std::cout << "\n" << std::flush;
-      ++done;
-    } catch (const FileError& e) {
+  for (size_t i = 0; i < paths.size(); ++i) {
+    std::vector<PipelineInput> batch{pipeline.decode_file(paths[i], i)};
+    batch[0].cam_stem = stems[i];
+    const ScreenResult r = pipeline.infer(batch).front();
+    if (!r.ok || !r.error.empty()) {
       ++failed;
-      std::cerr << "covscreen: " << e.what() << "\n";
-    } catch (const c10::Error& e) {
-      ++failed;
-      std::cerr << "covscreen: " << path << ": " << e.what_without_backtrace() << "\n";
-    } catch (const UsageError&) {
-      throw;  // not about this file (e.g. the model does not fit the input size)
-    } catch (const std::exception& e) {
-      ++failed;
-      std::cerr << "covscreen: " << path << ": " << e.what() << "\n";
+      std::cerr << "covscreen: " << r.file << ": " << r.error << "\n";
+      continue;
     }
+    std::cout << r.file << "\t" << probs_text(classes, r.probs) << "\t" << r.cam_path;
+    if (random_net) {
+      const cv::Mat& m = r.cam_map;
+      const torch::Tensor map = torch::from_blob(m.data, {m.rows, m.cols}, torch::kFloat).clone();
+      const ExplainResult rr = explain_image(*random_net, pipeline.model_input(batch[0]), r.cam_class, method);
+      const double rho = spearman_correlation(map, rr.map);
+      rho_sum += rho;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "\tspearman_vs_random=%.4f", rho);
+      std::cout << buf;
+    }
+    std::cout << "\n" << std::flush;
+    ++done;
   }
   if (random_net && done > 0) {
     char buf[160];
@@ -156,8 +125,8 @@ void run(const ExplainArgs& a) {
                   rho_sum / static_cast<double>(done), done);
     std::cout << buf << " (trained vs re-initialized weights; well below 1 = the maps depend on the training)\n";
   }
-  std::cerr << done << " explained (" << to_string(method) << ", class " << ck.classes[cls] << "), " << failed
-            << " failed; overlays in " << a.out << "\n";
+  std::cerr << done << " explained (" << to_string(method) << ", class " << classes[static_cast<size_t>(po.cam_class)]
+            << "), " << failed << " failed; overlays in " << a.out << "\n";
   if (failed) throw ExitCode{kExitPartial};
 }
 
@@ -170,7 +139,7 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
   c->add_option("--class", a->cls, "Class to explain, by name or index (default: covid, else the first)");
   c->add_option("--method", a->method, "gradcam | gradcam++")->capture_default_str();
   c->add_option("--alpha", a->alpha, "Heatmap weight in the overlay")->capture_default_str();
-  c->add_option("--device", a->device, "cpu | cuda | auto")->capture_default_str();
+  add_enum_option(c, "--device", a->device, device_names(), "Device");
   c->add_flag("--randomization-check", a->randomization_check,
               "Also compare each map with the map of a randomly re-initialized model of the same architecture "
               "(Spearman rank correlation, Adebayo et al. 2018)");

@@ -3,6 +3,7 @@
 
 #include "command.h"
 #include "covscreen/core/error.h"
+#include "covscreen/models/registry.h"
 #include "covscreen/models/weights_io.h"
 
 namespace covscreen::app {
@@ -31,8 +32,9 @@ void print_list(const char* what, const std::vector<std::string>& v, size_t max_
 }
 
 void add_model_flags(CLI::App* cmd, ModelConfig* cfg) {
-  cmd->add_option("--backbone", cfg->backbone, "deep-ct-net backbone: densenet121|densenet169|resnet50")
-      ->capture_default_str();
+  cmd->add_option("--backbone", cfg->backbone, "Backbone of deep-ct-net / deep-cxr-net: " + backbones().choices())
+      ->capture_default_str()
+      ->check(registry_check(backbones()));
   cmd->add_option("--fpa-channels", cfg->fpa_channels, "deep-ct-net pyramid width")->capture_default_str();
   cmd->add_option("--input-size", cfg->input_size, "input side in pixels")->capture_default_str();
 }
@@ -46,7 +48,9 @@ void add(CLI::App& app) {
   static std::string classes, out;
   static bool half = false, allow_missing = false;
   auto* import = model->add_subcommand("import", "make a checkpoint from a torchvision/torchxrayvision state_dict");
-  import->add_option("--arch", imp.model.arch, "deep-ct-net|densenet121|densenet169|resnet50")->required();
+  import->add_option("--arch", imp.model.arch, "Architecture: " + architectures().choices())
+      ->required()
+      ->check(registry_check(architectures()));
   import->add_option("--state-dict", imp.state_dict, "torch.save(model.state_dict(), f) file")->required();
   import->add_option("--classes", classes, "comma-separated class names, e.g. covid,non-covid")->required();
   import->add_option("--out", out, "checkpoint to write")->required();
@@ -101,7 +105,9 @@ static ModelConfig fresh;
 static bool as_json = false;
 auto* info = model->add_subcommand("info", "print the model card of a checkpoint, or of a fresh --arch");
 info->add_option("checkpoint", info_ckpt, "covscreen checkpoint");
-auto* arch_opt = info->add_option("--arch", fresh.arch, "a fresh model instead of a checkpoint");
+auto* arch_opt =
+    info->add_option("--arch", fresh.arch, "a fresh model instead of a checkpoint: " + architectures().choices())
+        -> check(registry_check(architectures()));
 info->add_option("--num-classes", fresh.num_classes, "classes of the fresh model")->capture_default_str();
 add_model_flags(info, &fresh);
 info->add_flag("--json", as_json, "print JSON");
@@ -122,7 +128,7 @@ info->callback([arch_opt] {
 });
 }  // namespace
 
-CommandRegistrar registrar(60, add);
+const CommandRegistrar registrar(50, add);
 
 }  // namespace covscreen::app
 }  // namespace covscreen::app

@@ -1,5 +1,6 @@
-// covscreen screen: screen image/DICOM files and folders with a trained model.
-#include <unistd.h>
+// covscreen screen: screen image/DICOM files and folders with a trained model (screen/pipeline.h).
+// Rows are printed batch by batch as the workers finish them, in input order.
+#include <torch/torch.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -7,127 +8,143 @@
 
 #include "command.h"
 #include "covscreen/core/error.h"
-#include "covscreen/data/csv.h"
 #include "covscreen/core/paths.h"
 #include "covscreen/core/progress.h"
-#include "covscreen/screen/screener.h"
+#include "covscreen/data/csv.h"
+#include "covscreen/screen/pipeline.h"
 
 namespace covscreen::app {
 namespace {
 
-struct ScreenArgs {
-  std::vector<std::string> inputs;
-  std::string model, format = "table", device = "cpu", precision = "auto", cam_dir;
-  double threshold = -1;
-  int batch = 4, threads = 0, workers = 0;
-};
-
-
-void print(const std::vector<ScreenItem>& items, const Screener& s, const std::string& format) {
-  const auto& classes = s.checkpoint().classes;
-  if (format == "json") {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& it : items) {
-      nlohmann::json j = {{"path", it.path}, {"ok", it.ok}};
-      if (it.ok) {
-        nlohmann::json p;
-        for (size_t k = 0; k < classes.size(); ++k) p[classes[k]] = it.probs[k];
-        j["probabilities"] = p;
-        j["predicted"] = classes[it.predicted];
-        j["positive"] = it.positive;
-        j["threshold"] = s.threshold();
-        if (!it.cam_path.empty()) j["cam"] = it.cam_path;
-      }
-      if (!it.error.empty()) j["error"] = it.error;
-      arr.push_back(j);
-    }
-    std::cout << arr.dump(2) << "\n";
-    return;
-  }
-  if (format == "csv") {
-    std::cout << "path";
-    for (const auto& c : classes) std::cout << ",prob_" << c;
-    std::cout << ",predicted,positive,error\n";
-    for (const auto& it : items) {
-      std::cout << csv_escape(it.path);
-      for (size_t k = 0; k < classes.size(); ++k) {
-        if (it.ok) std::printf(",%.6f", it.probs[k]), std::fflush(stdout);
-        else std::cout << ",";
-      }
-      std::cout << "," << (it.ok ? classes[it.predicted] : "") << "," << (it.ok ? (it.positive ? "1" : "0") : "")
-                << "," << csv_escape(it.error) << "\n";
-    }
-    return;
-  }
-  // table
-  size_t w = 4;
-  for (const auto& it : items) w = std::max(w, it.path.size());
-  w = std::min<size_t>(w, 80);
-  std::printf("%-*s", static_cast<int>(w), "file");
-  for (const auto& c : classes) std::printf("  %9s", ("P(" + c + ")").c_str());
-  std::printf("  %-10s\n", "decision");
-  for (const auto& it : items) {
-    std::string p = it.path.size() > w ? "..." + it.path.substr(it.path.size() - w + 3) : it.path;
-    std::printf("%-*s", static_cast<int>(w), p.c_str());
-    if (!it.ok) {
-      std::printf("  ERROR: %s\n", it.error.c_str());
-      continue;
-    }
-    for (float v : it.probs) std::printf("  %9.3f", v);
-    std::printf("  %-10s%s\n", classes[it.predicted].c_str(), it.error.empty() ? "" : ("  (" + it.error + ")").c_str());
-  }
-  std::fflush(stdout);
+enum class Format { kTable, kCsv, kJson };
+const EnumNames<Format>& format_names() {
+  static const EnumNames<Format> n{"format",
+                                   {{Format::kTable, "table"}, {Format::kCsv, "csv"}, {Format::kJson, "json"}}};
+  return n;
 }
 
-void run(const ScreenArgs& a) {
-  if (a.format != "table" && a.format != "csv" && a.format != "json")
-    throw UsageError("--format must be table, csv or json");
+struct ScreenArgs {
+  std::vector<std::string> inputs;
+  std::string model, cam_dir;
+  Format format = Format::kTable;
+  PipelineOptions opt;
+  int threads = 0;
+};
+
+// Writes results as they come: a header first, then rows (table, CSV, or JSON lines: one
+// to_json(ScreenResult) object per line).
+class RowPrinter {
+ public:
+  RowPrinter(Format f, const std::vector<std::string>& classes, size_t width) : f_(f), classes_(classes), w_(width) {}
+
+  void header() {
+    if (f_ == Format::kCsv) {
+      std::printf("path");
+      for (const auto& c : classes_) std::printf(",prob_%s", c.c_str());
+      std::printf(",predicted,positive,error\n");
+    } else if (f_ == Format::kTable) {
+      std::printf("%-*s", static_cast<int>(w_), "file");
+      for (const auto& c : classes_) std::printf("  %9s", ("P(" + c + ")").c_str());
+      std::printf("  %-10s\n", "decision");
+    }
+    std::fflush(stdout);
+  }
+
+  void rows(const std::vector<ScreenResult>& batch) {
+    for (const auto& r : batch) row(r);
+    std::fflush(stdout);
+  }
+
+ private:
+  void row(const ScreenResult& r) {
+    if (f_ == Format::kJson) {
+      std::printf("%s\n", to_json(r).dump().c_str());
+    } else if (f_ == Format::kCsv) {
+      std::printf("%s", csv_escape(r.file).c_str());
+      for (size_t k = 0; k < classes_.size(); ++k)
+        if (r.ok)
+          std::printf(",%.6f", r.probs[k]);
+        else
+          std::printf(",");
+      std::printf(",%s,%s,%s\n", r.ok ? classes_[static_cast<size_t>(r.predicted)].c_str() : "",
+                  r.ok ? (r.positive ? "1" : "0") : "", csv_escape(r.error).c_str());
+    } else {
+      const std::string p = r.file.size() > w_ ? "..." + r.file.substr(r.file.size() - w_ + 3) : r.file;
+      std::printf("%-*s", static_cast<int>(w_), p.c_str());
+      if (!r.ok) {
+        std::printf("  ERROR: %s\n", r.error.c_str());
+        return;
+      }
+      for (float v : r.probs) std::printf("  %9.3f", v);
+      std::printf("  %-10s%s\n", classes_[static_cast<size_t>(r.predicted)].c_str(),
+                  r.error.empty() ? "" : ("  (" + r.error + ")").c_str());
+    }
+  }
+  Format f_;
+  std::vector<std::string> classes_;
+  size_t w_;
+};
+
+void run(ScreenArgs& a) {
   const std::string model = a.model.empty() ? default_model_path() : a.model;
   if (!std::filesystem::exists(model))
     throw UsageError("model file " + model + " not found (pass --model M or set COVSCREEN_MODEL)");
   if (a.threads > 0) torch::set_num_threads(a.threads);
-  ScreenOptions opt;
-  opt.inference.batch_size = a.batch;
-  opt.workers = a.workers;
-  opt.inference.device = a.device;
-  opt.inference.precision = a.precision;
-  opt.threshold = a.threshold;
-  opt.cam_dir = a.cam_dir;
-  Screener screener(load_checkpoint(model), opt);
-  std::vector<ScreenItem> missing;
+  if (!a.cam_dir.empty()) {
+    a.opt.cam = CamOutput::kFiles;
+    a.opt.cam_dir = a.cam_dir;
+  }
+  std::vector<ScreenResult> missing;
   const auto paths = collect_inputs(a.inputs, &missing);
   if (paths.empty() && missing.empty()) throw UsageError("no image or DICOM files found in the inputs");
-  Progress bar("screening", paths.size());
-  auto items = screener.screen_files(paths, &bar);
-  bar.finish();
-  items.insert(items.end(), missing.begin(), missing.end());
-  print(items, screener, a.format);
+  Pipeline pipeline(load_checkpoint(model), a.opt);
+
+  size_t width = 4;
+  for (const auto& p : paths) width = std::max(width, p.size());
+  for (const auto& m : missing) width = std::max(width, m.file.size());
+  RowPrinter printer(a.format, pipeline.checkpoint().classes, std::min<size_t>(width, 80));
+  printer.header();
   size_t failed = 0, positive = 0, ok = 0;
-  for (const auto& it : items) {
-    if (!it.ok) {
-      ++failed;
-      std::cerr << "covscreen: " << it.path << ": " << it.error << "\n";
-    } else {
-      ++ok;
-      positive += it.positive;
+  auto tally = [&](const std::vector<ScreenResult>& batch) {
+    for (const auto& r : batch) {
+      if (!r.ok) {
+        ++failed;
+        std::cerr << "covscreen: " << r.file << ": " << r.error << "\n";
+      } else {
+        ++ok;
+        positive += r.positive;
+      }
     }
-  }
-  std::cerr << ok << " screened (" << positive << " COVID-positive at threshold " << screener.threshold() << "), "
+  };
+  Progress bar("screening", paths.size());
+  pipeline.screen_files(
+      paths,
+      [&](std::vector<ScreenResult>& batch) {
+        printer.rows(batch);
+        tally(batch);
+      },
+      &bar);
+  bar.finish();
+  printer.rows(missing);
+  tally(missing);
+  std::cerr << ok << " screened (" << positive << " COVID-positive at threshold " << pipeline.threshold() << "), "
             << failed << " failed. Research use only, not a medical device.\n";
   if (failed) throw ExitCode{kExitPartial};
 }
 
 const CommandRegistrar reg(10, [](CLI::App& app) {
   auto a = std::make_shared<ScreenArgs>();
+  a->opt.inference.batch_size = 4;
+  a->opt.inference.device = DeviceKind::kCpu;
   auto* c = app.add_subcommand("screen", "Screen images, DICOM files or folders for COVID-19");
   c->add_option("inputs", a->inputs, "Files or folders (PNG, JPEG, BMP, TIFF, DICOM)")->required();
   c->add_option("--model", a->model, "Checkpoint (default: the shipped model)");
-  c->add_option("--format", a->format, "table | csv | json")->capture_default_str();
-  c->add_option("--threshold", a->threshold, "Decision threshold on P(covid) (default: the checkpoint's)");
-  c->add_option("--batch", a->batch, "Batch size per worker")->capture_default_str();
-  c->add_option("--workers", a->workers, "Parallel batch workers (0 = usable CPUs)")->capture_default_str();
-  c->add_option("--device", a->device, "cpu | cuda | auto")->capture_default_str();
-  c->add_option("--precision", a->precision, "auto | fp32 | bf16")->capture_default_str();
+  add_enum_option(c, "--format", a->format, format_names(), "Output (json: one JSON object per line)");
+  c->add_option("--threshold", a->opt.threshold, "Decision threshold on P(covid) (default: the checkpoint's)");
+  c->add_option("--batch", a->opt.inference.batch_size, "Batch size per worker")->capture_default_str();
+  c->add_option("--workers", a->opt.workers, "Parallel batch workers (0 = usable CPUs)")->capture_default_str();
+  add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
+  add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
   c->add_option("--threads", a->threads, "Intra-op threads, shared by the workers (0 = usable CPUs)");
   c->add_option("--cam-dir", a->cam_dir, "Also write Grad-CAM overlays here");
   c->callback([a] { run(*a); });

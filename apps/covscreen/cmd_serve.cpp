@@ -2,12 +2,11 @@
 #ifdef COVSCREEN_HAVE_SERVE
 #include <pthread.h>
 #include <signal.h>
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <iostream>
 #include <thread>
-
-#include <torch/torch.h>
 
 #include "command.h"
 #include "covscreen/core/error.h"
@@ -48,10 +47,9 @@ void run(ServeArgs& a) {
     sigwait(&set, &sig);
     if (sig == SIGINT || sig == SIGTERM) server.stop();
   });
-  std::cerr << "covscreen serve: model " << server.model_id() << " on http://" << a.opt.host << ":" << port
-            << "/ (" << (a.opt.token.empty() ? "no token" : "bearer token required") << ", queue "
-            << a.opt.queue_capacity << ", batch " << a.opt.batch
-            << "). Research use only, not a medical device. Ctrl-C stops.\n";
+  std::cerr << "covscreen serve: model " << server.model_id() << " on http://" << a.opt.host << ":" << port << "/ ("
+            << (a.opt.token.empty() ? "no token" : "bearer token required") << ", queue " << a.opt.queue_capacity
+            << ", batch " << a.opt.batch << "). Research use only, not a medical device. Ctrl-C stops.\n";
   if (a.opt.host != "127.0.0.1" && a.opt.host != "localhost" && a.opt.host != "::1" && a.opt.token.empty())
     std::cerr << "covscreen serve: warning: listening beyond loopback without --token\n";
   server.listen();
@@ -67,20 +65,24 @@ const CommandRegistrar reg(60, [](CLI::App& app) {
   auto* c = app.add_subcommand("serve", "Serve screening over HTTP: REST API (/v1/screen) and a web page");
   c->add_option("--model", a->model, "Checkpoint (default: the shipped model)");
   c->add_option("--host", a->opt.host, "Address to bind (loopback unless you mean otherwise)")->capture_default_str();
-  c->add_option("--port", a->opt.port, "TCP port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  c->add_option("--port", a->opt.port, "TCP port (0 = any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   c->add_option("--token", a->opt.token, "Require 'Authorization: Bearer <token>' on /v1/* and /metrics");
   c->add_option("--max-body-mb", a->max_body_mb, "Largest request body, MiB (413 above)")->capture_default_str();
   c->add_option("--max-mpx", a->max_mpx, "Largest image, mebipixels (decompression bombs: 413)")->capture_default_str();
   c->add_option("--max-files", a->opt.max_files, "Most files in one multipart request")->capture_default_str();
-  c->add_option("--queue", a->opt.queue_capacity, "Images waiting for the model (503 when full)")->capture_default_str();
+  c->add_option("--queue", a->opt.queue_capacity, "Images waiting for the model (503 when full)")
+      ->capture_default_str();
   c->add_option("--batch", a->opt.batch, "Largest micro-batch across requests")->capture_default_str();
+  c->add_option("--workers", a->opt.workers, "Model workers sharing the CPUs (0 = usable CPUs)")->capture_default_str();
   c->add_option("--batch-wait-ms", a->opt.batch_wait_ms, "Wait this long to fill a batch")->capture_default_str();
   c->add_option("--http-threads", a->opt.http_threads, "Connections served at once")->capture_default_str();
   c->add_option("--timeout", a->opt.request_timeout_s, "Seconds a request may wait for the model (504)")
       ->capture_default_str();
   c->add_option("--threads", a->threads, "Intra-op threads for the model (0 = default)");
-  c->add_option("--device", a->opt.inference.device, "cpu | cuda | auto")->capture_default_str();
-  c->add_option("--precision", a->opt.inference.precision, "auto | fp32 | bf16")->capture_default_str();
+  add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
+  add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
   c->add_flag("!--no-log", a->opt.log_requests, "Do not log one line per request");
   c->callback([a] { run(*a); });
 });

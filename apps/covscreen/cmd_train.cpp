@@ -7,10 +7,13 @@
 #include "command.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
+#include "covscreen/data/layouts.h"
 #include "covscreen/dist/context.h"
 #include "covscreen/dist/launcher.h"
-#include "covscreen/screen/data_source.h"
-#include "covscreen/train/inference.h"
+#include "covscreen/inference/inference.h"
+#include "covscreen/models/registry.h"
+#include "covscreen/preprocess/data_source.h"
 #include "covscreen/train/trainer.h"
 
 namespace covscreen::app {
@@ -18,7 +21,7 @@ namespace {
 
 struct TrainArgs {
   std::string train, val, out, config, recipe = "paper", layout = "auto", train_split, val_split;
-  std::string model, device, amp;
+  std::string model, device, amp, threshold_rule, lr_schedule, class_weights;
   int epochs = 0, batch = 0, threads = -1, size = 0;
   double lr = 0, weight_decay = -1;
   long long seed = -1;
@@ -80,6 +83,9 @@ void run(const TrainArgs& a) {
   if (a.seed >= 0) flags["seed"] = a.seed;
   if (!a.device.empty()) flags["device"] = a.device;
   if (!a.amp.empty()) flags["amp"] = a.amp;
+  if (!a.threshold_rule.empty()) flags["threshold_rule"] = a.threshold_rule;
+  if (!a.lr_schedule.empty()) flags["lr_schedule"] = a.lr_schedule;
+  if (!a.class_weights.empty()) flags["class_weights"] = a.class_weights;
   if (a.threads >= 0) flags["threads"] = a.threads;
   if (a.no_augment) flags["augment"] = false;
   if (!a.bn.empty()) flags["bn"] = a.bn;
@@ -127,12 +133,9 @@ void run(const TrainArgs& a) {
   }
   TrainResult r = train_model(cfg, in, a.out, a.resume);
   if (ctx && ctx->rank() != 0) return;  // rank 0 reports
-  std::cout << nlohmann::json{{"epochs_run", r.epochs_run},
-                              {"best_epoch", r.best_epoch},
-                              {"best_val_auc", r.best_val_auc},
-                              {"best_checkpoint", r.best_checkpoint},
-                              {"last_checkpoint", r.last_checkpoint},
-                              {"train_images_per_s_last_epoch", r.images_per_s}}
+  std::cout << nlohmann::json{{"epochs_run", r.epochs_run},           {"best_epoch", r.best_epoch},
+                              {"best_val_auc", r.best_val_auc},       {"best_checkpoint", r.best_checkpoint},
+                              {"last_checkpoint", r.last_checkpoint}, {"train_images_per_s_last_epoch", r.images_per_s}}
                    .dump(2)
             << "\n";
 }
@@ -143,7 +146,8 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
   c->add_option("--train", a->train, "Training data: a pack, a manifest CSV or a data set folder")->required();
   c->add_option("--val", a->val, "Validation data (early stopping, best checkpoint, threshold)");
   c->add_option("--out", a->out, "Output folder (config.json, log.jsonl, last.ckpt, best.ckpt)")->required();
-  c->add_option("--model", a->model, "deep-ct-net | deep-cxr-net | densenet121 | densenet169 | resnet50");
+  c->add_option("--model", a->model, "Architecture: " + architectures().choices())
+      ->check(registry_check(architectures()));
   c->add_option("--part1", a->part1,
                 "deep-cxr-net: frozen part 1, a multi-label findings classifier (densenet121 checkpoint or "
                 "torchvision/torchxrayvision DenseNet-121 state_dict)");
@@ -151,23 +155,36 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
   c->add_option("--part1-select", a->part1_select,
                 "deep-cxr-net: part 1 outputs forming the finding vector, names or indices, comma-separated "
                 "(default: all)");
-  c->add_option("--recipe", a->recipe, "Named config to start from: paper | scratch")->capture_default_str();
+  c->add_option("--recipe", a->recipe, "Named config to start from: " + recipes().choices())
+      ->capture_default_str()
+      ->check(registry_check(recipes()));
   c->add_option("--config", a->config, "JSON config; flags override it");
   c->add_option("--epochs", a->epochs, "Epochs");
   c->add_option("--batch", a->batch, "Batch size");
   c->add_option("--lr", a->lr, "Learning rate (Adam)");
   c->add_option("--weight-decay", a->weight_decay, "Weight decay");
   c->add_option("--seed", a->seed, "Seed for initialisation, shuffling and augmentation");
-  c->add_option("--device", a->device, "auto | cpu | cuda");
-  c->add_option("--amp", a->amp, "none | bf16 | fp16 autocast");
+  c->add_option("--device", a->device, "Device: " + device_names().choices())->check(enum_check(device_names()));
+  c->add_option("--amp", a->amp, "Autocast: " + amp_names().choices())->check(enum_check(amp_names()));
+  c->add_option("--lr-schedule", a->lr_schedule, "Learning-rate schedule: " + lr_schedule_names().choices())
+      ->check(enum_check(lr_schedule_names()));
+  c->add_option("--class-weights", a->class_weights, "Loss weights: " + class_weights_names().choices())
+      ->check(enum_check(class_weights_names()));
+  std::vector<std::string> rules;
+  for (const auto& [name, rule] : metrics::threshold_rules().entries()) rules.push_back(rule.syntax);
+  c->add_option("--threshold-rule", a->threshold_rule, "Decision threshold chosen on --val: " + join(rules, " | "))
+      ->check(parse_check([](const std::string& v) { metrics::parse_threshold_rule(v); }, "RULE", "threshold rule"));
   c->add_option("--threads", a->threads, "Intra-op threads (0 = default)");
   c->add_option("--size", a->size, "Stage-1 image size when packing on the fly (default 256)");
-  c->add_option("--layout", a->layout, "Layout of folder inputs (auto, folders, covid-ct, ...)");
+  c->add_option("--layout", a->layout, "Layout of folder inputs: " + layouts().choices())
+      ->check(registry_check(layouts()));
   c->add_option("--train-split", a->train_split, "Split of --train to use (e.g. train)");
   c->add_option("--val-split", a->val_split, "Split of --val to use (e.g. val)");
   c->add_flag("--no-augment", a->no_augment, "Turn off rotation/translation augmentation");
   c->add_flag("--resume", a->resume, "Continue the run in --out from last.ckpt (every rank of a job)");
-  c->add_option("--bn", a->bn, "Batch norm while training: local (per rank) | frozen (eval-mode BN)");
+  c->add_option("--bn", a->bn,
+                "Batch norm while training (local: per rank; frozen: eval-mode BN): " + bn_names().choices())
+      ->check(enum_check(bn_names()));
   c->add_option("--nproc", a->nproc, "Start N local worker processes of a data-parallel job (like torchrun)")
       ->check(CLI::Range(1, 1024));
   c->add_option("--world-size", a->world_size, "Ranks in the job (default: $WORLD_SIZE)");

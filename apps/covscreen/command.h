@@ -1,11 +1,12 @@
 #pragma once
 // Subcommands register themselves: each apps/covscreen/cmd_*.cpp defines a static
 // CommandRegistrar that adds its CLI11 subcommand; main.cpp stays fixed.
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
+#include "covscreen/core/registry.h"
 
 namespace covscreen::app {
 
@@ -32,6 +33,45 @@ inline std::vector<std::string> split_list(const std::string& s) {
     }
   }
   return out;
+}
+
+// Options whose values come from a table: the help lists the choices, and a bad value is refused
+// while the command line is read (before any work), with the valid values:
+//   c->add_option("--layout", a.layout, "Folder layout: " + layouts().choices())->check(registry_check(layouts()));
+//   add_enum_option(c, "--device", opt.device, device_names(), "Device");   // parsed into the enum
+// parse_check turns any parse function that throws on a bad value into a CLI11 validator.
+template <class Parse>
+CLI::Validator parse_check(Parse parse, const std::string& desc, const std::string& name) {
+  return CLI::Validator(
+      [parse](std::string& v) {
+        try {
+          parse(v);
+          return std::string();
+        } catch (const std::exception& e) {
+          return std::string(e.what());
+        }
+      },
+      desc, name);
+}
+
+template <class E>
+CLI::Validator enum_check(const EnumNames<E>& names) {
+  return parse_check([&names](const std::string& v) { names.parse(v); }, names.choices(), names.key());
+}
+
+template <class Entry>
+CLI::Validator registry_check(const Registry<Entry>& registry) {
+  return parse_check([&registry](const std::string& v) { registry.get(v); }, registry.choices(), registry.what());
+}
+
+template <class E>
+CLI::Option* add_enum_option(CLI::App* app, const std::string& flags, E& target, const EnumNames<E>& names,
+                             const std::string& help) {
+  auto* opt = app->add_option_function<std::string>(
+      flags, [&target, &names](const std::string& v) { target = names.parse(v); }, help + ": " + names.choices());
+  opt->check(enum_check(names));
+  opt->default_str(names.name(target));
+  return opt;
 }
 
 // Thrown by a subcommand callback to end with an exit code without an error message.

@@ -1,9 +1,9 @@
 // covscreen: screen chest CT slices and chest X-rays for COVID-19. Research use, not a medical device.
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
-
-#include <torch/torch.h>
 
 #include "command.h"
 #include "covscreen/core/cpu.h"

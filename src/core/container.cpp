@@ -140,8 +140,8 @@ void write_container(const std::string& path, const Container& c) {
   write_file_atomic(path, out);
 }
 
-Container read_container(const std::string& path, const std::string& expected_magic,
-                         uint32_t max_version, const std::string& kind_name) {
+Container read_container(const std::string& path, const std::string& expected_magic, uint32_t max_version,
+                         const std::string& kind_name) {
   const std::string bytes = read_file(path);
   if (bytes.empty()) throw FileError(path, "empty file, expected " + kind_name);
   if (bytes.size() < 8 || bytes.compare(0, 8, expected_magic) != 0)
@@ -156,8 +156,8 @@ Container read_container(const std::string& path, const std::string& expected_ma
                               " is not supported (this build reads up to " + std::to_string(max_version) + ")");
   const uint64_t hlen = r.u64();
   if (hlen > kMaxContainerHeaderBytes || hlen > r.remaining())
-    throw FileError(path, "truncated or damaged " + kind_name + " (header length " + std::to_string(hlen) +
-                              " exceeds the file)");
+    throw FileError(
+        path, "truncated or damaged " + kind_name + " (header length " + std::to_string(hlen) + " exceeds the file)");
   const std::string header = r.bytes(hlen);
   const uint32_t nblobs = r.u32();
   if (nblobs > kMaxContainerBlobs) throw FileError(path, "damaged " + kind_name + " (absurd blob count)");
@@ -174,8 +174,7 @@ Container read_container(const std::string& path, const std::string& expected_ma
   const size_t body = r.pos();
   const uint64_t stored = r.u64();
   if (r.remaining() != 0) throw FileError(path, "damaged " + kind_name + " (trailing bytes after checksum)");
-  if (stored != fnv1a64(bytes.data(), body))
-    throw FileError(path, "damaged " + kind_name + " (checksum mismatch)");
+  if (stored != fnv1a64(bytes.data(), body)) throw FileError(path, "damaged " + kind_name + " (checksum mismatch)");
   try {
     c.header = nlohmann::json::parse(header);
   } catch (const std::exception& e) {

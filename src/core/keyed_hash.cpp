@@ -106,8 +106,8 @@ std::string to_hex(const uint8_t* data, size_t n) {
 
 KeyedHasher::KeyedHasher(std::string key) : key_(std::move(key)) {
   if (key_.size() < kMinKeyBytes)
-    throw UsageError("the de-identification key must have at least " + std::to_string(kMinKeyBytes) +
-                     " bytes, got " + std::to_string(key_.size()));
+    throw UsageError("the de-identification key must have at least " + std::to_string(kMinKeyBytes) + " bytes, got " +
+                     std::to_string(key_.size()));
 }
 
 Sha256Digest KeyedHasher::mac(const std::string& domain, const std::string& value) const {

@@ -54,9 +54,8 @@ void Progress::draw(bool final) {
   std::string bar(static_cast<size_t>(frac * width), '#');
   bar.resize(width, '.');
   const double eta = rate > 0 ? (total_ - std::min(done_, total_)) / rate : -1;
-  std::fprintf(stderr, "\r%s [%s] %zu/%zu %.1f %s/s %s<%s %s\033[K", label_.c_str(), bar.c_str(), done_, total_,
-               rate, unit_.c_str(), fmt_seconds(secs).c_str(), final ? "00:00" : fmt_seconds(eta).c_str(),
-               suffix_.c_str());
+  std::fprintf(stderr, "\r%s [%s] %zu/%zu %.1f %s/s %s<%s %s\033[K", label_.c_str(), bar.c_str(), done_, total_, rate,
+               unit_.c_str(), fmt_seconds(secs).c_str(), final ? "00:00" : fmt_seconds(eta).c_str(), suffix_.c_str());
   if (final) std::fprintf(stderr, "\n");
   std::fflush(stderr);
 }

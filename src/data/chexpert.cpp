@@ -9,10 +9,13 @@
 namespace covscreen {
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kChexpertFindings{
-    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
-    "Edema",      "Consolidation",              "Pneumonia",    "Atelectasis",  "Pneumothorax",
-    "Pleural Effusion", "Pleural Other",        "Fracture",     "Support Devices"};
+const std::vector<std::string> kChexpertFindings{"No Finding",       "Enlarged Cardiomediastinum",
+                                                 "Cardiomegaly",     "Lung Opacity",
+                                                 "Lung Lesion",      "Edema",
+                                                 "Consolidation",    "Pneumonia",
+                                                 "Atelectasis",      "Pneumothorax",
+                                                 "Pleural Effusion", "Pleural Other",
+                                                 "Fracture",         "Support Devices"};
 
 const std::vector<std::string> kDefaultCxrFindings{"Atelectasis", "Cardiomegaly",     "Consolidation",
                                                    "Edema",       "Pleural Effusion", "Pneumonia"};
@@ -34,8 +37,8 @@ int parse_value(const std::string& v, const std::string& csv, size_t line, const
   if (v == "1" || v == "1.0") return 1;
   if (v == "0" || v == "0.0") return 0;
   if (v == "-1" || v == "-1.0") return -1;
-  throw FileError(csv, "line " + std::to_string(line) + ": column '" + column + "' has '" + v +
-                           "' (expected 1, 0, -1 or blank)");
+  throw FileError(
+      csv, "line " + std::to_string(line) + ": column '" + column + "' has '" + v + "' (expected 1, 0, -1 or blank)");
 }
 
 std::string patient_of(const fs::path& rel) {
@@ -66,8 +69,8 @@ MultiLabelManifest read_chexpert(const std::string& csv_path, const ChexpertOpti
     cols.push_back(c);
   }
   const int view_col = t.column("Frontal/Lateral");
-  const fs::path root = opt.root.empty() ? default_root(csv_path, t.rows().empty() ? "" : t.field(0, path_col))
-                                         : fs::path(opt.root);
+  const fs::path root =
+      opt.root.empty() ? default_root(csv_path, t.rows().empty() ? "" : t.field(0, path_col)) : fs::path(opt.root);
   MultiLabelManifest out;
   out.findings = opt.findings;
   out.manifest.layout = "chexpert";

@@ -5,14 +5,10 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
 
 namespace covscreen {
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 [[noreturn]] void too_long(const std::string& name, size_t line, size_t max) {
   throw FileError(name, "line " + std::to_string(line) + ": record longer than " + std::to_string(max) +

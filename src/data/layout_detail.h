@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "covscreen/core/strings.h"
 #include "covscreen/data/layouts.h"
 
 namespace covscreen::detail {
@@ -21,9 +22,6 @@ Manifest index_kermany(const fs::path& root, IndexReport& report);
 std::vector<fs::path> list_dirs(const fs::path& dir);
 std::vector<fs::path> list_files(const fs::path& dir, bool recursive);
 
-std::string lower(std::string s);
-std::string trim(const std::string& s);
-bool iequals(const std::string& a, const std::string& b);
 // Absolute, lexically normal path string.
 std::string abs_path(const fs::path& p);
 // Name used in the manifest's `source` column: the root folder's name.

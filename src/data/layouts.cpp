@@ -16,20 +16,6 @@
 namespace covscreen {
 namespace detail {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  size_t a = 0, b = s.size();
-  while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-  while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-  return s.substr(a, b - a);
-}
-
-bool iequals(const std::string& a, const std::string& b) { return lower(a) == lower(b); }
-
 std::string abs_path(const fs::path& p) { return fs::absolute(p).lexically_normal().string(); }
 
 std::string source_name(const fs::path& root) {
@@ -197,28 +183,40 @@ std::string detect_layout(const std::string& root_str) {
   return "folders";
 }
 
+const Registry<Layout>& layouts() {
+  static const Registry<Layout> r = [] {
+    Registry<Layout> r("layout");
+    r.add("auto", {"detect the layout from the folder's contents", nullptr, true});
+    r.add("folders", {"root/[split/]<class>/.../image", [](const std::string& root, const IndexOptions&,
+                                                           IndexReport& rep) { return index_folders(root, rep); }});
+    r.add("covid-ct",
+          {"UCSD COVID-CT (Images-processed/, Data-split/, Meta/)",
+           [](const std::string& root, const IndexOptions&, IndexReport& rep) { return index_covid_ct(root, rep); }});
+    r.add("ieee8023", {"covid-chestxray-dataset style metadata.csv (also Figure1, Actualmed)",
+                       [](const std::string& root, const IndexOptions& opt, IndexReport& rep) {
+                         return index_ieee8023(root, opt, rep);
+                       }});
+    r.add("kermany",
+          {"chest_xray [split/]NORMAL|PNEUMONIA",
+           [](const std::string& root, const IndexOptions&, IndexReport& rep) { return index_kermany(root, rep); }});
+    r.add("manifest",
+          {"a manifest CSV (data/manifest.h)",
+           [](const std::string& root, const IndexOptions&, IndexReport&) { return read_manifest(root); }, false});
+    return r;
+  }();
+  return r;
+}
+
 Manifest index_dataset(const std::string& root_str, const IndexOptions& opt, IndexReport* report_out) {
   IndexReport local;
   IndexReport& report = report_out ? *report_out : local;
   report = IndexReport{};
+  layouts().get(opt.layout.empty() ? "auto" : opt.layout);  // "unknown layout 'x' (valid: ...)"
   const std::string layout = opt.layout.empty() || opt.layout == "auto" ? detect_layout(root_str) : opt.layout;
-  const fs::path root(root_str);
+  const Layout& entry = layouts().get(layout);
   std::error_code ec;
-  if (layout != "manifest" && !fs::is_directory(root, ec)) throw FileError(root_str, "not a folder");
-  Manifest m;
-  if (layout == "folders") {
-    m = index_folders(root, report);
-  } else if (layout == "covid-ct") {
-    m = index_covid_ct(root, report);
-  } else if (layout == "ieee8023") {
-    m = index_ieee8023(root, opt, report);
-  } else if (layout == "kermany") {
-    m = index_kermany(root, report);
-  } else if (layout == "manifest") {
-    m = read_manifest(root_str);
-  } else {
-    throw UsageError("unknown layout '" + layout + "' (one of auto, folders, covid-ct, ieee8023, kermany, manifest)");
-  }
+  if (entry.folder && !fs::is_directory(root_str, ec)) throw FileError(root_str, "not a folder");
+  Manifest m = entry.index(root_str, opt, report);
   m.layout = layout;
   report.layout = layout;
   return m;

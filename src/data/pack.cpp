@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "covscreen/core/container.h"
@@ -133,6 +135,14 @@ void write_pack(const std::string& path, const Pack& p) {
     c.blobs["targets"] = std::string(static_cast<const char*>(t.data_ptr()), static_cast<size_t>(t.nbytes()));
   }
   write_container(path, c);
+}
+
+bool is_pack_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  return in.read(head, sizeof head) && std::string(head, sizeof head) == magic();
 }
 
 Pack read_pack(const std::string& path) {

@@ -1,8 +1,8 @@
 #include "covscreen/data/stage2.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "covscreen/core/error.h"
 
@@ -59,8 +59,8 @@ torch::Tensor Stage2::apply(const torch::Tensor& images, const torch::Tensor* dr
     auto c = torch::cos(angle), s = torch::sin(angle);
     auto theta = torch::stack({torch::stack({c, -s, tx}, 1), torch::stack({s, c, ty}, 1)}, 1).to(x.device());
     auto grid = F::affine_grid(theta, {b, 1, x.size(2), x.size(3)}, /*align_corners=*/false);
-    x = F::grid_sample(x, grid,
-                       F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+    x = F::grid_sample(
+        x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
   }
 
   if (kernel_.defined()) {

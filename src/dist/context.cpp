@@ -1,8 +1,8 @@
 #include "covscreen/dist/context.h"
 
-#include <iostream>
-
 #include <torch/torch.h>
+
+#include <iostream>
 
 #include "covscreen/core/error.h"
 #include "covscreen/dist/sampler.h"
@@ -47,8 +47,8 @@ void DistributedContext::collective(const char* what, F&& f) {
     throw;
   } catch (const c10::Error& e) {
     throw Error(who(opt_.rendezvous) + ": " + what + " failed (a peer rank died, hung past the " +
-                std::to_string(opt_.group.timeout.count() / 1000) + " s timeout, or left the job): " +
-                e.what_without_backtrace());
+                std::to_string(opt_.group.timeout.count() / 1000) +
+                " s timeout, or left the job): " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     throw Error(who(opt_.rendezvous) + ": " + what + " failed (a peer rank died, hung past the " +
                 std::to_string(opt_.group.timeout.count() / 1000) + " s timeout, or left the job): " + e.what());
@@ -62,9 +62,7 @@ torch::Device DistributedContext::place(const torch::Device& resolved) const {
   return resolved.is_cuda() ? comm_device_ : resolved;
 }
 
-std::vector<int64_t> DistributedContext::shard(int64_t n) const {
-  return shard_positions(n, rank(), world_size());
-}
+std::vector<int64_t> DistributedContext::shard(int64_t n) const { return shard_positions(n, rank(), world_size()); }
 
 void DistributedContext::setup(torch::nn::Module& net) {
   std::vector<torch::Tensor> all, trainable;

@@ -1,9 +1,9 @@
 #include "covscreen/dist/grad_reducer.h"
 
+#include <torch/torch.h>
+
 #include <map>
 #include <tuple>
-
-#include <torch/torch.h>
 
 #include "covscreen/core/error.h"
 
@@ -72,8 +72,9 @@ GradReducer::~GradReducer() {
 void GradReducer::on_grad(size_t k, const torch::Tensor& grad) {
   std::lock_guard<std::mutex> lock(mu_);
   if (ready_[k])
-    throw Error("distributed: a parameter's gradient arrived twice before the gradients were averaged "
-                "(gradient accumulation over several backward passes is not supported)");
+    throw Error(
+        "distributed: a parameter's gradient arrived twice before the gradients were averaged "
+        "(gradient accumulation over several backward passes is not supported)");
   ready_[k] = 1;
   Bucket& b = buckets_[bucket_of_[k]];
   const auto& p = params_[k];
@@ -102,8 +103,10 @@ void GradReducer::finish() {
       Bucket& b = buckets_[bucket_of_[k]];
       auto slot = b.flat.narrow(0, b.offsets[slot_of_[k]], params_[k].numel()).view(params_[k].sizes());
       const auto& g = params_[k].grad();
-      if (g.defined() && !opt_.overlap) slot.copy_(g);
-      else slot.zero_();
+      if (g.defined() && !opt_.overlap)
+        slot.copy_(g);
+      else
+        slot.zero_();
       ready_[k] = 1;
       --b.pending;
     }
@@ -117,8 +120,10 @@ void GradReducer::finish() {
     for (size_t i = 0; i < b.params.size(); ++i) {
       auto& p = params_[b.params[i]];
       auto mean = b.flat.narrow(0, b.offsets[i], p.numel()).view(p.sizes());
-      if (p.grad().defined()) p.mutable_grad().copy_(mean);
-      else p.mutable_grad() = mean.clone();
+      if (p.grad().defined())
+        p.mutable_grad().copy_(mean);
+      else
+        p.mutable_grad() = mean.clone();
     }
   }
   reset_step();

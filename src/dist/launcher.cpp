@@ -120,8 +120,8 @@ int launch_local(const std::vector<std::string>& argv, const LaunchOptions& opt)
     if (code != 0 && !failing) {
       failing = true;
       result = code;
-      std::cerr << "launcher: rank " << i << " failed (exit status " << code << "); stopping the other "
-                << running << " worker(s)\n";
+      std::cerr << "launcher: rank " << i << " failed (exit status " << code << "); stopping the other " << running
+                << " worker(s)\n";
       signal_all(pids, alive, SIGTERM);
       kill_deadline = std::chrono::steady_clock::now() + opt.grace;
     }

@@ -9,6 +9,7 @@
 #endif
 #if defined(COVSCREEN_HAVE_NCCL)
 #include <c10/cuda/CUDAFunctions.h>
+
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -44,10 +45,12 @@ std::string pick_backend(const ProcessGroupOptions& opt) {
   if (b != "gloo" && b != "nccl") throw UsageError("distributed: backend must be auto, gloo or nccl, got '" + b + "'");
   if (b == "nccl" && !opt.cuda) throw UsageError("distributed: the nccl backend needs the model on CUDA");
   if (b == "gloo" && !have_gloo())
-    throw UsageError(have_nccl() ? "distributed: this build has no gloo backend (only nccl, for CUDA)" : unavailable_reason());
+    throw UsageError(have_nccl() ? "distributed: this build has no gloo backend (only nccl, for CUDA)"
+                                 : unavailable_reason());
   if (b == "nccl" && !have_nccl())
-    throw UsageError("distributed: this build has no NCCL backend (LibTorch without USE_C10D_NCCL, or nccl.h not "
-                     "found at configure time: pass -DCOVSCREEN_NCCL_INCLUDE_DIR=...)");
+    throw UsageError(
+        "distributed: this build has no NCCL backend (LibTorch without USE_C10D_NCCL, or nccl.h not "
+        "found at configure time: pass -DCOVSCREEN_NCCL_INCLUDE_DIR=...)");
   return b;
 }
 

@@ -36,7 +36,8 @@ int env_int(const char* name, int fallback) {
 void Rendezvous::validate() const {
   if (world_size < 1) throw UsageError("distributed: world size must be >= 1, got " + std::to_string(world_size));
   if (rank < 0 || rank >= world_size)
-    throw UsageError("distributed: rank " + std::to_string(rank) + " is outside [0, " + std::to_string(world_size) + ")");
+    throw UsageError("distributed: rank " + std::to_string(rank) + " is outside [0, " + std::to_string(world_size) +
+                     ")");
   if (local_rank < 0) throw UsageError("distributed: local rank must be >= 0");
   if (master_port < 1 || master_port > 65535)
     throw UsageError("distributed: master port " + std::to_string(master_port) + " is not a TCP port");

@@ -47,8 +47,7 @@ void Watchdog::run() {
     const auto deadline = deadline_;
     cv_.wait_until(lock, deadline);
     if (!stop_ && armed_ && deadline_ == deadline && std::chrono::steady_clock::now() >= deadline) {
-      const std::string msg = who_ + ": " + what_ + " did not finish within " +
-                              std::to_string(limit_.count() / 1000) +
+      const std::string msg = who_ + ": " + what_ + " did not finish within " + std::to_string(limit_.count() / 1000) +
                               " s (a peer rank died or hung); ending this rank";
       armed_ = false;
       lock.unlock();

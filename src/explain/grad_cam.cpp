@@ -1,15 +1,15 @@
 #include "covscreen/explain/grad_cam.h"
 
+#include <ATen/autocast_mode.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/autograd.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/version.h>
+
 #include <algorithm>
 #include <cctype>
 #include <optional>
 #include <vector>
-
-#include <ATen/autocast_mode.h>
-#include <c10/core/InferenceMode.h>
-#include <torch/version.h>
-#include <torch/autograd.h>
-#include <torch/nn/functional/upsampling.h>
 
 #include "covscreen/core/error.h"
 
@@ -17,21 +17,27 @@ namespace covscreen {
 namespace {
 
 // Puts the model in eval mode and fp32 for the call; restores every module's training flag and
-// the weights' dtype afterwards (also when an exception leaves the call).
+// the weights' dtype afterwards (also when an exception leaves the call). A model already in eval
+// mode and fp32 is not touched at all, so threads that share it (screen/pipeline.h) may run CAMs
+// and inference on it at the same time.
 class ModelStateGuard {
  public:
   explicit ModelStateGuard(ScreenModelImpl& net) : net_(net) {
-    for (const auto& m : net_.modules(/*include_self=*/true)) flags_.push_back(m->is_training());
+    for (const auto& m : net_.modules(/*include_self=*/true)) {
+      flags_.push_back(m->is_training());
+      training_ = training_ || flags_.back();
+    }
     for (const auto& p : net_.parameters()) {
       if (p.is_floating_point() && p.scalar_type() != torch::kFloat) {
         dtype_ = p.scalar_type();
         break;
       }
     }
-    net_.eval();
+    if (training_) net_.eval();
     if (dtype_) net_.to(torch::kFloat);
   }
   ~ModelStateGuard() {
+    if (!training_ && !dtype_) return;
     try {
       if (dtype_) net_.to(*dtype_);
       // modules() is pre-order, so each child's own call overrides its parent's recursive one.
@@ -46,6 +52,7 @@ class ModelStateGuard {
  private:
   ScreenModelImpl& net_;
   std::vector<bool> flags_;
+  bool training_ = false;
   std::optional<torch::ScalarType> dtype_;
 };
 
@@ -126,8 +133,7 @@ CamResult grad_cam(ScreenModelImpl& net, const torch::Tensor& x, const torch::Te
     torch::NoGradGuard no_grad;  // only the feature map needs a gradient
     feats = net.features(input);
   }
-  if (!feats.defined() || feats.dim() != 4)
-    throw Error("grad_cam: the model's features() must return [B, C, h, w]");
+  if (!feats.defined() || feats.dim() != 4) throw Error("grad_cam: the model's features() must return [B, C, h, w]");
   torch::Tensor f = feats.to(torch::kFloat).detach().clone().requires_grad_(true);
   torch::Tensor logits = net.classify(f).to(torch::kFloat);
   if (logits.dim() != 2 || logits.size(0) != batch)

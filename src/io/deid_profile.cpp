@@ -196,8 +196,8 @@ DeidAction deid_action(uint16_t group, uint16_t element, const std::string& vr) 
     return (uint32_t(r.group) << 16 | r.element) < k;
   });
   if (it != rules.end() && it->group == group && it->element == element) return it->action;
-  if (group & 1) return DeidAction::kRemove;                                     // private
-  if ((group & 0xFF00) == 0x5000) return DeidAction::kRemove;                     // curves
+  if (group & 1) return DeidAction::kRemove;                   // private
+  if ((group & 0xFF00) == 0x5000) return DeidAction::kRemove;  // curves
   if ((group & 0xFF00) == 0x6000 && (element == 0x3000 || element == 0x4000)) return DeidAction::kRemove;
   if (vr == "PN") return DeidAction::kEmpty;
   if (vr == "DA" || vr == "DT" || vr == "TM") return DeidAction::kRemove;

@@ -218,11 +218,16 @@ int age_years(const DicomIdentity& id) {
       std::isdigit((unsigned char)a[2])) {
     const int n = std::stoi(a.substr(0, 3));
     switch (a[3]) {
-      case 'Y': return n;
-      case 'M': return n / 12;
-      case 'W': return n / 52;
-      case 'D': return n / 365;
-      default: break;
+      case 'Y':
+        return n;
+      case 'M':
+        return n / 12;
+      case 'W':
+        return n / 52;
+      case 'D':
+        return n / 365;
+      default:
+        break;
     }
   }
   auto ymd = [](const std::string& d, int* y, int* m, int* dd) {

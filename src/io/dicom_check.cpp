@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "covscreen/core/strings.h"
 #include "covscreen/io/dicom_reader.h"
 
 namespace covscreen::io_detail {
@@ -55,7 +56,8 @@ const char* expected_vr(uint16_t g, uint16_t e) {
   return nullptr;
 }
 
-std::string trim(std::string s) {
+// DICOM values are padded with spaces (text) or NUL (UIDs).
+std::string trim_padding(std::string s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
   while (!s.empty() && s.front() == ' ') s.erase(s.begin());
   return s;
@@ -155,7 +157,7 @@ class Walker {
       const uint32_t len = long_form ? u32(pos + 8) : u16le(pos + 6);
       pos += long_form ? 12 : 8;
       if (len == kUndefined || pos + len > b_.size()) return truncated(pos, "meta header");
-      if (elem == 0x0010) out_.transfer_syntax = trim(b_.substr(pos, len));
+      if (elem == 0x0010) out_.transfer_syntax = trim_padding(b_.substr(pos, len));
       pos += len;
     }
     big_ = big;
@@ -327,9 +329,9 @@ class Walker {
       if (e == 0x0102) out_.high_bit = v;
       if (e == 0x0103) out_.pixel_representation = v;
     }
-    if (e == 0x0004 && len < 64) out_.photometric = trim(b_.substr(pos, len));
+    if (e == 0x0004 && len < 64) out_.photometric = trim_padding(b_.substr(pos, len));
     if (e == 0x0008 && len > 0 && len < 16) {  // NumberOfFrames (IS)
-      const long v = std::strtol(trim(b_.substr(pos, len)).c_str(), nullptr, 10);
+      const long v = std::strtol(trim_padding(b_.substr(pos, len)).c_str(), nullptr, 10);
       if (v > 0) out_.frames = v;
     }
     return true;
@@ -338,7 +340,7 @@ class Walker {
   // The icon image (0088,0200) that GDCM decodes with the main image: its item's attributes.
   void record_icon(uint16_t g, uint16_t e, size_t pos, uint32_t len) {
     if (g != 0x0028) return;
-    if (e == 0x0004) icon_pi_ = trim(b_.substr(pos, std::min<size_t>(len, 64)));
+    if (e == 0x0004) icon_pi_ = trim_padding(b_.substr(pos, std::min<size_t>(len, 64)));
     if (len != 2) return;
     if (e == 0x0002) icon_samples_ = u16(pos);
     if (e == 0x0100) icon_bits_ = u16(pos);
@@ -365,9 +367,6 @@ class Walker {
   std::string icon_pi_;
   int icon_samples_ = 1, icon_bits_ = 0;
 };
-
-uint32_t be16(const std::string& b, size_t p) { return (uint8_t(b[p]) << 8) | uint8_t(b[p + 1]); }
-uint32_t be32(const std::string& b, size_t p) { return (be16(b, p) << 16) | be16(b, p + 2); }
 
 // JPEG 2000 codestream (SOC, SIZ) or JPEG (SOI ... SOFn) header of the first frame.
 std::string check_frame_header(const DicomScan& s, const std::string& b) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "covscreen/core/strings.h"
 #include "covscreen/io/image_reader.h"
 
 namespace covscreen::io_detail {
@@ -10,16 +11,7 @@ namespace {
 
 using u8 = unsigned char;
 
-uint32_t be16(const std::string& b, size_t p) { return (u8(b[p]) << 8) | u8(b[p + 1]); }
-uint32_t be32(const std::string& b, size_t p) {
-  return (uint32_t(u8(b[p])) << 24) | (uint32_t(u8(b[p + 1])) << 16) | (uint32_t(u8(b[p + 2])) << 8) | u8(b[p + 3]);
-}
-uint32_t le16(const std::string& b, size_t p) { return u8(b[p]) | (u8(b[p + 1]) << 8); }
-uint32_t le32(const std::string& b, size_t p) {
-  return u8(b[p]) | (uint32_t(u8(b[p + 1])) << 8) | (uint32_t(u8(b[p + 2])) << 16) | (uint32_t(u8(b[p + 3])) << 24);
-}
-
-bool starts_with(const std::string& b, const char* magic, size_t len, size_t at = 0) {
+bool has_magic(const std::string& b, const char* magic, size_t len, size_t at = 0) {
   return b.size() >= at + len && b.compare(at, len, magic, len) == 0;
 }
 
@@ -230,26 +222,26 @@ const char* format_name(Format f) {
 
 HeaderInfo inspect_header(const std::string& b) {
   HeaderInfo h;
-  if (starts_with(b, "DICM", 4, 128)) {  // first: a DICOM preamble may itself hold a TIFF header
+  if (has_magic(b, "DICM", 4, 128)) {  // first: a DICOM preamble may itself hold a TIFF header
     h.format = Format::kDicom;
-  } else if (starts_with(b, "\x89PNG\r\n\x1a\n", 8)) {
+  } else if (has_magic(b, "\x89PNG\r\n\x1a\n", 8)) {
     h.format = Format::kPng;
     inspect_png(b, h);
-  } else if (starts_with(b, "\xFF\xD8\xFF", 3)) {
+  } else if (has_magic(b, "\xFF\xD8\xFF", 3)) {
     h.format = Format::kJpeg;
     inspect_jpeg(b, h);
-  } else if (starts_with(b, "BM", 2) && b.size() >= 14) {
+  } else if (has_magic(b, "BM", 2) && b.size() >= 14) {
     h.format = Format::kBmp;
     inspect_bmp(b, h);
-  } else if ((starts_with(b, "II", 2) || starts_with(b, "MM", 2)) && b.size() >= 8 &&
+  } else if ((has_magic(b, "II", 2) || has_magic(b, "MM", 2)) && b.size() >= 8 &&
              ((b[0] == 'I' ? le16(b, 2) : be16(b, 2)) == 42 || (b[0] == 'I' ? le16(b, 2) : be16(b, 2)) == 43)) {
     h.format = Format::kTiff;
     inspect_tiff(b, h);
   } else if (looks_like_dicom(b)) {
     h.format = Format::kDicom;
-  } else if (starts_with(b, "GIF87a", 6) || starts_with(b, "GIF89a", 6)) {
+  } else if (has_magic(b, "GIF87a", 6) || has_magic(b, "GIF89a", 6)) {
     h.format = Format::kGif;
-  } else if (starts_with(b, "RIFF", 4) && starts_with(b, "WEBP", 4, 8)) {
+  } else if (has_magic(b, "RIFF", 4) && has_magic(b, "WEBP", 4, 8)) {
     h.format = Format::kWebp;
   } else if (looks_like_text(b)) {
     h.format = Format::kText;

@@ -4,10 +4,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <vector>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 #include "covscreen/core/error.h"
 
@@ -49,10 +48,17 @@ cv::Mat to_bgr(const cv::Mat& picture) {
   if (picture.depth() != CV_8U) throw UsageError("CAM overlay: the picture must be 8-bit");
   cv::Mat bgr;
   switch (picture.channels()) {
-    case 1: cv::cvtColor(picture, bgr, cv::COLOR_GRAY2BGR); break;
-    case 3: bgr = picture.clone(); break;
-    case 4: cv::cvtColor(picture, bgr, cv::COLOR_BGRA2BGR); break;
-    default: throw UsageError("CAM overlay: the picture must have 1, 3 or 4 channels");
+    case 1:
+      cv::cvtColor(picture, bgr, cv::COLOR_GRAY2BGR);
+      break;
+    case 3:
+      bgr = picture.clone();
+      break;
+    case 4:
+      cv::cvtColor(picture, bgr, cv::COLOR_BGRA2BGR);
+      break;
+    default:
+      throw UsageError("CAM overlay: the picture must have 1, 3 or 4 channels");
   }
   return bgr;
 }
@@ -92,8 +98,8 @@ void draw_colour_bar(cv::Mat& img, double unit, int margin, double font_scale, i
   const int x = bar.x - line - box_w - std::max(1, margin / 2);
   if (x < 0) return;
   draw_label(img, "1", cv::Point(x, std::max(0, bar.y - box_h / 2)), tick_scale, thickness, pad);
-  draw_label(img, "0", cv::Point(x, std::min(img.rows - box_h, bar.y + bar.height - box_h / 2)), tick_scale,
-             thickness, pad);
+  draw_label(img, "0", cv::Point(x, std::min(img.rows - box_h, bar.y + bar.height - box_h / 2)), tick_scale, thickness,
+             pad);
 }
 
 void write_png(const std::string& path, const cv::Mat& img) {
@@ -127,8 +133,7 @@ void write_png(const std::string& path, const cv::Mat& img) {
 
 }  // namespace
 
-cv::Mat cam_overlay(const cv::Mat& gray_original, const cv::Mat& map01, const std::string& label_text,
-                    double alpha) {
+cv::Mat cam_overlay(const cv::Mat& gray_original, const cv::Mat& map01, const std::string& label_text, double alpha) {
   OverlayOptions opt;
   opt.alpha = alpha;
   return cam_overlay(gray_original, map01, label_text, opt);
@@ -179,8 +184,7 @@ cv::Mat cam_raw16(const cv::Mat& map01, const cv::Size& size) {
 
 CamFiles write_cam_files(const std::string& out_dir, const std::string& stem, const cv::Mat& gray_original,
                          const cv::Mat& map01, const std::string& label_text, const OverlayOptions& opt) {
-  if (stem.empty() || stem.find('/') != std::string::npos)
-    throw UsageError("CAM files: bad file stem '" + stem + "'");
+  if (stem.empty() || stem.find('/') != std::string::npos) throw UsageError("CAM files: bad file stem '" + stem + "'");
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec || !fs::is_directory(out_dir))

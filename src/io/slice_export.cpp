@@ -20,7 +20,8 @@ EncodedSlice encode_slice(const std::string& path, const ReadOptions& read, cons
   if (enc.format == "png") {
     params = {cv::IMWRITE_PNG_COMPRESSION, 6, cv::IMWRITE_PNG_STRATEGY, cv::IMWRITE_PNG_STRATEGY_DEFAULT};
   } else {
-    params = {cv::IMWRITE_JPEG_QUALITY, enc.jpeg_quality, cv::IMWRITE_JPEG_OPTIMIZE, 0, cv::IMWRITE_JPEG_PROGRESSIVE, 0};
+    params = {
+        cv::IMWRITE_JPEG_QUALITY, enc.jpeg_quality, cv::IMWRITE_JPEG_OPTIMIZE, 0, cv::IMWRITE_JPEG_PROGRESSIVE, 0};
   }
   std::vector<uchar> buf;
   if (!cv::imencode(enc.extension(), img.gray, buf, params) || buf.empty())

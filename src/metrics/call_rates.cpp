@@ -21,7 +21,8 @@ std::vector<ClassCallRate> call_rates_by_class(const std::vector<double>& p_covi
   }
   std::vector<ClassCallRate> out;
   for (size_t c = 0; c < data_classes.size(); ++c)
-    if (n[c] > 0) out.push_back({data_classes[c], canonical_label(data_classes[c]) == kCovid, make_proportion(k[c], n[c])});
+    if (n[c] > 0)
+      out.push_back({data_classes[c], canonical_label(data_classes[c]) == kCovid, make_proportion(k[c], n[c])});
   return out;
 }
 

@@ -1,8 +1,12 @@
 #include "covscreen/metrics/threshold.h"
 
+#include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
 #include "covscreen/metrics/roc.h"
 
 namespace covscreen::metrics {
@@ -13,31 +17,95 @@ std::string fmt3(double x) {
   std::snprintf(buf, sizeof buf, "%.3f", x);
   return buf;
 }
-std::string fmt_threshold(double x) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", x);
-  return buf;
+std::string fmt_threshold(double x) { return format_number(x); }
+
+// The whole text is one finite number ("0.9x", "abc", "" are not).
+bool parse_number(const std::string& s, double* out) {
+  if (s.empty() || std::isspace(static_cast<unsigned char>(s.front()))) return false;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
+const EnumNames<ThresholdMethod>& method_names() {
+  static const EnumNames<ThresholdMethod> names{"threshold method",
+                                                {{ThresholdMethod::kFixed, "fixed"},
+                                                 {ThresholdMethod::kYouden, "youden"},
+                                                 {ThresholdMethod::kTargetSensitivity, "target_sensitivity"}}};
+  return names;
 }
 
 }  // namespace
 
-std::string to_string(ThresholdMethod m) {
-  switch (m) {
-    case ThresholdMethod::kFixed:
-      return "fixed";
-    case ThresholdMethod::kYouden:
-      return "youden";
-    case ThresholdMethod::kTargetSensitivity:
-      return "target_sensitivity";
-  }
-  return "fixed";
+std::string to_string(ThresholdMethod m) { return method_names().name(m); }
+
+ThresholdMethod parse_threshold_method(const std::string& s) { return method_names().parse(s); }
+
+const Registry<ThresholdRuleInfo>& threshold_rules() {
+  static const Registry<ThresholdRuleInfo> r = [] {
+    Registry<ThresholdRuleInfo> r("threshold rule");
+    r.add("youden", {ThresholdMethod::kYouden, "youden", "maximise sensitivity + specificity - 1 on validation"});
+    r.add("fixed", {ThresholdMethod::kFixed, "fixed[=T]", "the threshold T in [0, 1] (default 0.5; a bare T too)"});
+    r.add("sensitivity", {ThresholdMethod::kTargetSensitivity, "sensitivity>=S",
+                          "the highest threshold whose validation sensitivity reaches S in (0, 1]"});
+    return r;
+  }();
+  return r;
 }
 
-ThresholdMethod parse_threshold_method(const std::string& s) {
-  if (s == "fixed") return ThresholdMethod::kFixed;
-  if (s == "youden") return ThresholdMethod::kYouden;
-  if (s == "target_sensitivity" || s == "target-sensitivity") return ThresholdMethod::kTargetSensitivity;
-  throw UsageError("unknown threshold method '" + s + "' (expected fixed, youden or target_sensitivity)");
+ThresholdRule parse_threshold_rule(const std::string& text) {
+  std::vector<std::string> forms;
+  for (const auto& [name, info] : threshold_rules().entries()) forms.push_back(info.syntax);
+  const auto bad = [&](const std::string& why) {
+    return UsageError("threshold_rule '" + text + "': " + why + " (valid: " + covscreen::join(forms, ", ") + ")");
+  };
+  // name, then "=" or ">=" and a number; a bare number is a fixed threshold
+  std::string name = text, arg;
+  bool has_arg = false;
+  if (const size_t at = text.find(">="); at != std::string::npos) {
+    name = text.substr(0, at), arg = text.substr(at + 2), has_arg = true;
+  } else if (const size_t eq = text.find('='); eq != std::string::npos) {
+    name = text.substr(0, eq), arg = text.substr(eq + 1), has_arg = true;
+  }
+  double number = 0;
+  if (!has_arg && parse_number(text, &number)) name = "fixed", arg = text, has_arg = true;
+  if (name == "target_sensitivity") name = "sensitivity";
+  const ThresholdRuleInfo* info = threshold_rules().find(name);
+  if (!info) throw bad("unknown rule '" + name + "'");
+  ThresholdRule r;
+  r.method = info->method;
+  if (r.method == ThresholdMethod::kYouden) {
+    if (has_arg) throw bad("youden takes no value");
+    return r;
+  }
+  if (!has_arg && r.method == ThresholdMethod::kFixed) return r;  // 0.5
+  if (!has_arg) throw bad("sensitivity needs a target, e.g. sensitivity>=0.95");
+  if (!parse_number(arg, &r.value)) throw bad("'" + arg + "' is not a number");
+  if (r.method == ThresholdMethod::kFixed && !(r.value >= 0 && r.value <= 1)) throw bad("T must be in [0, 1]");
+  if (r.method == ThresholdMethod::kTargetSensitivity && !(r.value > 0 && r.value <= 1))
+    throw bad("S must be in (0, 1]");
+  return r;
+}
+
+std::string to_string(const ThresholdRule& r) {
+  switch (r.method) {
+    case ThresholdMethod::kYouden:
+      return "youden";
+    case ThresholdMethod::kFixed:
+      return "fixed=" + fmt_threshold(r.value);
+    case ThresholdMethod::kTargetSensitivity:
+      return "sensitivity>=" + fmt_threshold(r.value);
+  }
+  return "youden";
+}
+
+void to_json(nlohmann::json& j, const ThresholdRule& r) { j = to_string(r); }
+
+void from_json(const nlohmann::json& j, ThresholdRule& r) {
+  if (!j.is_string()) throw UsageError("threshold_rule must be a string such as \"youden\"");
+  r = parse_threshold_rule(j.get<std::string>());
 }
 
 ThresholdChoice fixed_threshold(double t) {

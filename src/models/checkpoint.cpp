@@ -129,8 +129,8 @@ Checkpoint load_checkpoint(const std::string& path) {
       for (int64_t d : shape) {
         if (d < 0) throw FileError(path, "tensor '" + name + "' has a negative dimension");
         if (d != 0 && nbytes > have / static_cast<uint64_t>(d))
-          throw FileError(path, "tensor '" + name + "' has a shape larger than its " + std::to_string(have) +
-                                    " bytes of data");
+          throw FileError(
+              path, "tensor '" + name + "' has a shape larger than its " + std::to_string(have) + " bytes of data");
         nbytes *= static_cast<uint64_t>(d);
       }
       if (have != nbytes)

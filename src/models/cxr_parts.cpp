@@ -6,8 +6,10 @@
 
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
+#include "covscreen/core/strings.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/models/deep_cxr_net.h"
+#include "covscreen/models/registry.h"
 #include "covscreen/models/state_dict.h"
 
 namespace covscreen {
@@ -24,8 +26,9 @@ CxrPart from_state_dict(const std::string& path, int input_size) {
   const StateDict sd = read_state_dict(path);
   auto w = sd.find("classifier.weight");
   if (w == sd.end() || w->second.dim() != 2)
-    throw FileError(path, "not a DenseNet-121 classifier state_dict: no 2-D 'classifier.weight' (a part needs "
-                          "its classifier, not only the backbone)");
+    throw FileError(path,
+                    "not a DenseNet-121 classifier state_dict: no 2-D 'classifier.weight' (a part needs "
+                    "its classifier, not only the backbone)");
   ModelConfig cfg;
   cfg.arch = "densenet121";
   cfg.num_classes = static_cast<int>(w->second.size(0));
@@ -63,8 +66,8 @@ CxrPart read_cxr_part(const std::string& path, int state_dict_input_size) {
   part.outputs = ck.classes;
   part.spec = ck.spec;
   part.from_checkpoint = true;
-  part.provenance = {{"file", path},         {"kind", "checkpoint"},      {"classes", ck.classes},
-                     {"spec", ck.spec},      {"training", ck.training},   {"metrics", ck.metrics}};
+  part.provenance = {{"file", path},    {"kind", "checkpoint"},    {"classes", ck.classes},
+                     {"spec", ck.spec}, {"training", ck.training}, {"metrics", ck.metrics}};
   if (part.provenance["training"].is_object())
     part.provenance["training"].erase("config");  // the config is large and in the part's own file
   return part;
@@ -78,9 +81,7 @@ std::vector<int> resolve_select(const CxrPart& part1, const std::vector<std::str
     for (size_t i = 0; i < part1.outputs.size(); ++i)
       if (numeric ? std::to_string(i) == s : lower_trim(part1.outputs[i]) == lower_trim(s)) found = static_cast<int>(i);
     if (found < 0) {
-      std::string names;
-      for (const auto& o : part1.outputs) names += (names.empty() ? "" : ", ") + o;
-      throw UsageError("part 1 has no output '" + s + "' (outputs: " + names + ")");
+      throw UsageError("part 1 has no output '" + s + "' (outputs: " + join(part1.outputs, ", ") + ")");
     }
     out.push_back(found);
   }
@@ -122,6 +123,20 @@ nlohmann::json attach_cxr_parts(DeepCXRNetImpl& net, const CxrPart& part1, const
   for (int i : sel) chosen.push_back(part1.outputs[static_cast<size_t>(i)]);
   p1["selected_outputs"] = chosen;
   return {{"part1", p1}, {"part2", p2}};
+}
+
+BuiltModel build_deep_cxr_net(ModelConfig& cfg, const ModelBuildContext& ctx) {
+  if (ctx.multilabel)
+    throw UsageError("train: deep-cxr-net is a COVID classifier; a multi-label pack trains its part 1 (densenet121)");
+  if (ctx.parts.part1.empty() || ctx.parts.part2.empty())
+    throw UsageError(
+        "train: deep-cxr-net needs its two frozen parts (--part1 findings model, --part2 pneumonia model)");
+  const CxrPart part1 = read_cxr_part(ctx.parts.part1, cfg.input_size);
+  const CxrPart part2 = read_cxr_part(ctx.parts.part2, cfg.input_size);
+  cfg.cxr = cxr_settings(part1, resolve_select(part1, ctx.parts.part1_select), part2, ctx.classes, ctx.spec);
+  auto net = std::make_shared<DeepCXRNetImpl>(cfg);
+  nlohmann::json record = {{"parts", attach_cxr_parts(*net, part1, part2)}};
+  return {net, record};
 }
 
 }  // namespace covscreen

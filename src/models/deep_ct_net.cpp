@@ -2,47 +2,26 @@
 
 #include "covscreen/core/error.h"
 #include "covscreen/models/densenet.h"
-#include "covscreen/models/resnet.h"
+#include "covscreen/models/registry.h"
 
 namespace covscreen {
 
 namespace nn = torch::nn;
 
-namespace {
-int conv_out(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
-}  // namespace
-
-int backbone_output_size(const std::string& backbone, int input_size) {
-  int n = conv_out(input_size, 7, 2, 3);  // conv0 / conv1
-  n = conv_out(n, 3, 2, 1);               // pool0 / maxpool
-  for (int i = 0; i < 3; ++i) {
-    if (backbone == "resnet50")
-      n = conv_out(n, 3, 2, 1);  // strided 3x3 in layer2..4
-    else
-      n = n / 2;  // 2x2 average pool in transition1..3
-  }
-  return n;
-}
-
-int backbone_channels(const std::string& backbone) {
-  if (backbone == "densenet121") return DenseNetOptions::densenet121().num_features();
-  if (backbone == "densenet169") return DenseNetOptions::densenet169().num_features();
-  if (backbone == "resnet50") return ResNetOptions::resnet50().num_features();
-  throw UsageError("unknown backbone '" + backbone + "' (densenet121, densenet169, resnet50)");
-}
-
-ScreenModel make_backbone(const std::string& backbone) {
-  if (backbone == "densenet121") return std::make_shared<DenseNetImpl>(DenseNetOptions::densenet121());
-  if (backbone == "densenet169") return std::make_shared<DenseNetImpl>(DenseNetOptions::densenet169());
-  if (backbone == "resnet50") return std::make_shared<ResNetImpl>(ResNetOptions::resnet50());
-  throw UsageError("unknown backbone '" + backbone + "' (densenet121, densenet169, resnet50)");
+Architecture deep_ct_net_architecture() {
+  Architecture a;
+  a.summary = "Deep-CT-Net: backbone + pyramid attention + BN + fc (the paper's CT model)";
+  a.uses_fpa = true;
+  a.make = [](const ModelConfig& cfg) { return std::make_shared<DeepCTNetImpl>(cfg); };
+  return a;
 }
 
 DeepCTNetImpl::DeepCTNetImpl(const ModelConfig& cfg) : cfg_(cfg) {
   cfg.validate();
-  const int c = backbone_channels(cfg.backbone);
-  map_size_ = backbone_output_size(cfg.backbone, cfg.input_size);
-  backbone_ = register_module("backbone", make_backbone(cfg.backbone));
+  const Backbone& bb = backbones().get(cfg.backbone);
+  const int c = bb.channels;
+  map_size_ = bb.map_size(cfg.input_size);
+  backbone_ = register_module("backbone", bb.make(0));
   fpa_ = register_module("fpa", FeaturePyramidAttention(c, cfg.fpa_channels));
   bn_ = register_module("bn", nn::BatchNorm2d(c));
   fc_ = register_module("fc", nn::Linear(int64_t(c) * map_size_ * map_size_, cfg.num_classes));

@@ -4,7 +4,9 @@
 #include <torch/torch.h>
 
 #include "covscreen/core/error.h"
+#include "covscreen/models/cxr_parts.h"
 #include "covscreen/models/densenet.h"
+#include "covscreen/models/registry.h"
 
 namespace covscreen {
 
@@ -28,6 +30,16 @@ void validate_cxr(const ModelConfig& cfg) {
     throw UsageError("model: cxr.trunk_features and cxr.head_hidden must be in [1, 65536]");
 }
 
+Architecture deep_cxr_net_architecture() {
+  Architecture a;
+  a.summary = "Deep-CXR-Net: frozen findings + pneumonia DenseNet-121 parts, a Deep-CT-Net trunk, one COVID logit";
+  a.uses_fpa = true;
+  a.make = [](const ModelConfig& cfg) { return std::make_shared<DeepCXRNetImpl>(cfg); };
+  a.validate = validate_cxr;
+  a.build_for_training = build_deep_cxr_net;
+  return a;
+}
+
 namespace {
 
 ModelConfig trunk_config(const ModelConfig& cfg) {
@@ -46,10 +58,9 @@ void freeze(nn::Module& m) {
 torch::Tensor at_size(const torch::Tensor& x, int size) {
   if (size == 0 || (x.size(2) == size && x.size(3) == size)) return x;
   namespace F = nn::functional;
-  return F::interpolate(x, F::InterpolateFuncOptions()
-                               .size(std::vector<int64_t>{size, size})
-                               .mode(torch::kBilinear)
-                               .align_corners(false));
+  return F::interpolate(
+      x,
+      F::InterpolateFuncOptions().size(std::vector<int64_t>{size, size}).mode(torch::kBilinear).align_corners(false));
 }
 
 }  // namespace
@@ -59,7 +70,7 @@ DeepCXRNetImpl::DeepCXRNetImpl(const ModelConfig& cfg) : cfg_(cfg) {
   const auto& x = cfg.cxr;
   for (int i = 0; i < x.part1_outputs; ++i) select_.push_back(i);
   if (!x.part1_select.empty()) select_.assign(x.part1_select.begin(), x.part1_select.end());
-  map_channels_ = backbone_channels(cfg.backbone);
+  map_channels_ = backbones().get(cfg.backbone).channels;
   part1_ = register_module("part1", std::make_shared<DenseNetImpl>(DenseNetOptions::densenet121(x.part1_outputs)));
   part2_ = register_module("part2", std::make_shared<DenseNetImpl>(DenseNetOptions::densenet121(x.part2_outputs)));
   part3_ = register_module("part3", DeepCTNet(trunk_config(cfg)));
@@ -122,8 +133,8 @@ void DeepCXRNetImpl::set_part(int which, nn::Module& trained) {
   for (auto& p : dst.named_parameters(true)) {
     const torch::Tensor* s = src_p.find(p.key());
     if (!s || s->sizes() != p.value().sizes())
-      throw UsageError("deep-cxr-net: part " + std::to_string(which) + " has no tensor '" + p.key() +
-                       "' of shape " + c10::str(p.value().sizes()) + " in the given model");
+      throw UsageError("deep-cxr-net: part " + std::to_string(which) + " has no tensor '" + p.key() + "' of shape " +
+                       c10::str(p.value().sizes()) + " in the given model");
     p.value().copy_(*s);
   }
   for (auto& b : dst.named_buffers(true)) {

@@ -6,6 +6,8 @@
 #include <torch/nn/modules/pooling.h>
 
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
+#include "covscreen/models/registry.h"
 
 namespace covscreen {
 
@@ -145,6 +147,28 @@ std::vector<std::pair<std::string, int64_t>> DenseNetImpl::part_sizes() const {
   std::vector<std::pair<std::string, int64_t>> parts{{"backbone", count_parameters(*features_)}};
   if (classifier_) parts.emplace_back("head", count_parameters(*classifier_));
   return parts;
+}
+
+namespace {
+int conv_out(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
+}  // namespace
+
+Backbone densenet_backbone(const std::string& name) {
+  const DenseNetOptions opt = name == "densenet169" ? DenseNetOptions::densenet169() : DenseNetOptions::densenet121();
+  Backbone b;
+  b.summary = name == "densenet169" ? "DenseNet-169 (Huang et al. 2017), 1664 channels"
+                                    : "DenseNet-121 (Huang et al. 2017), 1024 channels";
+  b.channels = opt.num_features();
+  // conv0 /2, pool0 /2, then a 2x2 average pool in transition1..3
+  b.map_size = [](int input) { return conv_out(conv_out(input, 7, 2, 3), 3, 2, 1) / 8; };
+  const bool d169 = name == "densenet169";
+  b.make = [d169](int num_classes) -> ScreenModel {
+    return std::make_shared<DenseNetImpl>(d169 ? DenseNetOptions::densenet169(num_classes)
+                                               : DenseNetOptions::densenet121(num_classes));
+  };
+  b.is_torchvision_key = [](const std::string& k) { return starts_with(k, "features."); };
+  b.example_key = "features.conv0.weight";
+  return b;
 }
 
 }  // namespace covscreen

@@ -5,6 +5,7 @@
 
 #include "covscreen/core/error.h"
 #include "covscreen/models/densenet.h"  // count_parameters
+#include "covscreen/models/registry.h"
 
 namespace covscreen {
 
@@ -88,6 +89,24 @@ std::vector<std::pair<std::string, int64_t>> ResNetImpl::part_sizes() const {
   std::vector<std::pair<std::string, int64_t>> parts{{"backbone", total - head}};
   if (fc_) parts.emplace_back("head", head);
   return parts;
+}
+
+Backbone resnet50_backbone() {
+  Backbone b;
+  b.summary = "ResNet-50 (He et al. 2016), 2048 channels";
+  b.channels = ResNetOptions::resnet50().num_features();
+  b.map_size = [](int input) {
+    auto conv_out = [](int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; };
+    int n = conv_out(conv_out(input, 7, 2, 3), 3, 2, 1);   // conv1 /2, maxpool /2
+    for (int i = 0; i < 3; ++i) n = conv_out(n, 3, 2, 1);  // the strided 3x3 of layer2..4
+    return n;
+  };
+  b.make = [](int num_classes) -> ScreenModel {
+    return std::make_shared<ResNetImpl>(ResNetOptions::resnet50(num_classes));
+  };
+  b.is_torchvision_key = [](const std::string& k) { return k.compare(0, 3, "fc.") != 0; };
+  b.example_key = "layer1.0.conv1.weight";
+  return b;
 }
 
 }  // namespace covscreen

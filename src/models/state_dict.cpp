@@ -8,6 +8,8 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
+#include "covscreen/models/registry.h"
 #include "torch_pickle.h"
 
 namespace covscreen {
@@ -19,8 +21,6 @@ std::string shape_str(const torch::Tensor& t) {
   s << t.sizes();
   return s.str();
 }
-
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 }  // namespace
 
@@ -110,11 +110,9 @@ bool ImportReport::complete() const {
 
 ImportReport import_backbone(ScreenModelImpl& model, const ModelConfig& cfg, const StateDict& sd,
                              const std::string& source) {
-  const std::string arch = (cfg.arch == "deep-ct-net" || cfg.arch == "deep-cxr-net") ? cfg.backbone : cfg.arch;
-  const bool resnet = arch == "resnet50";
-  auto is_backbone_key = [&](const std::string& k) {
-    return resnet ? !starts_with(k, "fc.") : starts_with(k, "features.");
-  };
+  const std::string arch = backbone_name(cfg);
+  const Backbone& backbone = backbones().get(arch);
+  const auto& is_backbone_key = backbone.is_torchvision_key;
   const std::string prefix = model.backbone_prefix();
   std::map<std::string, torch::Tensor> targets;  // model name -> live tensor, backbone only
   for (auto& [name, t] : module_tensors(model))
@@ -147,9 +145,8 @@ ImportReport import_backbone(ScreenModelImpl& model, const ModelConfig& cfg, con
   for (const auto& [name, t] : targets)
     if (!done.count(name)) rep.missing.push_back(name);
   if (rep.loaded.empty())
-    throw FileError(source, "no " + arch + " backbone tensor found (expected torchvision names like " +
-                                (resnet ? std::string("layer1.0.conv1.weight") : std::string("features.conv0.weight")) +
-                                ")");
+    throw FileError(
+        source, "no " + arch + " backbone tensor found (expected torchvision names like " + backbone.example_key + ")");
   return rep;
 }
 

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
+#include "covscreen/models/registry.h"
 
 namespace covscreen {
 
@@ -14,12 +16,6 @@ std::string with_commas(int64_t n) {
   std::string s = std::to_string(n < 0 ? -n : n);
   for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
   return n < 0 ? "-" + s : s;
-}
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
 }
 
 }  // namespace
@@ -75,7 +71,7 @@ std::string format_model_card(const nlohmann::json& card) {
   };
   const auto& m = card.at("model");
   std::string arch = m.at("arch").get<std::string>();
-  if (arch == "deep-ct-net" || arch == "deep-cxr-net")
+  if (architectures().get(arch).uses_fpa)
     arch += " (backbone " + m.at("backbone").get<std::string>() + ", fpa_channels " +
             std::to_string(m.at("fpa_channels").get<int>()) + ")";
   if (m.contains("cxr")) line("cxr", m.at("cxr").dump());

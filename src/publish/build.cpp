@@ -90,7 +90,8 @@ BuildResult build_dataset(const BuildOptions& opt) {
   BuildResult res;
   res.key_file = opt.key_file.empty() ? default_key_file(opt.out) : opt.key_file;
   if (inside(res.key_file, opt.out))
-    throw UsageError("the key file " + res.key_file + " is inside the output folder; keep it outside (it must never "
+    throw UsageError("the key file " + res.key_file +
+                     " is inside the output folder; keep it outside (it must never "
                      "be published)");
   if (inside(opt.out, opt.input) || inside(opt.input, opt.out))
     throw UsageError("the output folder and the input must not contain each other");
@@ -186,15 +187,16 @@ BuildResult build_dataset(const BuildOptions& opt) {
     e.path = dir + pl.name + opt.encoding.extension();
     e.source = p.site;
     auto meta = labels.patients.find(pl.src->patient);
-    e.original_label = p.label.empty() ? "unlabelled" : meta != labels.patients.end() ? meta->second.original_label
-                                                                                        : p.label;
+    e.original_label = p.label.empty()                 ? "unlabelled"
+                       : meta != labels.patients.end() ? meta->second.original_label
+                                                       : p.label;
     done.entries.push_back(e);
     patients_out.insert(pl.patient);
     if (bar) bar->advance();
   }
   if (bar) bar->finish();
-  if (done.entries.empty()) throw Error("dataset build: none of the " + std::to_string(plan.size()) +
-                                        " selected slices could be exported");
+  if (done.entries.empty())
+    throw Error("dataset build: none of the " + std::to_string(plan.size()) + " selected slices could be exported");
   check_no_patient_overlap(done, "dataset build");
 
   std::vector<PatientRecord> kept;
@@ -202,14 +204,17 @@ BuildResult build_dataset(const BuildOptions& opt) {
   std::sort(kept.begin(), kept.end(),
             [](const PatientRecord& a, const PatientRecord& b) { return a.pseudonym < b.pseudonym; });
 
-  json build = {{"format", opt.encoding.format},
-                {"window", {{"center_hu", opt.window.center}, {"width_hu", opt.window.width},
-                            {"use_file_voi", opt.window.use_file_voi}}},
-                {"selection", {{"first", opt.selection.first}, {"last", opt.selection.last},
-                               {"every", opt.selection.every}}},
-                {"split", {{"ratios", opt.split.ratios}, {"seed", opt.split.seed}}},
-                {"slices_found", res.slices_found}, {"slices_selected", res.slices_selected},
-                {"failed", res.failed}, {"skipped_files", res.skipped}, {"dicom_copies", opt.keep_dicom}};
+  json build = {
+      {"format", opt.encoding.format},
+      {"window",
+       {{"center_hu", opt.window.center}, {"width_hu", opt.window.width}, {"use_file_voi", opt.window.use_file_voi}}},
+      {"selection", {{"first", opt.selection.first}, {"last", opt.selection.last}, {"every", opt.selection.every}}},
+      {"split", {{"ratios", opt.split.ratios}, {"seed", opt.split.seed}}},
+      {"slices_found", res.slices_found},
+      {"slices_selected", res.slices_selected},
+      {"failed", res.failed},
+      {"skipped_files", res.skipped},
+      {"dicom_copies", opt.keep_dicom}};
   if (opt.encoding.format == "jpeg") build["jpeg_quality"] = opt.encoding.jpeg_quality;
   json deid = {
       {"profile", "DICOM PS3.15 Annex E, Basic Application Level Confidentiality Profile"},
@@ -220,7 +225,8 @@ BuildResult build_dataset(const BuildOptions& opt) {
       {"images_flagged_burned_in_annotation", res.burned_in},
       {"summary",
        "Images are re-encoded from pixels only (no header travels with a PNG/JPEG). Patient ids are replaced by "
-       "keyed-hash pseudonyms (HMAC-SHA256; key id " + res.key_id + ", the key itself is not published). " +
+       "keyed-hash pseudonyms (HMAC-SHA256; key id " +
+           res.key_id + ", the key itself is not published). " +
            std::string(opt.keep_dicom ? "The DICOM copies under dicom/ follow the PS3.15 Annex E Basic Profile: "
                                         "names, ids, dates, addresses, institutions, free text and private tags "
                                         "removed or emptied, UIDs replaced consistently by keyed hashes. "

@@ -70,7 +70,8 @@ DatasetCard make_card(const Manifest& m, const std::vector<PatientRecord>& patie
     ++sex_by_class[c][sex_name(p.sex)];
     ++site_patients[p.site.empty() ? "unknown" : p.site][c];
   }
-  json age = {{"patients_with_age", ages_known}, {"patients_without_age", patients.size() - ages_known},
+  json age = {{"patients_with_age", ages_known},
+              {"patients_without_age", patients.size() - ages_known},
               {"bins", json::object()}};
   if (ages_known) {
     age["range_years"] = age_range.to_json();
@@ -93,9 +94,10 @@ DatasetCard make_card(const Manifest& m, const std::vector<PatientRecord>& patie
     ++channels[std::to_string(im.channels)];
     ++formats[im.source_format];
   }
-  json img = {{"count", images.size()}, {"width", w.to_json()}, {"height", h.to_json()}, {"sizes", sizes},
-              {"source_bit_depth", depths}, {"source_channels", channels}, {"source_formats", formats},
-              {"output", {{"bit_depth", 8}, {"channels", 1}}}};
+  json img = {{"count", images.size()},     {"width", w.to_json()},
+              {"height", h.to_json()},      {"sizes", sizes},
+              {"source_bit_depth", depths}, {"source_channels", channels},
+              {"source_formats", formats},  {"output", {{"bit_depth", 8}, {"channels", 1}}}};
 
   card.json = {{"name", info.name},
                {"description", info.description},
@@ -184,15 +186,16 @@ DatasetCard make_card(const Manifest& m, const std::vector<PatientRecord>& patie
     for (const auto& kv : counts) n += kv.second;
     md << "| " << s << " | " << n << " |\n";
   }
-  md << "\n## Images\n\n" << images.size() << " images, gray 8-bit "
+  md << "\n## Images\n\n"
+     << images.size() << " images, gray 8-bit "
      << (build.is_object() ? build.value("format", std::string("png")) : std::string("png")) << ".";
-  if (w.any)
-    md << " Source width " << w.lo << "-" << w.hi << " px, height " << h.lo << "-" << h.hi << " px.";
+  if (w.any) md << " Source width " << w.lo << "-" << w.hi << " px, height " << h.lo << "-" << h.hi << " px.";
   md << "\n\n| source bit depth | images |\n|---|---|\n";
   for (const auto& [d, n] : depths) md << "| " << d << " | " << n << " |\n";
   md << "\n| source size | images |\n|---|---|\n";
   for (const auto& [s, n] : sizes) md << "| " << s << " | " << n << " |\n";
-  md << "\n## De-identification\n\n" << (deid.is_object() ? deid.value("summary", std::string()) : std::string()) << "\n\n"
+  md << "\n## De-identification\n\n"
+     << (deid.is_object() ? deid.value("summary", std::string()) : std::string()) << "\n\n"
      << "**Text burned into the pixels is not removed.** Check the images (ultrasound, secondary captures, "
         "scanned documents and screenshots often carry names and dates in the pixels) before publishing.\n\n";
   md << "## Build settings\n\n```json\n" << build.dump(2) << "\n```\n";

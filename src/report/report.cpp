@@ -112,8 +112,7 @@ void by_data_class_table(detail::Document& d, const ReportInput& in, const std::
   if (first.empty()) return;
   d.heading("Called " + pos + ", by the data's own classes (slice level)");
   std::vector<std::string> head{"Model"};
-  for (const auto& r : first)
-    head.push_back(r.data_class + (r.covid ? " (sensitivity)" : " (false-positive rate)"));
+  for (const auto& r : first) head.push_back(r.data_class + (r.covid ? " (sensitivity)" : " (false-positive rate)"));
   std::vector<std::vector<std::string>> rows{head};
   for (const ModelReport& m : in.models) {
     std::vector<std::string> row{m.name};

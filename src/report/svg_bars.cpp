@@ -51,7 +51,8 @@ std::string bar_chart_svg(const std::vector<std::string>& categories, const std:
     << "\" viewBox=\"0 0 " << fixed(width, 0) << " " << fixed(height, 0)
     << "\" font-family=\"Helvetica, Arial, sans-serif\">\n";
   o << "<title>" << escape_xml(title) << "</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n";
-  o << "<text x=\"" << fixed(width / 2, 1) << "\" y=\"26\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\" "
+  o << "<text x=\"" << fixed(width / 2, 1)
+    << "\" y=\"26\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\" "
     << "fill=\"#222\">" << escape_xml(title) << "</text>\n";
   for (size_t s = 0; s < S && S > 1; ++s) {
     const double y = head + 22.0 * double(s);

@@ -1,12 +1,8 @@
 #include "covscreen/serve/batch_queue.h"
 
 #include <algorithm>
-#include <cstring>
 
-#include <torch/torch.h>
-
-#include "covscreen/data/stage2.h"
-#include "covscreen/explain/explain.h"
+#include "covscreen/screen/worker_pool.h"
 
 namespace covscreen {
 
@@ -24,17 +20,19 @@ void finish(const ImageJobPtr& job) {
 }
 
 void fail(const ImageJobPtr& job, const std::string& error, int status) {
-  job->error = error;
+  job->result.file = job->input.file;
+  job->result.ok = false;
+  job->result.error = error;
   job->error_status = status;
   finish(job);
 }
 }  // namespace
 
-BatchQueue::BatchQueue(ScreenModel net, Stage2Spec stage2, int cam_class, BatchQueueOptions opt)
-    : net_(std::move(net)), stage2_(stage2), cam_class_(cam_class), opt_(std::move(opt)) {
+BatchQueue::BatchQueue(Pipeline& pipeline, BatchQueueOptions opt) : pipeline_(pipeline), opt_(std::move(opt)) {
   opt_.capacity = std::max(1, opt_.capacity);
   opt_.batch = std::max(1, opt_.batch);
-  thread_ = std::thread([this] { worker(); });
+  WorkerPool& pool = pipeline_.pool();
+  dispatcher_ = std::thread([this, &pool] { pool.run([this](int) { worker(); }); });
 }
 
 BatchQueue::~BatchQueue() { shutdown(); }
@@ -68,7 +66,7 @@ void BatchQueue::shutdown() {
     }
     cv_.notify_all();
     for (auto& j : left) fail(j, "the server is shutting down", 503);
-    if (thread_.joinable()) thread_.join();
+    if (dispatcher_.joinable()) dispatcher_.join();
   });
 }
 
@@ -102,59 +100,25 @@ void BatchQueue::worker() {
 
 void BatchQueue::run_batch(std::vector<ImageJobPtr>& batch) {
   const auto t0 = ImageJob::Clock::now();
-  const int n = static_cast<int>(batch.size());
-  try {
-    const int64_t size = batch.front()->input.rows;
-    torch::Tensor images = torch::empty({n, size, size}, torch::kUInt8);
-    for (int i = 0; i < n; ++i) {
-      const cv::Mat& m = batch[static_cast<size_t>(i)]->input;
-      if (m.rows != size || m.cols != size || m.type() != CV_8UC1 || !m.isContinuous())
-        throw std::runtime_error("internal error: stage-1 image of the wrong shape");
-      std::memcpy(images[i].data_ptr<uint8_t>(), m.data, static_cast<size_t>(size * size));
-    }
-    Stage2 stage2(stage2_);
-    InferenceOptions io = opt_.inference;
-    io.batch_size = n;
-    const torch::Tensor probs = predict_probs(*net_, stage2, images, io).contiguous();
-    const int64_t k = probs.size(1);
-    std::vector<int64_t> cam_rows, cam_classes;
-    for (int i = 0; i < n; ++i) {
-      ImageJob& j = *batch[static_cast<size_t>(i)];
-      const float* p = probs[i].data_ptr<float>();
-      j.probs.assign(p, p + k);
-      if (j.want_cam) {
-        cam_rows.push_back(i);
-        j.cam_class = cam_class_ >= 0 ? cam_class_
-                                      : static_cast<int>(std::max_element(p, p + k) - p);
-        cam_classes.push_back(j.cam_class);
-      }
-    }
-    if (!cam_rows.empty()) {
-      const torch::Tensor sel = images.index_select(0, torch::tensor(cam_rows, torch::kLong));
-      const torch::Tensor x = stage2(sel, /*augment=*/false);
-      const auto maps = explain_batch(*net_, x, cam_classes);
-      for (size_t c = 0; c < cam_rows.size(); ++c) {
-        const torch::Tensor m = maps[c].map.contiguous();
-        cv::Mat map01(static_cast<int>(m.size(0)), static_cast<int>(m.size(1)), CV_32FC1, m.data_ptr<float>());
-        batch[static_cast<size_t>(cam_rows[c])]->cam = map01.clone();
-      }
-    }
-  } catch (const std::exception& e) {
-    for (auto& j : batch) {
-      j->probs.clear();
-      j->error = std::string("inference failed: ") + e.what();
-      j->error_status = 500;
-    }
-  }
-  const auto t1 = ImageJob::Clock::now();
-  const double infer_ms = ms_since(t0, t1);
+  std::vector<PipelineInput> inputs;
+  inputs.reserve(batch.size());
   for (auto& j : batch) {
-    j->queue_ms = ms_since(j->enqueued, t0);
-    j->inference_ms = infer_ms;
-    j->batch_size = n;
-    finish(j);
+    j->input.queue_ms = ms_since(j->enqueued, t0);
+    inputs.push_back(std::move(j->input));
   }
-  if (opt_.on_batch) opt_.on_batch(n, infer_ms / 1000.0);
+  try {
+    std::vector<ScreenResult> results = pipeline_.infer(inputs);
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+  } catch (const std::exception& e) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->input = std::move(inputs[i]);
+      batch[i]->error_status = 500;
+      batch[i]->result.error = std::string("inference failed: ") + e.what();
+    }
+  }
+  const double infer_ms = ms_since(t0, ImageJob::Clock::now());
+  for (auto& j : batch) finish(j);
+  if (opt_.on_batch) opt_.on_batch(static_cast<int>(batch.size()), infer_ms / 1000.0);
 }
 
 }  // namespace covscreen

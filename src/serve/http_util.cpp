@@ -3,15 +3,9 @@
 #include <algorithm>
 #include <cctype>
 
-namespace covscreen::http {
+#include "covscreen/core/strings.h"
 
-namespace {
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-}  // namespace
+namespace covscreen::http {
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
   const size_t n = std::max(a.size(), b.size());
@@ -37,34 +31,6 @@ bool bearer_ok(const std::string& authorization, const std::string& token) {
   return constant_time_equal(authorization.substr(i), token);
 }
 
-std::string base64_encode(const std::string& bytes) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
-                       uint32_t(uint8_t(bytes[i + 2]));
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    const uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == bytes.size()) {
-    const uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
 int status_for_decode_problem(const std::string& problem) {
   const std::string p = lower(problem);
   if (starts_with(p, "empty file")) return 400;
@@ -88,21 +54,36 @@ bool accepted_raw_type(const std::string& media) {
 
 std::string reason(int status) {
   switch (status) {
-    case 400: return "bad request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not found";
-    case 405: return "method not allowed";
-    case 408: return "request timeout";
-    case 413: return "payload too large";
-    case 414: return "URI too long";
-    case 415: return "unsupported media type";
-    case 422: return "unprocessable entity";
-    case 429: return "too many requests";
-    case 500: return "internal server error";
-    case 503: return "service unavailable";
-    case 504: return "gateway timeout";
-    default: return status >= 500 ? "server error" : "client error";
+    case 400:
+      return "bad request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not found";
+    case 405:
+      return "method not allowed";
+    case 408:
+      return "request timeout";
+    case 413:
+      return "payload too large";
+    case 414:
+      return "URI too long";
+    case 415:
+      return "unsupported media type";
+    case 422:
+      return "unprocessable entity";
+    case 429:
+      return "too many requests";
+    case 500:
+      return "internal server error";
+    case 503:
+      return "service unavailable";
+    case 504:
+      return "gateway timeout";
+    default:
+      return status >= 500 ? "server error" : "client error";
   }
 }
 

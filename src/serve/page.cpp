@@ -120,7 +120,7 @@ function showCam(i, tr) {
   } else {
     img.removeAttribute("src");
     img.style.display = "none";
-    $("camcap").textContent = name + ": no map (" + (it.error || it.cam_error || "not available") + ")";
+    $("camcap").textContent = name + ": no map (" + (it.error || "not available") + ")";
   }
 }
 

@@ -48,6 +48,7 @@ void ServeOptions::validate() const {
   if (max_files < 1) throw UsageError("--max-files must be at least 1");
   if (queue_capacity < 1) throw UsageError("--queue must be at least 1");
   if (batch < 1) throw UsageError("--batch must be at least 1");
+  if (workers < 0) throw UsageError("--workers must not be negative");
   if (batch_wait_ms < 0) throw UsageError("--batch-wait-ms must not be negative");
   if (http_threads < 1) throw UsageError("--http-threads must be at least 1");
   if (request_timeout_s <= 0) throw UsageError("--timeout must be positive");
@@ -87,8 +88,8 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
 bool ScreenServer::Impl::authorized(const httplib::Request& req, httplib::Response& res) const {
   if (opt.token.empty() || http::bearer_ok(req.get_header_value("Authorization"), opt.token)) return true;
   const bool sent = req.has_header("Authorization");
-  res.set_header("WWW-Authenticate", sent ? "Bearer realm=\"covscreen\", error=\"invalid_token\""
-                                          : "Bearer realm=\"covscreen\"");
+  res.set_header("WWW-Authenticate",
+                 sent ? "Bearer realm=\"covscreen\", error=\"invalid_token\"" : "Bearer realm=\"covscreen\"");
   send_error(res, 401, sent ? "invalid bearer token" : "this server needs a bearer token (Authorization: Bearer ...)");
   return false;
 }
@@ -97,8 +98,7 @@ void ScreenServer::Impl::install_routes() {
   http.set_pre_routing_handler([this](const httplib::Request&, httplib::Response& res) {
     t_request_start = Clock::now();
     char id[40];
-    std::snprintf(id, sizeof id, "%s-%06llu", id_prefix.c_str(),
-                  static_cast<unsigned long long>(next_id.fetch_add(1)));
+    std::snprintf(id, sizeof id, "%s-%06llu", id_prefix.c_str(), static_cast<unsigned long long>(next_id.fetch_add(1)));
     res.set_header("X-Request-Id", id);
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -129,9 +129,9 @@ void ScreenServer::Impl::install_routes() {
     const unsigned long long in_bytes =
         req.body.empty() ? std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) : req.body.size();
     char line[256];
-    std::snprintf(line, sizeof line, "covscreen serve: %s %s %s %d in=%lluB out=%zuB %.1fms\n",
-                  request_id(res).c_str(), req.method.size() <= 7 ? req.method.c_str() : "?", route.c_str(),
-                  res.status, in_bytes, res.body.size(), seconds * 1000.0);
+    std::snprintf(line, sizeof line, "covscreen serve: %s %s %s %d in=%lluB out=%zuB %.1fms\n", request_id(res).c_str(),
+                  req.method.size() <= 7 ? req.method.c_str() : "?", route.c_str(), res.status, in_bytes,
+                  res.body.size(), seconds * 1000.0);
     std::lock_guard<std::mutex> lock(log_mutex());
     std::cerr << line << std::flush;
   });
@@ -151,8 +151,11 @@ void ScreenServer::Impl::install_routes() {
     res.set_content(index_html(), "text/html; charset=utf-8");
   });
   http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, {{"status", "ok"}, {"model_id", model_id}, {"queue_depth", queue->depth()},
-                         {"queue_capacity", queue->capacity()}});
+    send_json(res, 200,
+              {{"status", "ok"},
+               {"model_id", model_id},
+               {"queue_depth", queue->depth()},
+               {"queue_capacity", queue->capacity()}});
   });
   http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
              res.set_content(metrics.prometheus(queue->depth(), queue->capacity()), "text/plain; version=0.0.4");
@@ -163,9 +166,8 @@ void ScreenServer::Impl::install_routes() {
              j["notice"] = kNotice;
              send_json(res, 200, j);
            }));
-  http.Post("/v1/screen", guarded([this](const httplib::Request& req, httplib::Response& res) {
-              handle_screen(req, res);
-            }));
+  http.Post("/v1/screen",
+            guarded([this](const httplib::Request& req, httplib::Response& res) { handle_screen(req, res); }));
   const auto not_allowed = [](const char* allow) {
     return [allow](const httplib::Request& req, httplib::Response& res) {
       res.set_header("Allow", allow);
@@ -185,28 +187,31 @@ void ScreenServer::Impl::install_routes() {
 ScreenServer::ScreenServer(Checkpoint ck, std::string model_id, ServeOptions opt) : impl_(std::make_unique<Impl>()) {
   opt.validate();
   Impl& s = *impl_;
-  s.ck = std::move(ck);
   s.model_id = std::move(model_id);
   s.opt = std::move(opt);
-  s.covid = covid_index(s.ck.classes);
-  s.threshold = s.ck.threshold;
-  s.card = model_card(s.ck);  // before the worker owns the model
+  s.card = model_card(ck);
   std::random_device rd;
   char prefix[16];
   std::snprintf(prefix, sizeof prefix, "%08x", rd());
   s.id_prefix = prefix;
 
-  s.ck.net->to(resolve_device(s.opt.inference.device));
-  s.ck.net->eval();
+  PipelineOptions po;
+  po.inference = s.opt.inference;
+  po.inference.batch_size = s.opt.batch;
+  po.workers = s.opt.workers;
+  po.read.max_pixels = s.opt.max_pixels;
+  po.read.max_file_bytes = s.opt.max_body_bytes;
+  po.cam = CamOutput::kPng;
+  po.cam_max_side = s.opt.cam_max_side;
+  s.pipeline = std::make_unique<Pipeline>(std::move(ck), po);
   BatchQueueOptions qo;
   qo.capacity = s.opt.queue_capacity;
   qo.batch = s.opt.batch;
   qo.batch_wait_ms = s.opt.batch_wait_ms;
-  qo.inference = s.opt.inference;
   qo.before_batch = s.opt.before_batch;
   ServeMetrics* m = &s.metrics;
   qo.on_batch = [m](int n, double seconds) { m->observe_batch(n, seconds); };
-  s.queue = std::make_unique<BatchQueue>(s.ck.net, s.ck.spec.stage2, s.covid, qo);
+  s.queue = std::make_unique<BatchQueue>(*s.pipeline, qo);
 
   // Every HTTP thread allocates bodies and images: glibc would give each busy thread an arena of
   // its own and keep the freed pages there, so resident memory creeps up under load. Two arenas

@@ -1,16 +1,16 @@
 #pragma once
 // Private to src/serve: the state behind ScreenServer, shared by server.cpp (setup, small
 // routes, logging) and screen_route.cpp (POST /v1/screen).
+#include <httplib.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
-#include <httplib.h>
-#include <nlohmann/json.hpp>
-
-#include "covscreen/models/checkpoint.h"
+#include "covscreen/screen/pipeline.h"
 #include "covscreen/serve/batch_queue.h"
 #include "covscreen/serve/metrics.h"
 #include "covscreen/serve/server.h"
@@ -20,14 +20,14 @@ namespace covscreen {
 inline constexpr const char* kNotice = "Research use only, not a medical device.";
 
 struct ScreenServer::Impl {
-  Checkpoint ck;
+  std::unique_ptr<Pipeline> pipeline;  // the model and its workers
   std::string model_id;
   ServeOptions opt;
-  int covid = -1;
-  double threshold = 0.5;
   nlohmann::json card;
   ServeMetrics metrics;
-  std::unique_ptr<BatchQueue> queue;
+  std::unique_ptr<BatchQueue> queue;  // declared after the pipeline: stopped before it goes
+
+  const Checkpoint& ck() const { return pipeline->checkpoint(); }
   httplib::Server http;
   std::thread thread;
   int port = -1;

@@ -8,7 +8,7 @@
 #include "covscreen/core/compat.h"
 #include "covscreen/core/error.h"
 #include "covscreen/data/stage2.h"
-#include "covscreen/train/inference.h"
+#include "covscreen/inference/inference.h"
 
 namespace covscreen {
 namespace {
@@ -32,8 +32,8 @@ ThroughputResult timed(const std::string& what, const ThroughputOptions& opt, co
   return r;
 }
 
-c10::ScalarType amp_dtype(const std::string& precision) {
-  return precision == "fp16" ? torch::kHalf : torch::kBFloat16;
+c10::ScalarType amp_dtype(Precision precision) {
+  return precision == Precision::kFp16 ? torch::kHalf : torch::kBFloat16;
 }
 
 }  // namespace
@@ -42,7 +42,7 @@ void to_json(nlohmann::json& j, const ThroughputResult& r) {
   const auto& o = r.options;
   j = {{"what", r.what},
        {"device", o.device},
-       {"precision", o.precision},
+       {"precision", precision_names().name(o.precision)},
        {"layout", o.channels_last ? "channels_last" : "nchw"},
        {"batch", o.batch},
        {"size", o.size},
@@ -55,7 +55,7 @@ void to_json(nlohmann::json& j, const ThroughputResult& r) {
 
 ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt) {
   const torch::Device device = resolve_device(opt.device);
-  opt.device = device.str();
+  opt.device = device.is_cuda() ? DeviceKind::kCuda : DeviceKind::kCpu;
   opt.precision = resolve_precision(opt.precision, device);
   torch::manual_seed(opt.seed);
   ModelConfig c = cfg;
@@ -71,7 +71,7 @@ ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt)
   auto target = torch::one_hot(torch::randint(0, c.num_classes, {opt.batch}, gen, torch::kLong), c.num_classes)
                     .to(torch::kFloat32)
                     .to(device);
-  const bool amp = opt.precision != "fp32";
+  const bool amp = opt.precision != Precision::kFp32;
   return timed("train", opt, device, [&] {
     auto x = stage2(images, /*augment=*/true, &gen);
     if (opt.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -88,7 +88,7 @@ ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt)
 
 ThroughputResult measure_inference(ScreenModelImpl& net, ThroughputOptions opt) {
   const torch::Device device = resolve_device(opt.device);
-  opt.device = device.str();
+  opt.device = device.is_cuda() ? DeviceKind::kCuda : DeviceKind::kCpu;
   opt.precision = resolve_precision(opt.precision, device);
   net.to(device);
   if (opt.channels_last) to_channels_last(net);
@@ -96,7 +96,7 @@ ThroughputResult measure_inference(ScreenModelImpl& net, ThroughputOptions opt) 
   Stage2 stage2(Stage2Spec{});
   auto gen = at::detail::createCPUGenerator(opt.seed + 1);
   auto images = torch::randint(0, 256, {opt.batch, opt.size, opt.size}, gen, torch::kUInt8).to(device);
-  const bool amp = opt.precision != "fp32";
+  const bool amp = opt.precision != Precision::kFp32;
   return timed("inference", opt, device, [&] {
     c10::InferenceMode guard;
     compat::AutocastGuard autocast(device.type(), amp, amp_dtype(opt.precision));

@@ -1,122 +1,121 @@
 #include "covscreen/train/train_config.h"
 
-#include <set>
-
 #include "covscreen/core/error.h"
+#include "covscreen/core/json_fields.h"
 
 namespace covscreen {
+
+const EnumNames<LrSchedule>& lr_schedule_names() {
+  static const EnumNames<LrSchedule> n{
+      "lr_schedule",
+      {{LrSchedule::kConstant, "constant"}, {LrSchedule::kCosine, "cosine"}, {LrSchedule::kStep, "step"}}};
+  return n;
+}
+const EnumNames<ClassWeights>& class_weights_names() {
+  static const EnumNames<ClassWeights> n{"class_weights",
+                                         {{ClassWeights::kNone, "none"}, {ClassWeights::kBalanced, "balanced"}}};
+  return n;
+}
+const EnumNames<Amp>& amp_names() {
+  static const EnumNames<Amp> n{"amp", {{Amp::kNone, "none"}, {Amp::kBf16, "bf16"}, {Amp::kFp16, "fp16"}}};
+  return n;
+}
+const EnumNames<BnMode>& bn_names() {
+  static const EnumNames<BnMode> n{"bn", {{BnMode::kLocal, "local"}, {BnMode::kFrozen, "frozen"}}};
+  return n;
+}
+
+// JSON text of the enums, through their tables (a bad value names the valid ones).
+#define COVSCREEN_ENUM_JSON(Type, table)                                                                     \
+  void to_json(nlohmann::json& j, Type v) { j = table().name(v); }                                           \
+  void from_json(const nlohmann::json& j, Type& v) {                                                         \
+    if (!j.is_string()) throw UsageError(table().key() + ": expected one of " + join(table().list(), ", ")); \
+    v = table().parse(j.get<std::string>());                                                                 \
+  }
+COVSCREEN_ENUM_JSON(LrSchedule, lr_schedule_names)
+COVSCREEN_ENUM_JSON(ClassWeights, class_weights_names)
+COVSCREEN_ENUM_JSON(Amp, amp_names)
+COVSCREEN_ENUM_JSON(BnMode, bn_names)
+#undef COVSCREEN_ENUM_JSON
+
+namespace {
+
+// The JSON fields of TrainConfig, listed once (core/json_fields.h).
+template <class C, class F>
+void train_fields(C& c, F&& f) {
+  f("name", c.name);
+  f("model", c.model);
+  f("epochs", c.epochs);
+  f("batch_size", c.batch_size);
+  f("lr", c.lr);
+  f("weight_decay", c.weight_decay);
+  f("lr_schedule", c.lr_schedule);
+  f("lr_step_epochs", c.lr_step_epochs);
+  f("lr_gamma", c.lr_gamma);
+  f("warmup_epochs", c.warmup_epochs);
+  f("class_weights", c.class_weights);
+  f("early_stopping_patience", c.early_stopping_patience);
+  f("threshold_rule", c.threshold_rule);
+  f("seed", c.seed);
+  f("device", c.device);
+  f("amp", c.amp);
+  f("threads", c.threads);
+  f("augment", c.augment);
+  f("bn", c.bn);
+  f("spec", c.spec);
+  f("part1", c.part1);
+  f("part2", c.part2);
+  f("part1_select", c.part1_select);
+}
+constexpr auto kFields = [](auto& c, auto&& f) { train_fields(c, f); };
+// Written for the record, fixed by the trainer.
+const std::set<std::string> kRecordOnly{"optimizer", "loss"};
+
+}  // namespace
 
 void TrainConfig::validate() const {
   model.validate();
   spec.validate();
   if (epochs < 1) throw UsageError("train: epochs must be >= 1");
-  if (batch_size < 1) throw UsageError("train: batch size must be >= 1");
+  if (batch_size < 1) throw UsageError("train: batch_size must be >= 1");
   if (!(lr > 0)) throw UsageError("train: lr must be > 0");
   if (weight_decay < 0) throw UsageError("train: weight_decay must be >= 0");
-  static const std::set<std::string> schedules{"constant", "cosine", "step"};
-  if (!schedules.count(lr_schedule)) throw UsageError("train: lr_schedule must be constant, cosine or step");
-  if (class_weights != "none" && class_weights != "balanced")
-    throw UsageError("train: class_weights must be none or balanced");
-  if (device != "auto" && device != "cpu" && device != "cuda") throw UsageError("train: device must be auto, cpu or cuda");
-  if (amp != "none" && amp != "bf16" && amp != "fp16") throw UsageError("train: amp must be none, bf16 or fp16");
-  if (threshold_rule != "0.5" && threshold_rule != "youden" && threshold_rule.rfind("sensitivity>=", 0) != 0)
-    throw UsageError("train: threshold_rule must be 0.5, youden or sensitivity>=X");
-  if (bn != "local" && bn != "frozen") throw UsageError("train: bn must be local or frozen");
+  if (lr_step_epochs < 1) throw UsageError("train: lr_step_epochs must be >= 1");
+  if (warmup_epochs < 0) throw UsageError("train: warmup_epochs must be >= 0");
   if (early_stopping_patience < 0) throw UsageError("train: early_stopping_patience must be >= 0");
+  if (threads < 0) throw UsageError("train: threads must be >= 0");
 }
 
 void to_json(nlohmann::json& j, const TrainConfig& c) {
-  j = {{"name", c.name},
-       {"model", c.model},
-       {"epochs", c.epochs},
-       {"batch_size", c.batch_size},
-       {"lr", c.lr},
-       {"weight_decay", c.weight_decay},
-       {"lr_schedule", c.lr_schedule},
-       {"lr_step_epochs", c.lr_step_epochs},
-       {"lr_gamma", c.lr_gamma},
-       {"warmup_epochs", c.warmup_epochs},
-       {"class_weights", c.class_weights},
-       {"early_stopping_patience", c.early_stopping_patience},
-       {"threshold_rule", c.threshold_rule},
-       {"seed", c.seed},
-       {"device", c.device},
-       {"amp", c.amp},
-       {"threads", c.threads},
-       {"augment", c.augment},
-       {"bn", c.bn},
-       {"optimizer", "adam"},
-       {"loss", "bce_with_logits_one_hot"},
-       {"spec", c.spec}};
-  if (c.model.arch == "deep-cxr-net") {
-    j["part1"] = c.part1;
-    j["part2"] = c.part2;
-    j["part1_select"] = c.part1_select;
-  }
+  write_fields(j, c, kFields);
+  j["optimizer"] = "adam";
+  j["loss"] = "bce_with_logits_one_hot";
 }
 
 void merge_json(const nlohmann::json& j, TrainConfig& out) {
   TrainConfig c = out;  // all or nothing: `out` is unchanged when anything is wrong
-  if (!j.is_object()) throw UsageError("train config must be a JSON object");
-  static const std::set<std::string> known{
-      "name", "model", "epochs", "batch_size", "lr", "weight_decay", "lr_schedule", "lr_step_epochs", "lr_gamma",
-      "warmup_epochs", "class_weights", "early_stopping_patience", "threshold_rule", "seed", "device", "amp",
-      "threads", "augment", "bn", "optimizer", "loss", "spec", "part1", "part2", "part1_select"};
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!known.count(it.key())) throw UsageError("train config: unknown key '" + it.key() + "'");
-  try {
-    if (j.contains("model")) {
-      nlohmann::json m = c.model;
-      m.update(j["model"]);
-      c.model = m.get<ModelConfig>();
-    }
-    if (j.contains("spec")) {
-      nlohmann::json s = c.spec;
-      for (auto& part : {"stage1", "stage2"})
-        if (j["spec"].contains(part)) s[part].update(j["spec"][part]);
-      c.spec = s.get<PreprocessSpec>();
-    }
-    c.name = j.value("name", c.name);
-    c.epochs = j.value("epochs", c.epochs);
-    c.batch_size = j.value("batch_size", c.batch_size);
-    c.lr = j.value("lr", c.lr);
-    c.weight_decay = j.value("weight_decay", c.weight_decay);
-    c.lr_schedule = j.value("lr_schedule", c.lr_schedule);
-    c.lr_step_epochs = j.value("lr_step_epochs", c.lr_step_epochs);
-    c.lr_gamma = j.value("lr_gamma", c.lr_gamma);
-    c.warmup_epochs = j.value("warmup_epochs", c.warmup_epochs);
-    c.class_weights = j.value("class_weights", c.class_weights);
-    c.early_stopping_patience = j.value("early_stopping_patience", c.early_stopping_patience);
-    c.threshold_rule = j.value("threshold_rule", c.threshold_rule);
-    c.seed = j.value("seed", c.seed);
-    c.device = j.value("device", c.device);
-    c.amp = j.value("amp", c.amp);
-    c.threads = j.value("threads", c.threads);
-    c.augment = j.value("augment", c.augment);
-    c.bn = j.value("bn", c.bn);
-    c.part1 = j.value("part1", c.part1);
-    c.part2 = j.value("part2", c.part2);
-    c.part1_select = j.value("part1_select", c.part1_select);
-  } catch (const nlohmann::json::exception& e) {
-    throw UsageError(std::string("train config: ") + e.what());
-  }
+  merge_fields(j, c, kFields, "train config", kRecordOnly);
   c.validate();
   out = c;
 }
 
-TrainConfig named_config(const std::string& name) {
-  TrainConfig c;
-  if (name == "paper") return c;
-  if (name == "scratch") {
-    c.name = "scratch";
-    c.lr = 1e-4;
-    c.weight_decay = 1e-4;
-    c.lr_schedule = "cosine";
-    c.warmup_epochs = 1;
-    c.class_weights = "balanced";
-    return c;
-  }
-  throw UsageError("unknown recipe '" + name + "' (known: paper, scratch)");
+const Registry<TrainConfig>& recipes() {
+  static const Registry<TrainConfig> r = [] {
+    Registry<TrainConfig> r("recipe");
+    r.add("paper", TrainConfig{});
+    TrainConfig s;  // from scratch: the shipped models' recipe (README)
+    s.name = "scratch";
+    s.lr = 1e-4;
+    s.weight_decay = 1e-4;
+    s.lr_schedule = LrSchedule::kCosine;
+    s.warmup_epochs = 1;
+    s.class_weights = ClassWeights::kBalanced;
+    r.add("scratch", s);
+    return r;
+  }();
+  return r;
 }
+
+TrainConfig named_config(const std::string& name) { return recipes().get(name); }
 
 }  // namespace covscreen

@@ -1,23 +1,23 @@
 #include "covscreen/train/trainer.h"
 
+#include <torch/torch.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
-
-#include <torch/torch.h>
 
 #include "covscreen/core/compat.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/data/stage2.h"
+#include "covscreen/inference/inference.h"
 #include "covscreen/models/checkpoint.h"
-#include "covscreen/models/cxr_parts.h"
-#include "covscreen/models/deep_cxr_net.h"
-#include "covscreen/train/inference.h"
+#include "covscreen/models/registry.h"
 #include "covscreen/train/validation.h"
 
 namespace covscreen {
@@ -38,11 +38,11 @@ std::vector<int64_t> epoch_order(const std::vector<int64_t>& items, uint64_t see
 
 double lr_at(const TrainConfig& c, int epoch) {
   double lr = c.lr;
-  if (c.lr_schedule == "cosine") {
+  if (c.lr_schedule == LrSchedule::kCosine) {
     const int span = std::max(1, c.epochs - c.warmup_epochs);
     const double t = std::max(0, epoch - c.warmup_epochs) / static_cast<double>(span);
     lr = c.lr * 0.5 * (1.0 + std::cos(M_PI * t));
-  } else if (c.lr_schedule == "step") {
+  } else if (c.lr_schedule == LrSchedule::kStep) {
     lr = c.lr * std::pow(c.lr_gamma, epoch / std::max(1, c.lr_step_epochs));
   }
   if (epoch < c.warmup_epochs) lr = c.lr * (0.1 + 0.9 * epoch / static_cast<double>(c.warmup_epochs));
@@ -50,22 +50,22 @@ double lr_at(const TrainConfig& c, int epoch) {
 }
 
 // Per-class loss weights: inverse frequency, normalised to mean 1 over samples.
-std::vector<double> class_weights(const TrainConfig& c, const Pack& p, const std::vector<int64_t>& idx) {
+std::vector<float> class_weights(ClassWeights mode, const Pack& p, const std::vector<int64_t>& idx) {
   const size_t k = p.classes.size();
-  std::vector<double> w(k, 1.0);
-  if (c.class_weights != "balanced") return w;
+  std::vector<float> w(k, 1.0f);
+  if (mode != ClassWeights::kBalanced) return w;
   std::vector<double> count(k, 0.0);
   for (int64_t i : idx) count[p.labels[i]] += 1;
-  for (size_t j = 0; j < k; ++j) w[j] = count[j] > 0 ? idx.size() / (k * count[j]) : 0.0;
+  for (size_t j = 0; j < k; ++j) w[j] = count[j] > 0 ? static_cast<float>(idx.size() / (k * count[j])) : 0.0f;
   return w;
 }
 
 // Multi-label "balanced": per finding, positives and negatives weigh half each (w = n / (2 count));
 // [2, K]: row 0 the weight of a negative, row 1 of a positive. All ones otherwise.
-torch::Tensor finding_weights(const TrainConfig& c, const torch::Tensor& targets) {
+torch::Tensor finding_weights(ClassWeights mode, const torch::Tensor& targets) {
   const int64_t n = targets.size(0);
   auto w = torch::ones({2, targets.size(1)});
-  if (c.class_weights != "balanced") return w;
+  if (mode != ClassWeights::kBalanced) return w;
   const auto pos = (targets >= 0.5).to(torch::kFloat32).sum(0);
   w[1] = torch::where(pos > 0, n / (2 * pos), torch::zeros_like(pos));
   w[0] = torch::where(pos < n, n / (2 * (n - pos)), torch::zeros_like(pos));
@@ -73,10 +73,11 @@ torch::Tensor finding_weights(const TrainConfig& c, const torch::Tensor& targets
 }
 
 // Frozen batch norm: BN layers in eval mode (running statistics, not updated) while training.
-void apply_bn_mode(torch::nn::Module& net, const std::string& bn) {
-  if (bn != "frozen") return;
+void apply_bn_mode(torch::nn::Module& net, BnMode bn) {
+  if (bn != BnMode::kFrozen) return;
   for (auto& m : net.modules(/*include_self=*/false))
-    if (m->as<torch::nn::BatchNorm1dImpl>() || m->as<torch::nn::BatchNorm2dImpl>() || m->as<torch::nn::BatchNorm3dImpl>())
+    if (m->as<torch::nn::BatchNorm1dImpl>() || m->as<torch::nn::BatchNorm2dImpl>() ||
+        m->as<torch::nn::BatchNorm3dImpl>())
       m->eval();
 }
 
@@ -112,254 +113,365 @@ void restore_optimizer(torch::optim::Optimizer& opt, const std::string& bytes, c
   opt.load(ar);
 }
 
-}  // namespace
-
-TrainResult train_model(const TrainConfig& cfg_in, const TrainInputs& in, const std::string& out_dir, bool resume) {
-  if (!in.train || in.train->size() == 0) throw UsageError("train: the training pack is empty");
-  const Pack& train = *in.train;
-  TrainConfig cfg = cfg_in;
-  cfg.model.num_classes = static_cast<int>(train.classes.size());
-  cfg.model.input_size = static_cast<int>(train.images.size(1));
-  cfg.spec.stage1 = train.spec.stage1;
-  cfg.validate();
-  const bool multilabel = train.multilabel();
-  if (!multilabel && train.classes.size() < 2)
-    throw UsageError("train: need at least 2 classes, the pack has " + std::to_string(train.classes.size()));
-  if (in.val && (in.val->classes != train.classes || in.val->multilabel() != multilabel))
-    throw UsageError("train: validation pack classes differ from the training pack's");
-  if (multilabel && cfg.model.arch == "deep-cxr-net")
-    throw UsageError("train: deep-cxr-net is a COVID classifier; a multi-label pack trains its part 1 (densenet121)");
-  if (cfg.threads > 0) torch::set_num_threads(cfg.threads);
-
-  TrainDistributed* dist = in.dist;
-  const bool writer = !dist || dist->rank() == 0;  // only rank 0 writes files
-  const bool out_dir_existed = fs::is_directory(out_dir);
-  if (writer) fs::create_directories(out_dir);
-  const std::string last_path = (fs::path(out_dir) / "last.ckpt").string();
-  const std::string best_path = (fs::path(out_dir) / "best.ckpt").string();
-  const std::string log_path = (fs::path(out_dir) / "log.jsonl").string();
-
-  const torch::Device device = dist ? dist->place(resolve_device(cfg.device)) : resolve_device(cfg.device);
-  const bool cxr = cfg.model.arch == "deep-cxr-net";
-  CxrPart part1, part2;
-  if (cxr) {  // the frozen parts decide the rest of the architecture
-    if (cfg.part1.empty() || cfg.part2.empty())
-      throw UsageError("train: deep-cxr-net needs its two frozen parts (--part1 findings model, --part2 pneumonia model)");
-    part1 = read_cxr_part(cfg.part1, cfg.model.input_size);
-    part2 = read_cxr_part(cfg.part2, cfg.model.input_size);
-    cfg.model.cxr = cxr_settings(part1, resolve_select(part1, cfg.part1_select), part2, train.classes, cfg.spec);
+class ConsoleReporter : public TrainReporter {
+ public:
+  void note(const std::string& text) override { std::cerr << text << "\n"; }
+  void epoch_begin(int epoch, int epochs, int64_t images) override {
+    bar_ = std::make_unique<Progress>("epoch " + std::to_string(epoch) + "/" + std::to_string(epochs),
+                                      static_cast<size_t>(images));
   }
-  torch::manual_seed(cfg.seed);
-  ScreenModel net = make_model(cfg.model);
-  nlohmann::json parts_record;
-  if (cxr) parts_record = attach_cxr_parts(static_cast<DeepCXRNetImpl&>(*net), part1, part2);
-  net->to(device);
-  to_channels_last(*net);  // NHWC weights for the NHWC inputs below (oneDNN, cuDNN with AMP)
-  std::vector<torch::Tensor> trainable;  // deep-cxr-net's frozen parts stay out of the optimizer
-  for (const auto& p : net->parameters())
-    if (p.requires_grad()) trainable.push_back(p);
-  torch::optim::Adam opt(trainable, torch::optim::AdamOptions(cfg.lr).weight_decay(cfg.weight_decay));
-
-  Checkpoint ck;
-  ck.model = cfg.model;
-  ck.classes = train.classes;
-  ck.spec = cfg.spec;
-  ck.net = net;
-
-  int start_epoch = 0;
-  TrainResult result;
-  nlohmann::json history = nlohmann::json::array();
-  int stale = 0;
-  if (writer) remove_stale_temporaries(out_dir);
-  if (resume && !fs::exists(last_path)) {
-    // A run killed before its first checkpoint: out_dir exists but holds nothing to resume.
-    if (!out_dir_existed) throw UsageError("--resume: no " + last_path + " to resume from");
-    if (writer) std::cerr << "--resume: no " << last_path << " yet; starting " << out_dir << " from epoch 1\n";
-    resume = false;
+  void batch_end(int64_t images, double mean_loss) override {
+    std::ostringstream sfx;
+    sfx.precision(4);
+    sfx << "loss " << mean_loss;
+    if (bar_) bar_->advance(static_cast<size_t>(images), sfx.str());
   }
-  if (resume) {
-    Checkpoint prev = load_checkpoint(last_path);
-    if (prev.model.arch != cfg.model.arch || prev.classes != train.classes)
-      throw FileError(last_path, "was written by a run with another architecture or class list");
-    torch::NoGradGuard ng;
-    auto src = prev.net->named_parameters(true);
-    for (auto& p : net->named_parameters(true)) p.value().copy_(src[p.key()]);
-    auto srcb = prev.net->named_buffers(true);
-    for (auto& b : net->named_buffers(true)) b.value().copy_(srcb[b.key()]);
-    restore_optimizer(opt, prev.optimizer_state, last_path);
-    start_epoch = prev.training.value("epoch", -1) + 1;
-    result.best_val_auc = prev.extra.value("best_val_auc", -1.0);
-    result.best_epoch = prev.extra.value("best_epoch", -1);
-    stale = prev.extra.value("stale_epochs", 0);
-    history = prev.extra.value("history", nlohmann::json::array());
-    ck.threshold = prev.threshold;
-    ck.threshold_rule = prev.threshold_rule;
-    ck.metrics = prev.metrics;
-    result.epochs_run = start_epoch;  // already complete when the kill came after the last epoch
-    // The log as of last.ckpt: drops lines of an epoch that ran after it, and a half-written line.
-    if (writer && !history.empty()) {
-      std::string lines;
-      for (const auto& h : history) lines += h.dump() + "\n";
-      write_file_atomic(log_path, lines);
+  void epoch_end(const nlohmann::json& line) override {
+    if (bar_) bar_->finish();
+    bar_.reset();
+    std::cerr << line.dump() << "\n";
+  }
+
+ private:
+  std::unique_ptr<Progress> bar_;
+};
+
+class SilentReporter : public TrainReporter {
+ public:
+  void note(const std::string&) override {}
+  void epoch_begin(int, int, int64_t) override {}
+  void batch_end(int64_t, double) override {}
+  void epoch_end(const nlohmann::json&) override {}
+};
+
+struct EpochStats {
+  double loss = 0, lr = 0, seconds = 0;
+  int64_t images = 0;
+};
+
+// One training run, as named steps; run() reads top to bottom as the recipe.
+class Trainer {
+ public:
+  Trainer(const TrainConfig& cfg, const TrainInputs& in, const std::string& out_dir)
+      : cfg_(cfg),
+        in_(in),
+        train_(*in.train),
+        dist_(in.dist),
+        writer_(!dist_ || dist_->rank() == 0),
+        out_dir_(out_dir),
+        last_path_((fs::path(out_dir) / "last.ckpt").string()),
+        best_path_((fs::path(out_dir) / "best.ckpt").string()),
+        log_path_((fs::path(out_dir) / "log.jsonl").string()),
+        device_(torch::kCPU),
+        stage2_(cfg.spec.stage2) {
+    if (in.reporter && writer_) {
+      report_ = in.reporter;
+    } else {
+      owned_reporter_ = writer_ ? console_reporter() : std::make_unique<SilentReporter>();
+      report_ = owned_reporter_.get();
     }
-    if (writer) std::cerr << "resuming " << out_dir << " at epoch " << start_epoch + 1 << "/" << cfg.epochs << "\n";
-  }
-  if (dist) dist->setup(*net);  // parameters from rank 0; gradient hooks
-  if (writer) write_file_atomic((fs::path(out_dir) / "config.json").string(), nlohmann::json(cfg).dump(2) + "\n");
-
-  std::vector<int64_t> labelled;
-  for (int64_t i = 0; i < train.size(); ++i)
-    if (multilabel || train.labels[i] >= 0) labelled.push_back(i);
-  if (labelled.empty()) throw UsageError("train: the training pack has no labelled images");
-  const std::vector<double> cw = multilabel ? std::vector<double>() : class_weights(cfg, train, labelled);
-  const auto cw_t = torch::tensor(std::vector<float>(cw.begin(), cw.end()));
-  const auto fw_t = multilabel ? finding_weights(cfg, train.targets) : torch::Tensor();
-  const auto labels_t = torch::tensor(train.labels);
-
-  Stage2 stage2(cfg.spec.stage2);
-  const bool use_amp = cfg.amp != "none";
-  const auto amp_dtype = cfg.amp == "fp16" ? torch::kHalf : torch::kBFloat16;
-  if (cfg.amp == "fp16" && !device.is_cuda()) throw UsageError("train: amp fp16 needs CUDA (use bf16 on the CPU)");
-
-  std::ofstream log;
-  if (writer) {
-    log.open(log_path, resume ? std::ios::app : std::ios::trunc);
-    if (!log) throw FileError(log_path, "cannot open for writing");
   }
 
-  for (int epoch = start_epoch; epoch < cfg.epochs; ++epoch) {
-    const double lr = lr_at(cfg, epoch);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(lr);
-    const auto order = epoch_order(labelled, cfg.seed, epoch);
-    auto gen = at::detail::createCPUGenerator(cfg.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  TrainResult run(bool resume) {
+    check_inputs();
+    prepare_model();
+    resume_state(resume);
+    prepare_data();
+    for (int epoch = start_epoch_; epoch < cfg_.epochs; ++epoch) {
+      const EpochStats stats = run_epoch(epoch);
+      const bool improved = validate(epoch, stats);
+      save_checkpoints(epoch, improved);
+      result_.epochs_run = epoch + 1;
+      if (early_stop()) break;
+    }
+    if (dist_) dist_->barrier();  // the job ends when rank 0 has written its checkpoints
+    result_.best_checkpoint = best_path_;
+    result_.last_checkpoint = last_path_;
+    return result_;
+  }
+
+ private:
+  // The data fits the config; the model's input and class count come from the training pack.
+  void check_inputs() {
+    if (train_.size() == 0) throw UsageError("train: the training pack is empty");
+    multilabel_ = train_.multilabel();
+    cfg_.model.num_classes = static_cast<int>(train_.classes.size());
+    cfg_.model.input_size = static_cast<int>(train_.images.size(1));
+    cfg_.spec.stage1 = train_.spec.stage1;
+    cfg_.validate();
+    if (!multilabel_ && train_.classes.size() < 2)
+      throw UsageError("train: need at least 2 classes, the pack has " + std::to_string(train_.classes.size()));
+    if (in_.val && (in_.val->classes != train_.classes || in_.val->multilabel() != multilabel_))
+      throw UsageError("train: validation pack classes differ from the training pack's");
+    if (cfg_.amp == Amp::kFp16 && resolve_device(cfg_.device).type() != torch::kCUDA)
+      throw UsageError("train: amp fp16 needs CUDA (use bf16 on the CPU)");
+    if (cfg_.threads > 0) torch::set_num_threads(cfg_.threads);
+  }
+
+  // The model from the architecture registry (frozen parts included), on its device, and Adam
+  // over the parameters that train.
+  void prepare_model() {
+    device_ = dist_ ? dist_->place(resolve_device(cfg_.device)) : resolve_device(cfg_.device);
+    ModelBuildContext ctx;
+    ctx.classes = train_.classes;
+    ctx.multilabel = multilabel_;
+    ctx.spec = cfg_.spec;
+    ctx.parts = {cfg_.part1, cfg_.part2, cfg_.part1_select};
+    torch::manual_seed(cfg_.seed);
+    BuiltModel built = build_for_training(cfg_.model, ctx);
+    net_ = built.net;
+    build_record_ = std::move(built.record);
+    net_->to(device_);
+    to_channels_last(*net_);               // NHWC weights for the NHWC inputs below (oneDNN, cuDNN with AMP)
+    std::vector<torch::Tensor> trainable;  // frozen parts stay out of the optimizer
+    for (const auto& p : net_->parameters())
+      if (p.requires_grad()) trainable.push_back(p);
+    opt_ = std::make_unique<torch::optim::Adam>(trainable,
+                                                torch::optim::AdamOptions(cfg_.lr).weight_decay(cfg_.weight_decay));
+    ck_.model = cfg_.model;
+    ck_.classes = train_.classes;
+    ck_.spec = cfg_.spec;
+    ck_.net = net_;
+  }
+
+  // With --resume: weights, optimizer, history and early-stopping state from last.ckpt.
+  void resume_state(bool resume) {
+    const bool out_dir_existed = fs::is_directory(out_dir_);
+    if (writer_) {
+      fs::create_directories(out_dir_);
+      remove_stale_temporaries(out_dir_);
+    }
+    if (resume && !fs::exists(last_path_)) {
+      // A run killed before its first checkpoint: out_dir exists but holds nothing to resume.
+      if (!out_dir_existed) throw UsageError("--resume: no " + last_path_ + " to resume from");
+      report_->note("--resume: no " + last_path_ + " yet; starting " + out_dir_ + " from epoch 1");
+      resume = false;
+    }
+    if (resume) {
+      Checkpoint prev = load_checkpoint(last_path_);
+      if (prev.model.arch != cfg_.model.arch || prev.classes != train_.classes)
+        throw FileError(last_path_, "was written by a run with another architecture or class list");
+      torch::NoGradGuard ng;
+      auto src = prev.net->named_parameters(true);
+      for (auto& p : net_->named_parameters(true)) p.value().copy_(src[p.key()]);
+      auto srcb = prev.net->named_buffers(true);
+      for (auto& b : net_->named_buffers(true)) b.value().copy_(srcb[b.key()]);
+      restore_optimizer(*opt_, prev.optimizer_state, last_path_);
+      start_epoch_ = prev.training.value("epoch", -1) + 1;
+      result_.best_val_auc = prev.extra.value("best_val_auc", -1.0);
+      result_.best_epoch = prev.extra.value("best_epoch", -1);
+      stale_ = prev.extra.value("stale_epochs", 0);
+      history_ = prev.extra.value("history", nlohmann::json::array());
+      ck_.threshold = prev.threshold;
+      ck_.threshold_rule = prev.threshold_rule;
+      ck_.metrics = prev.metrics;
+      result_.epochs_run = start_epoch_;  // already complete when the kill came after the last epoch
+      // The log as of last.ckpt: drops lines of an epoch that ran after it, and a half-written line.
+      if (writer_ && !history_.empty()) {
+        std::string lines;
+        for (const auto& h : history_) lines += h.dump() + "\n";
+        write_file_atomic(log_path_, lines);
+      }
+      report_->note("resuming " + out_dir_ + " at epoch " + std::to_string(start_epoch_ + 1) + "/" +
+                    std::to_string(cfg_.epochs));
+    }
+    if (dist_) dist_->setup(*net_);  // parameters from rank 0; gradient hooks
+    if (writer_) {
+      write_file_atomic((fs::path(out_dir_) / "config.json").string(), nlohmann::json(cfg_).dump(2) + "\n");
+      log_.open(log_path_, resume ? std::ios::app : std::ios::trunc);
+      if (!log_) throw FileError(log_path_, "cannot open for writing");
+    }
+  }
+
+  // The labelled images and the loss weights.
+  void prepare_data() {
+    for (int64_t i = 0; i < train_.size(); ++i)
+      if (multilabel_ || train_.labels[i] >= 0) labelled_.push_back(i);
+    if (labelled_.empty()) throw UsageError("train: the training pack has no labelled images");
+    if (multilabel_) {
+      finding_w_ = finding_weights(cfg_.class_weights, train_.targets);
+    } else {
+      class_w_ = torch::tensor(class_weights(cfg_.class_weights, train_, labelled_));
+      labels_ = torch::tensor(train_.labels);
+    }
+  }
+
+  // One pass over this rank's share of the epoch's order, augmented from (seed, epoch, position).
+  EpochStats run_epoch(int epoch) {
+    EpochStats s;
+    s.lr = lr_at(cfg_, epoch);
+    for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(s.lr);
+    const auto order = epoch_order(labelled_, cfg_.seed, epoch);
+    auto gen = at::detail::createCPUGenerator(cfg_.seed * 1000003ull + static_cast<uint64_t>(epoch));
     // Positions in `order` this process trains on (all of them, or its rank's shard); position
     // p is sample order[p % n] and is augmented with draws[p], whatever the batch or the rank.
-    std::vector<int64_t> pos = dist ? dist->shard(static_cast<int64_t>(order.size())) : std::vector<int64_t>();
-    if (!dist)
+    std::vector<int64_t> pos = dist_ ? dist_->shard(static_cast<int64_t>(order.size())) : std::vector<int64_t>();
+    if (!dist_)
       for (size_t p = 0; p < order.size(); ++p) pos.push_back(static_cast<int64_t>(p));
-    const int64_t positions = pos.empty() ? 0 : static_cast<int64_t>(pos.size()) * (dist ? dist->world_size() : 1);
-    const torch::Tensor draws = cfg.augment ? Stage2::draw(positions, &gen) : torch::Tensor();
-    net->train();
-    apply_bn_mode(*net, cfg.bn);
+    const int64_t positions = pos.empty() ? 0 : static_cast<int64_t>(pos.size()) * (dist_ ? dist_->world_size() : 1);
+    const torch::Tensor draws = cfg_.augment ? Stage2::draw(positions, &gen) : torch::Tensor();
+    net_->train();
+    apply_bn_mode(*net_, cfg_.bn);
     const auto t0 = std::chrono::steady_clock::now();
     double loss_sum = 0;
-    int64_t seen = 0;
-    Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(cfg.epochs), pos.size());
-    for (size_t i = 0; i < pos.size(); i += cfg.batch_size) {
-      const size_t b = std::min<size_t>(cfg.batch_size, pos.size() - i);
+    report_->epoch_begin(epoch + 1, cfg_.epochs, static_cast<int64_t>(pos.size()));
+    for (size_t i = 0; i < pos.size(); i += cfg_.batch_size) {
+      const size_t b = std::min<size_t>(cfg_.batch_size, pos.size() - i);
       if (b < 2 && pos.size() > 1) break;  // a batch of one breaks batch norm statistics
+      const std::vector<int64_t> at(pos.begin() + i, pos.begin() + i + b);
       std::vector<int64_t> ids(b);
-      for (size_t j = 0; j < b; ++j) ids[j] = order[pos[i + j] % order.size()];
-      auto idx = torch::tensor(ids);
-      auto images = train.images.index_select(0, idx).to(device);
-      auto x = cfg.augment ? stage2.augmented(images, draws.index_select(0, torch::tensor(std::vector<int64_t>(
-                                                              pos.begin() + i, pos.begin() + i + b))))
-                           : stage2(images, false);
-      x = x.contiguous(torch::MemoryFormat::ChannelsLast);  // oneDNN and cuDNN (AMP) are faster NHWC
-      torch::Tensor target, w;
-      if (multilabel) {
-        target = train.targets.index_select(0, idx);
-        w = (fw_t[0] * (1 - target) + fw_t[1] * target).to(device);
-        target = target.to(device);
-      } else {
-        auto y = labels_t.index_select(0, idx);
-        target = torch::one_hot(y, cfg.model.num_classes).to(torch::kFloat32).to(device);
-        w = cw_t.index_select(0, y).unsqueeze(1).expand_as(target).to(device);
-      }
-      torch::Tensor loss;
-      {
-        compat::AutocastGuard autocast(device.type(), use_amp, amp_dtype);
-        auto logits = net->forward(x);
-        loss = torch::binary_cross_entropy_with_logits(logits.to(torch::kFloat32), target, w);
-      }
-      opt.zero_grad();
-      loss.backward();
-      if (dist) dist->average_gradients();
-      opt.step();
-      loss_sum += loss.item<double>() * b;
-      seen += b;
-      std::ostringstream sfx;
-      sfx.precision(4);
-      sfx << "loss " << loss_sum / seen;
-      bar.advance(b, sfx.str());
+      for (size_t j = 0; j < b; ++j) ids[j] = order[at[j] % order.size()];
+      const double loss =
+          train_step(torch::tensor(ids), cfg_.augment ? draws.index_select(0, torch::tensor(at)) : torch::Tensor());
+      loss_sum += loss * b;
+      s.images += b;
+      report_->batch_end(b, loss_sum / s.images);
     }
-    bar.finish();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (dist) {  // the job's totals; rank 0's running statistics everywhere (bn local)
-      const auto tot = dist->sum({loss_sum, static_cast<double>(seen)});
+    s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (dist_) {  // the job's totals; rank 0's running statistics everywhere (bn local)
+      const auto tot = dist_->sum({loss_sum, static_cast<double>(s.images)});
       loss_sum = tot[0];
-      seen = static_cast<int64_t>(tot[1]);
-      dist->sync_buffers(*net);
+      s.images = static_cast<int64_t>(tot[1]);
+      dist_->sync_buffers(*net_);
     }
-    nlohmann::json line = {{"epoch", epoch + 1}, {"loss", seen ? loss_sum / seen : 0.0}, {"lr", lr},
-                           {"seconds", secs},    {"images_per_s", seen / secs}, {"time", utc_now()}};
-    result.images_per_s = seen / secs;
-
-    bool improved = !in.val;
-    if (in.val) {
-      InferenceOptions io;
-      io.batch_size = std::max(cfg.batch_size, 16);
-      io.device = device.is_cuda() ? "cuda" : "cpu";
-      torch::Tensor probs = predict_probs(*net, stage2, in.val->images, io);
-      ValidationSummary v = multilabel ? summarize_multilabel(probs, in.val->targets, train.classes)
-                                       : summarize_validation(probs, in.val->labels, train.classes, cfg.threshold_rule);
-      line["val"] = v.metrics;
-      if (v.auc > result.best_val_auc) {
-        improved = true;
-        result.best_val_auc = v.auc;
-        ck.threshold = v.threshold;
-        ck.threshold_rule = v.threshold_rule;
-        ck.metrics = v.metrics;
-      }
-      net->to(device);
-    }
-    if (dist) improved = dist->sum({dist->rank() == 0 && improved ? 1.0 : 0.0})[0] > 0;  // rank 0 decides
-    if (improved) {
-      result.best_epoch = epoch + 1;
-      stale = 0;
-    } else {
-      ++stale;
-    }
-    history.push_back(line);
-    if (writer) {
-      log << line.dump() << "\n" << std::flush;
-      std::cerr << line.dump() << "\n";
-    }
-
-    ck.training = {{"config", cfg},
-                   {"seed", cfg.seed},
-                   {"epoch", epoch},
-                   {"epochs", cfg.epochs},
-                   {"train_data", {{"source", in.train_source}, {"hash", train.content_hash()}, {"n", train.size()}}},
-                   {"covscreen_version", COVSCREEN_VERSION},
-                   {"task", multilabel ? "multi-label" : "single-label"},
-                   {"saved", utc_now()}};
-    if (cxr) ck.training["parts"] = parts_record;
-    if (in.val)
-      ck.training["val_data"] = {{"source", in.val_source}, {"hash", in.val->content_hash()}, {"n", in.val->size()}};
-    ck.extra = {{"best_val_auc", result.best_val_auc},
-                {"best_epoch", result.best_epoch},
-                {"stale_epochs", stale},
-                {"history", history}};
-    if (writer) {
-      ck.optimizer_state = serialize_optimizer(opt);
-      if (improved) {
-        Checkpoint best = ck;
-        best.optimizer_state.clear();
-        save_checkpoint(best_path, best);
-      }
-      save_checkpoint(last_path, ck);  // last: what --resume reads
-    }
-    result.epochs_run = epoch + 1;
-    if (cfg.early_stopping_patience > 0 && stale >= cfg.early_stopping_patience) {
-      std::cerr << "early stopping: no validation AUC gain in " << stale << " epochs\n";
-      break;
-    }
+    s.loss = s.images ? loss_sum / s.images : 0.0;
+    return s;
   }
-  if (dist) dist->barrier();  // the job ends when rank 0 has written its checkpoints
-  result.best_checkpoint = best_path;
-  result.last_checkpoint = last_path;
-  return result;
+
+  // Forward, weighted BCE on one-hot (or multi-label) targets, backward, Adam; the batch's loss.
+  double train_step(const torch::Tensor& idx, const torch::Tensor& draws) {
+    auto images = train_.images.index_select(0, idx).to(device_);
+    auto x = draws.defined() ? stage2_.augmented(images, draws) : stage2_(images, false);
+    x = x.contiguous(torch::MemoryFormat::ChannelsLast);  // oneDNN and cuDNN (AMP) are faster NHWC
+    torch::Tensor target, w;
+    if (multilabel_) {
+      target = train_.targets.index_select(0, idx);
+      w = (finding_w_[0] * (1 - target) + finding_w_[1] * target).to(device_);
+      target = target.to(device_);
+    } else {
+      auto y = labels_.index_select(0, idx);
+      target = torch::one_hot(y, cfg_.model.num_classes).to(torch::kFloat32).to(device_);
+      w = class_w_.index_select(0, y).unsqueeze(1).expand_as(target).to(device_);
+    }
+    torch::Tensor loss;
+    {
+      compat::AutocastGuard autocast(device_.type(), cfg_.amp != Amp::kNone,
+                                     cfg_.amp == Amp::kFp16 ? torch::kHalf : torch::kBFloat16);
+      loss = torch::binary_cross_entropy_with_logits(net_->forward(x).to(torch::kFloat32), target, w);
+    }
+    opt_->zero_grad();
+    loss.backward();
+    if (dist_) dist_->average_gradients();
+    opt_->step();
+    return loss.item<double>();
+  }
+
+  // Validation metrics and threshold; whether this epoch is the best so far (rank 0 decides).
+  bool validate(int epoch, const EpochStats& s) {
+    nlohmann::json line = {{"epoch", epoch + 1},
+                           {"loss", s.loss},
+                           {"lr", s.lr},
+                           {"seconds", s.seconds},
+                           {"images_per_s", s.images / s.seconds},
+                           {"time", utc_now()}};
+    result_.images_per_s = s.images / s.seconds;
+    bool improved = !in_.val;
+    if (in_.val) {
+      InferenceOptions io;
+      io.batch_size = std::max(cfg_.batch_size, 16);
+      io.device = device_.is_cuda() ? DeviceKind::kCuda : DeviceKind::kCpu;
+      torch::Tensor probs = predict_probs(*net_, stage2_, in_.val->images, io);
+      ValidationSummary v = multilabel_
+                                ? summarize_multilabel(probs, in_.val->targets, train_.classes)
+                                : summarize_validation(probs, in_.val->labels, train_.classes, cfg_.threshold_rule);
+      line["val"] = v.metrics;
+      if (v.auc > result_.best_val_auc) {
+        improved = true;
+        result_.best_val_auc = v.auc;
+        ck_.threshold = v.threshold;
+        ck_.threshold_rule = v.threshold_rule;
+        ck_.metrics = v.metrics;
+      }
+      net_->to(device_);
+    }
+    if (dist_) improved = dist_->sum({dist_->rank() == 0 && improved ? 1.0 : 0.0})[0] > 0;
+    if (improved) {
+      result_.best_epoch = epoch + 1;
+      stale_ = 0;
+    } else {
+      ++stale_;
+    }
+    history_.push_back(line);
+    if (writer_) log_ << line.dump() << "\n" << std::flush;
+    report_->epoch_end(line);
+    return improved;
+  }
+
+  // last.ckpt (with optimizer state, what --resume reads) and, when improved, best.ckpt; atomic.
+  void save_checkpoints(int epoch, bool improved) {
+    ck_.training = {
+        {"config", cfg_},
+        {"seed", cfg_.seed},
+        {"epoch", epoch},
+        {"epochs", cfg_.epochs},
+        {"train_data", {{"source", in_.train_source}, {"hash", train_.content_hash()}, {"n", train_.size()}}},
+        {"covscreen_version", COVSCREEN_VERSION},
+        {"task", multilabel_ ? "multi-label" : "single-label"},
+        {"saved", utc_now()}};
+    for (const auto& [key, value] : build_record_.items()) ck_.training[key] = value;
+    if (in_.val)
+      ck_.training["val_data"] = {
+          {"source", in_.val_source}, {"hash", in_.val->content_hash()}, {"n", in_.val->size()}};
+    ck_.extra = {{"best_val_auc", result_.best_val_auc},
+                 {"best_epoch", result_.best_epoch},
+                 {"stale_epochs", stale_},
+                 {"history", history_}};
+    if (!writer_) return;
+    ck_.optimizer_state = serialize_optimizer(*opt_);
+    if (improved) {
+      Checkpoint best = ck_;
+      best.optimizer_state.clear();
+      save_checkpoint(best_path_, best);
+    }
+    save_checkpoint(last_path_, ck_);
+  }
+
+  bool early_stop() {
+    if (cfg_.early_stopping_patience == 0 || stale_ < cfg_.early_stopping_patience) return false;
+    report_->note("early stopping: no validation AUC gain in " + std::to_string(stale_) + " epochs");
+    return true;
+  }
+
+  TrainConfig cfg_;
+  const TrainInputs& in_;
+  const Pack& train_;
+  TrainDistributed* dist_;
+  const bool writer_;  // only rank 0 writes files and reports
+  const std::string out_dir_, last_path_, best_path_, log_path_;
+  std::unique_ptr<TrainReporter> owned_reporter_;
+  TrainReporter* report_ = nullptr;
+  bool multilabel_ = false;
+  torch::Device device_;
+  Stage2 stage2_;
+  ScreenModel net_;
+  nlohmann::json build_record_;
+  std::unique_ptr<torch::optim::Adam> opt_;
+  Checkpoint ck_;
+  std::ofstream log_;
+  std::vector<int64_t> labelled_;
+  torch::Tensor class_w_, finding_w_, labels_;
+  int start_epoch_ = 0, stale_ = 0;
+  nlohmann::json history_ = nlohmann::json::array();
+  TrainResult result_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainReporter> console_reporter() { return std::make_unique<ConsoleReporter>(); }
+
+TrainResult train_model(const TrainConfig& cfg, const TrainInputs& in, const std::string& out_dir, bool resume) {
+  if (!in.train) throw UsageError("train: no training pack");
+  return Trainer(cfg, in, out_dir).run(resume);
 }
 
 }  // namespace covscreen

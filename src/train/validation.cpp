@@ -10,7 +10,7 @@
 namespace covscreen {
 
 ValidationSummary summarize_validation(const torch::Tensor& probs, const std::vector<int64_t>& labels,
-                                       const std::vector<std::string>& classes, const std::string& threshold_rule) {
+                                       const std::vector<std::string>& classes, const metrics::ThresholdRule& rule) {
   auto p = probs.to(torch::kFloat32).contiguous();
   metrics::EvalInput in;
   in.num_classes = static_cast<int>(p.size(1));
@@ -22,28 +22,22 @@ ValidationSummary summarize_validation(const torch::Tensor& probs, const std::ve
   // The threshold is chosen on these (validation) predictions by the configured rule.
   metrics::EvaluateOptions opt;
   opt.patient_level = false;
-  if (threshold_rule != "0.5") {
-    std::vector<double> scores;
-    std::vector<int> y;
-    for (size_t i = 0; i < labels.size(); ++i) {
-      if (labels[i] < 0) continue;
-      scores.push_back(in.probs[i * in.num_classes + in.positive]);
-      y.push_back(labels[i] == in.positive ? 1 : 0);
-    }
-    if (threshold_rule == "youden") {
-      opt.threshold = metrics::choose_threshold(scores, y, metrics::ThresholdMethod::kYouden);
-    } else {
-      const double target = std::stod(threshold_rule.substr(std::string("sensitivity>=").size()));
-      opt.threshold = metrics::choose_threshold(scores, y, metrics::ThresholdMethod::kTargetSensitivity, target);
-    }
+  std::vector<double> scores;
+  std::vector<int> y;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < 0) continue;
+    scores.push_back(in.probs[i * in.num_classes + in.positive]);
+    y.push_back(labels[i] == in.positive ? 1 : 0);
   }
+  opt.threshold = metrics::choose_threshold(scores, y, rule);
   metrics::Evaluation e = metrics::evaluate_predictions(in, opt);
   ValidationSummary s;
-  if (!e.slice.auc) throw Error("validation AUC is undefined: " +
-                                (e.slice.notes.empty() ? std::string("one class only") : e.slice.notes.front()));
+  if (!e.slice.auc)
+    throw Error("validation AUC is undefined: " +
+                (e.slice.notes.empty() ? std::string("one class only") : e.slice.notes.front()));
   s.auc = *e.slice.auc;
   s.threshold = e.threshold.threshold;
-  s.threshold_rule = threshold_rule;
+  s.threshold_rule = metrics::to_string(rule);
   s.metrics = metrics::to_json(e);
   s.metrics.erase("roc");  // keep log lines and checkpoints small
   return s;
@@ -54,7 +48,7 @@ ValidationSummary summarize_multilabel(const torch::Tensor& probs, const torch::
   const auto p = probs.to(torch::kFloat64).contiguous();
   const auto t = targets.to(torch::kFloat64).contiguous();
   ValidationSummary s;
-  s.threshold_rule = "fixed-0.5";
+  s.threshold_rule = metrics::to_string(metrics::ThresholdRule{metrics::ThresholdMethod::kFixed, 0.5});
   nlohmann::json aucs = nlohmann::json::object(), positives = nlohmann::json::object();
   double sum = 0;
   int defined = 0;

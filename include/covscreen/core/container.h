@@ -13,10 +13,9 @@
 // half-written file and a failed write leaves the previous file intact.
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace covscreen {
 
@@ -37,8 +36,8 @@ void write_container(const std::string& path, const Container& c);
 // Reads and verifies magic, version (<= max_version), sizes against the file size and the
 // checksum. `expected_magic` names the kind; a file of another kind gets an error that says
 // what it looks like instead (a pack given as a checkpoint, a PyTorch file, an image...).
-Container read_container(const std::string& path, const std::string& expected_magic,
-                         uint32_t max_version, const std::string& kind_name);
+Container read_container(const std::string& path, const std::string& expected_magic, uint32_t max_version,
+                         const std::string& kind_name);
 
 // Writes `bytes` to `path` atomically (temp file, fsync, rename). Throws FileError.
 void write_file_atomic(const std::string& path, const std::string& bytes);

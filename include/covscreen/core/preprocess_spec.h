@@ -13,30 +13,29 @@
 //   equalized, resized image is the same geometric operation applied to fewer pixels, and
 //   equalization is a per-pixel intensity mapping of the global histogram, which a rotation
 //   within the frame changes only at the borders. This lets stage 1 be cached once.
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace covscreen {
 
 struct WindowSpec {
-  double center = -600.0;  // Hounsfield units (lung window)
-  double width = 1500.0;   // Hounsfield units
+  double center = -600.0;     // Hounsfield units (lung window)
+  double width = 1500.0;      // Hounsfield units
   bool use_file_voi = false;  // use the DICOM file's own WindowCenter/WindowWidth when present
 };
 
 struct Stage1Spec {
-  int size = 256;               // output is size x size gray uint8
-  bool equalize = true;         // histogram equalization before the resize
-  WindowSpec window;            // DICOM only
+  int size = 256;        // output is size x size gray uint8
+  bool equalize = true;  // histogram equalization before the resize
+  WindowSpec window;     // DICOM only
 };
 
 struct Stage2Spec {
-  double rotate_degrees = 15.0;   // training augmentation: uniform in [-r, r]
+  double rotate_degrees = 15.0;      // training augmentation: uniform in [-r, r]
   double translate_fraction = 0.05;  // training augmentation: uniform in [-t, t] of the size
-  int blur_ksize = 3;             // Gaussian blur kernel (0 = off)
-  double blur_sigma = 0.8;        // OpenCV's default sigma for a 3x3 kernel
-  int channels = 3;               // gray replicated to this many channels
+  int blur_ksize = 3;                // Gaussian blur kernel (0 = off)
+  double blur_sigma = 0.8;           // OpenCV's default sigma for a 3x3 kernel
+  int channels = 3;                  // gray replicated to this many channels
 };
 
 struct PreprocessSpec {

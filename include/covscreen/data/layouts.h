@@ -26,15 +26,28 @@
 //   auto      a .csv file -> manifest; Images-processed/ or Data-split/ -> covid-ct;
 //             metadata.csv -> ieee8023; NORMAL/PNEUMONIA folders -> kermany; else folders.
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "covscreen/core/registry.h"
 #include "covscreen/data/manifest.h"
 
 namespace covscreen {
 
-inline constexpr const char* kLayoutNames[] = {"auto", "folders", "covid-ct", "ieee8023", "kermany", "manifest"};
+struct IndexOptions;
+struct IndexReport;
+
+// The layout registry: layouts().names() = auto, folders, covid-ct, ieee8023, kermany, manifest.
+// A new layout: its indexer in its own src/data/layout_xxx.cpp, one line in layouts().
+struct Layout {
+  std::string summary;
+  // Indexes `root`; empty for "auto", which resolves to another layout (detect_layout).
+  std::function<Manifest(const std::string& root, const IndexOptions& opt, IndexReport& report)> index;
+  bool folder = true;  // root must be a folder (manifest: a CSV file)
+};
+const Registry<Layout>& layouts();
 
 struct IndexOptions {
   std::string layout = "auto";
@@ -51,7 +64,8 @@ struct IndexReport {
   void skip(const std::string& reason, const std::string& what);
 };
 
-// Throws FileError (root missing / unreadable metadata) or UsageError (unknown layout).
+// Throws FileError (root missing / unreadable metadata) or UsageError (unknown layout, with the
+// valid ones).
 Manifest index_dataset(const std::string& root, const IndexOptions& opt = {}, IndexReport* report = nullptr);
 
 // The layout `auto` would choose for `root`. Throws FileError when nothing fits.

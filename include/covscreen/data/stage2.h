@@ -18,8 +18,7 @@ class Stage2 {
   explicit Stage2(const Stage2Spec& spec);
   // images: uint8 [B, H, W] on any device. augment=true applies step 1 using `gen`
   // (a CPU generator; null = the global one) so training is reproducible from a seed.
-  torch::Tensor operator()(const torch::Tensor& images, bool augment,
-                           at::Generator* gen = nullptr) const;
+  torch::Tensor operator()(const torch::Tensor& images, bool augment, at::Generator* gen = nullptr) const;
   // Augmentation draws for n images: float [n, 3] uniform in [-1, 1) (angle, tx, ty scaled by
   // the spec), from `gen` (null = the global generator).
   static torch::Tensor draw(int64_t n, at::Generator* gen = nullptr);

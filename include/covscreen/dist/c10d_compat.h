@@ -4,13 +4,13 @@
 // ProcessGroupGloo/NCCL now derive from; 1.13's ProcessGroupGloo derives from ProcessGroup.
 // Both expose the same broadcast/allreduce/barrier signatures and return c10d::Work.
 // Only the c10d base headers here (no gloo, no NCCL): they ship with every LibTorch.
-#include <chrono>
+#include <torch/version.h>
 
+#include <chrono>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
-#include <torch/version.h>
 
 #if TORCH_VERSION_MAJOR >= 2
 #include <torch/csrc/distributed/c10d/Backend.hpp>

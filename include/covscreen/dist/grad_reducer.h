@@ -14,11 +14,11 @@
 //
 // One backward per finish(): a parameter whose gradient arrives twice before finish() (gradient
 // accumulation over several backward calls) is an Error.
+#include <torch/types.h>
+
 #include <memory>
 #include <mutex>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "covscreen/dist/c10d_compat.h"
 
@@ -43,9 +43,9 @@ class GradReducer {
  private:
   struct Bucket {
     torch::Tensor flat;
-    std::vector<size_t> params;   // indices into params_
-    std::vector<int64_t> offsets; // element offset of each in flat
-    size_t pending = 0;           // gradients not yet copied in this step
+    std::vector<size_t> params;    // indices into params_
+    std::vector<int64_t> offsets;  // element offset of each in flat
+    size_t pending = 0;            // gradients not yet copied in this step
     compat::WorkPtr work;
   };
   void on_grad(size_t param, const torch::Tensor& grad);
@@ -62,7 +62,7 @@ class GradReducer {
   std::vector<size_t> slot_of_;    // param -> index within its bucket
   std::vector<char> ready_;        // param got its gradient this step
   std::vector<unsigned> hooks_;
-  size_t next_launch_ = 0;         // buckets launch in order: [0, next_launch_) are launched
+  size_t next_launch_ = 0;  // buckets launch in order: [0, next_launch_) are launched
   std::mutex mu_;
 };
 

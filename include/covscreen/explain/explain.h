@@ -1,10 +1,10 @@
 #pragma once
 // One image in, one class activation map out: the library call behind `covscreen explain` and
 // `covscreen screen --cam-dir`. Drawing the overlay is io/overlay.h (OpenCV lives in io).
+#include <torch/types.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "covscreen/explain/grad_cam.h"
 #include "covscreen/models/model.h"

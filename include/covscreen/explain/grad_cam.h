@@ -17,13 +17,13 @@
 // Maps are computed in fp32 with autograd on, whatever the caller's mode: inside
 // c10::InferenceMode, torch::NoGradGuard or bf16 autocast (switched off for the call), and on a
 // model stored in bf16/fp16 (its weights are moved to fp32 for the call and back afterwards).
-// The model runs in eval mode; every module's training flag is restored. Gradients are taken with torch::autograd::grad, so the parameters' .grad
-// stay untouched. The model's weights must be ordinary tensors (not created inside
-// InferenceMode), since the backward pass through classify() needs them.
+// The model runs in eval mode; every module's training flag is restored. Gradients are taken with
+// torch::autograd::grad, so the parameters' .grad stay untouched. The model's weights must be ordinary tensors (not
+// created inside InferenceMode), since the backward pass through classify() needs them.
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
-
-#include <torch/types.h>
 
 #include "covscreen/models/model.h"
 

@@ -50,8 +50,8 @@ struct DicomIdentity {
   std::string patient_id;  // (0010,0020)
   std::string study_uid, series_uid, sop_uid;
   std::string modality;
-  std::string patient_age;  // (0010,1010) e.g. "045Y"
-  std::string patient_sex;  // (0010,0040) M, F, O or ""
+  std::string patient_age;             // (0010,1010) e.g. "045Y"
+  std::string patient_sex;             // (0010,0040) M, F, O or ""
   std::string birth_date, study_date;  // YYYYMMDD or ""
   bool has_instance_number = false;
   long instance_number = 0;

@@ -2,19 +2,18 @@
 // DICOM through GDCM: uncompressed and JPEG 2000 transfer syntaxes, MONOCHROME1 inversion,
 // rescale slope/intercept to Hounsfield units, then a window to gray uint8.
 #include <cstdint>
-#include <string>
-
 #include <opencv2/core.hpp>
+#include <string>
 
 #include "covscreen/core/preprocess_spec.h"
 
 namespace covscreen {
 
 struct DicomImage {
-  cv::Mat hu;                 // CV_32FC1, rows x cols, stored value * slope + intercept
-  bool monochrome1 = false;   // photometric interpretation MONOCHROME1 (inverted display)
+  cv::Mat hu;                // CV_32FC1, rows x cols, stored value * slope + intercept
+  bool monochrome1 = false;  // photometric interpretation MONOCHROME1 (inverted display)
   double slope = 1.0, intercept = 0.0;
-  bool has_voi = false;       // the file carries WindowCenter/WindowWidth
+  bool has_voi = false;  // the file carries WindowCenter/WindowWidth
   double voi_center = 0.0, voi_width = 0.0;
   int bits_stored = 0;
   std::string transfer_syntax;  // UID

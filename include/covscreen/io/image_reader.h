@@ -2,9 +2,8 @@
 // Reading one image file (PNG, JPEG, BMP, TIFF; 8/16-bit; gray/RGB/RGBA; or DICOM) into a
 // gray uint8 picture at its original resolution. DICOM goes through dicom_reader.h (HU + window).
 #include <cstdint>
-#include <string>
-
 #include <opencv2/core.hpp>
+#include <string>
 
 #include "covscreen/core/preprocess_spec.h"
 
@@ -24,11 +23,11 @@ struct ReadOptions {
 };
 
 struct DecodedImage {
-  cv::Mat gray;              // CV_8UC1, original width x height
-  std::string format;        // "png", "jpeg", "bmp", "tiff", "dicom"
-  int bit_depth = 8;         // of the stored samples (8, 16, ...)
-  int channels = 1;          // of the stored samples (1, 3, 4)
-  int width = 0, height = 0; // original size
+  cv::Mat gray;               // CV_8UC1, original width x height
+  std::string format;         // "png", "jpeg", "bmp", "tiff", "dicom"
+  int bit_depth = 8;          // of the stored samples (8, 16, ...)
+  int channels = 1;           // of the stored samples (1, 3, 4)
+  int width = 0, height = 0;  // original size
 };
 
 // Throws FileError(path, problem) for anything unreadable: missing, empty, truncated, not an

@@ -7,14 +7,13 @@
 //     right edge, and the label text (e.g. "covid p=0.93") in the top-left corner on a dark box.
 //     Text, bar and margins scale with the picture so they stay legible from ~100 px to 2000+ px.
 //   cam_raw16: the map resized to the picture as CV_16UC1, 0..1 -> 0..65535 (rounded).
-#include <string>
-
 #include <opencv2/core.hpp>
+#include <string>
 
 namespace covscreen {
 
 struct OverlayOptions {
-  double alpha = 0.45;   // heatmap weight in the blend (0 = picture only, 1 = heatmap only)
+  double alpha = 0.45;  // heatmap weight in the blend (0 = picture only, 1 = heatmap only)
   bool colour_bar = true;
 };
 

@@ -3,10 +3,9 @@
 // non-COVID class it is that class's false-positive rate (the paper's Table VI point: models
 // that call other pneumonia COVID); for the COVID class it is the sensitivity. The data's classes
 // can be finer than the model's (covid / normal / pneumonia data for a covid / non-covid model).
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "covscreen/metrics/proportion.h"
 
@@ -14,8 +13,8 @@ namespace covscreen::metrics {
 
 struct ClassCallRate {
   std::string data_class;
-  bool covid = false;      // the class is COVID (the rate is a sensitivity, not a false-positive rate)
-  Proportion called_covid; // k = samples with P(covid) >= threshold, n = samples of the class
+  bool covid = false;       // the class is COVID (the rate is a sensitivity, not a false-positive rate)
+  Proportion called_covid;  // k = samples with P(covid) >= threshold, n = samples of the class
 };
 
 // p_covid[i] for sample i with label data_labels[i] (index into data_classes; -1 = left out).

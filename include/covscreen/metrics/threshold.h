@@ -8,9 +8,17 @@
 //   target_sensitivity  the highest threshold whose sensitivity >= target, i.e. the best
 //                       specificity among the thresholds that reach the target
 // Thresholds are ROC thresholds (observed scores): a sample is positive when score >= t.
+//
+// A rule is parsed once from its text (train's --threshold-rule, config "threshold_rule"):
+//   ThresholdRule r = parse_threshold_rule("sensitivity>=0.95");   // {kTargetSensitivity, 0.95}
+//   choose_threshold(scores, labels, r);   to_string(r) == "sensitivity>=0.95"
+// Texts: "youden" | "fixed" (0.5) | "fixed=T" or a bare number T in [0, 1] | "sensitivity>=S"
+// (also "target_sensitivity=S"), S in (0, 1]. Anything else is a UsageError listing these forms.
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "covscreen/core/registry.h"
 
 namespace covscreen::metrics {
 
@@ -23,10 +31,28 @@ struct ThresholdChoice {
   std::string description;  // human readable, e.g. "Youden's J = 0.62 (sens 0.85, spec 0.77) on 120 samples"
 };
 
-// "fixed", "youden", "target_sensitivity"
+// "fixed", "youden", "target_sensitivity" (the "method" of a ThresholdChoice in JSON)
 std::string to_string(ThresholdMethod m);
-// Accepts the names above (and "target-sensitivity"); throws covscreen::UsageError otherwise.
+// Accepts the names above; throws covscreen::UsageError listing them otherwise.
 ThresholdMethod parse_threshold_method(const std::string& s);
+
+struct ThresholdRule {
+  ThresholdMethod method = ThresholdMethod::kYouden;
+  double value = 0.5;  // kFixed: the threshold; kTargetSensitivity: the target sensitivity
+};
+
+// The registry of rule names (CLI help and errors): its entries' syntax and meaning.
+struct ThresholdRuleInfo {
+  ThresholdMethod method;
+  std::string syntax;  // e.g. "sensitivity>=S"
+  std::string summary;
+};
+const covscreen::Registry<ThresholdRuleInfo>& threshold_rules();
+
+ThresholdRule parse_threshold_rule(const std::string& text);  // throws covscreen::UsageError
+std::string to_string(const ThresholdRule& r);                // canonical text, parses back
+void to_json(nlohmann::json& j, const ThresholdRule& r);      // as its text
+void from_json(const nlohmann::json& j, ThresholdRule& r);
 
 ThresholdChoice fixed_threshold(double t = 0.5);
 
@@ -34,6 +60,10 @@ ThresholdChoice fixed_threshold(double t = 0.5);
 // it is the threshold. Throws covscreen::Error when the ROC curve is undefined (one class).
 ThresholdChoice choose_threshold(const std::vector<double>& scores, const std::vector<int>& labels,
                                  ThresholdMethod method, double target = 0.5);
+inline ThresholdChoice choose_threshold(const std::vector<double>& scores, const std::vector<int>& labels,
+                                        const ThresholdRule& rule) {
+  return choose_threshold(scores, labels, rule.method, rule.value);
+}
 
 nlohmann::json to_json(const ThresholdChoice& t);
 // Throws covscreen::Error on missing or malformed fields.

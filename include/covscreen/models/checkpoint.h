@@ -3,10 +3,9 @@
 // architecture config, class list, preprocessing spec, weights (fp32 or fp16), the decision
 // threshold, training metadata (data set hash, seed, epoch, config, metrics) and, for
 // resuming, the optimizer state. Written atomically.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "covscreen/core/preprocess_spec.h"
 #include "covscreen/models/model.h"
@@ -20,13 +19,13 @@ struct Checkpoint {
   ModelConfig model;
   std::vector<std::string> classes;
   PreprocessSpec spec;
-  double threshold = 0.5;      // on P(covid) for the screening decision
-  std::string threshold_rule = "fixed-0.5";  // fixed-0.5 | youden | sensitivity>=X (chosen on validation)
-  nlohmann::json training;     // seed, epoch, config, data hash, timings
-  nlohmann::json metrics;      // validation metrics at save time
-  ScreenModel net;             // weights live here
-  std::string optimizer_state; // serialized torch optimizer (empty in shipped models)
-  nlohmann::json extra;        // free-form (e.g. rng state, history)
+  double threshold = 0.5;                    // on P(covid) for the screening decision
+  std::string threshold_rule = "fixed=0.5";  // metrics::to_string(ThresholdRule): chosen on validation
+  nlohmann::json training;                   // seed, epoch, config, data hash, timings
+  nlohmann::json metrics;                    // validation metrics at save time
+  ScreenModel net;                           // weights live here
+  std::string optimizer_state;               // serialized torch optimizer (empty in shipped models)
+  nlohmann::json extra;                      // free-form (e.g. rng state, history)
 };
 
 // half = store floating weights as fp16 (loaded back as fp32).

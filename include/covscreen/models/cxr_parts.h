@@ -7,13 +7,13 @@
 //   - a torch.save'd state_dict of a torchvision / torchxrayvision DenseNet-121 (features.* and
 //     classifier.*; a 1-channel conv0 is spread over the 3 input channels, exact for gray input).
 //     Its outputs are named by index ("0", "1", ...), its input side is `state_dict_input_size`.
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "covscreen/core/preprocess_spec.h"
 #include "covscreen/models/model.h"
+#include "covscreen/models/registry.h"
 
 namespace covscreen {
 
@@ -24,7 +24,7 @@ struct CxrPart {
   std::vector<std::string> outputs;  // names of its outputs (checkpoint classes, or indices)
   PreprocessSpec spec;               // how its inputs were prepared
   bool from_checkpoint = false;
-  nlohmann::json provenance;         // file, kind, its training record where known
+  nlohmann::json provenance;  // file, kind, its training record where known
 };
 
 // Throws FileError (unreadable, not a DenseNet-121 classifier) naming the file.
@@ -42,5 +42,10 @@ ModelConfig::Cxr cxr_settings(const CxrPart& part1, const std::vector<int>& sele
 
 // Copies the parts into `net` (frozen) and returns what the checkpoint records about them.
 nlohmann::json attach_cxr_parts(DeepCXRNetImpl& net, const CxrPart& part1, const CxrPart& part2);
+
+// deep-cxr-net's build_for_training (models/registry.h): reads ctx.parts, completes cfg.cxr from
+// them and the data's classes, builds the model with the parts frozen inside. The record is
+// {"parts": {"part1": provenance, "part2": provenance}}.
+BuiltModel build_deep_cxr_net(ModelConfig& cfg, const ModelBuildContext& ctx);
 
 }  // namespace covscreen

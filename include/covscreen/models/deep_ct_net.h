@@ -21,14 +21,7 @@
 
 namespace covscreen {
 
-// Spatial side of the backbone's last map for a square input of side `input_size`
-// (densenet: conv/2, pool/2, three avg-pool transitions; resnet: conv/2, pool/2, three strided 3x3).
-int backbone_output_size(const std::string& backbone, int input_size);
-// Channels of the backbone's last map (1024 densenet121, 1664 densenet169, 2048 resnet50).
-int backbone_channels(const std::string& backbone);
-// A backbone without head: DenseNet / ResNet with num_classes = 0. Throws UsageError.
-ScreenModel make_backbone(const std::string& backbone);
-
+// The backbone (channels, map size, weights) comes from the registry (models/registry.h).
 class DeepCTNetImpl : public ScreenModelImpl {
  public:
   explicit DeepCTNetImpl(const ModelConfig& cfg);

@@ -5,23 +5,23 @@
 //                 after the final norm/ReLU)
 //   classify(f): feature map -> logits [B, K]
 //   forward(x) = classify(features(x)). Grad-CAM uses the split (LibTorch has no hooks).
-#include <memory>
-#include <string>
-#include <vector>
-
-#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/types.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 namespace covscreen {
 
 struct ModelConfig {
-  std::string arch = "deep-ct-net";  // deep-ct-net | deep-cxr-net | densenet121 | densenet169 | resnet50
-  std::string backbone = "densenet121";  // deep-ct-net, deep-cxr-net part 3: densenet121 | densenet169 | resnet50
+  std::string arch = "deep-ct-net";      // a name in architectures() (models/registry.h)
+  std::string backbone = "densenet121";  // a name in backbones(); used by architectures without a fixed one
   int num_classes = 2;
-  int fpa_channels = 64;  // width of the pyramid branches (the paper's FPA at C/16, see DESIGN.md)
+  int fpa_channels = 64;  // width of the pyramid branches (the paper's FPA at C/16; docs/design.md)
   int input_size = 256;   // for the flatten -> fc size of deep-ct-net
-  // deep-cxr-net only (models/deep_cxr_net.h); written to JSON only for that arch.
+  // deep-cxr-net only (models/deep_cxr_net.h); written to JSON only for models built from parts.
   struct Cxr {
     int part1_outputs = 6;          // classifier size of part 1 (CheXpert findings; 18 for torchxrayvision)
     std::vector<int> part1_select;  // part-1 outputs forming the finding vector (empty = all)
@@ -34,8 +34,12 @@ struct ModelConfig {
   } cxr;
   void validate() const;  // throws UsageError
 };
+// from_json merges: keys absent from `j` keep their value in `c`. Unknown keys, an unknown
+// architecture or backbone are a UsageError that lists the valid ones.
 void to_json(nlohmann::json& j, const ModelConfig& c);
 void from_json(const nlohmann::json& j, ModelConfig& c);
+void to_json(nlohmann::json& j, const ModelConfig::Cxr& x);
+void from_json(const nlohmann::json& j, ModelConfig::Cxr& x);
 
 class ScreenModelImpl : public torch::nn::Module {
  public:
@@ -53,6 +57,7 @@ class ScreenModelImpl : public torch::nn::Module {
 };
 using ScreenModel = std::shared_ptr<ScreenModelImpl>;
 
+// The architecture registry's make (models/registry.h), after cfg.validate().
 ScreenModel make_model(const ModelConfig& cfg);
 
 }  // namespace covscreen

@@ -5,10 +5,9 @@
 // Only aggregates and pseudonyms go in: no original ids, paths, dates or free text from headers.
 // Deterministic: no timestamps, sorted keys.
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "covscreen/data/manifest.h"
 
@@ -22,7 +21,7 @@ struct CardInfo {
   std::string citation;
 };
 
-struct PatientRecord {  // one per patient in the output
+struct PatientRecord {                  // one per patient in the output
   std::string pseudonym, label, split;  // label "" = unlabelled
   int age = -1;                         // years, -1 unknown
   std::string sex;                      // F, M, O or ""

@@ -12,18 +12,18 @@ namespace covscreen::publish {
 
 // Per-patient metadata from the labels CSV (or, for age and sex, the DICOM header).
 struct PatientMeta {
-  std::string label;     // canonical (core/labels.h); "" = unlabelled
+  std::string label;  // canonical (core/labels.h); "" = unlabelled
   std::string original_label;
-  int age = -1;          // years, -1 = unknown
-  std::string sex;       // "F", "M", "O" or "" (unknown)
-  std::string site;      // "" = unknown
+  int age = -1;      // years, -1 = unknown
+  std::string sex;   // "F", "M", "O" or "" (unknown)
+  std::string site;  // "" = unknown
 };
 
 // The labels CSV: `patient,label[,age,sex,site]` (one row per patient), or for images
 // `path,patient,label[,age,sex,site]` (one row per image, path relative to the input folder).
 // Column names are case-insensitive; `patient_id`/`PatientID` and `class` are accepted too.
 struct LabelTable {
-  std::map<std::string, PatientMeta> patients;    // original patient id -> meta
+  std::map<std::string, PatientMeta> patients;      // original patient id -> meta
   std::map<std::string, std::string> path_patient;  // relative path -> original patient id
 };
 
@@ -35,8 +35,8 @@ LabelTable read_labels(const std::string& csv_path);
 std::string normalize_sex(const std::string& s);
 
 struct SourceSlice {
-  std::string path;     // absolute (identifying: never written)
-  std::string rel;      // relative to the input folder (identifying)
+  std::string path;  // absolute (identifying: never written)
+  std::string rel;   // relative to the input folder (identifying)
   bool dicom = false;
   std::string patient;  // original patient id (identifying)
   std::string series;   // series key: SeriesInstanceUID, else the folder
@@ -44,13 +44,13 @@ struct SourceSlice {
   long instance = 0;
   bool has_z = false;
   double z = 0.0;
-  int age = -1;           // from the DICOM header (-1 unknown)
-  std::string sex;        // from the DICOM header
-  bool burned_in = false; // BurnedInAnnotation YES
+  int age = -1;            // from the DICOM header (-1 unknown)
+  std::string sex;         // from the DICOM header
+  bool burned_in = false;  // BurnedInAnnotation YES
 };
 
 struct ScanResult {
-  std::vector<SourceSlice> slices;  // sorted: patient, series, slice order (instance, z, path)
+  std::vector<SourceSlice> slices;        // sorted: patient, series, slice order (instance, z, path)
   std::map<std::string, size_t> skipped;  // reason -> count (no paths: they may identify)
 };
 

@@ -2,6 +2,8 @@
 // Small pieces of the HTTP layer, kept free of httplib so they can be tested alone.
 #include <string>
 
+#include "covscreen/core/strings.h"
+
 namespace covscreen::http {
 
 // Compares in time that depends only on the lengths' maximum, not on where the strings differ.
@@ -10,8 +12,7 @@ bool constant_time_equal(const std::string& a, const std::string& b);
 // True when `authorization` is "Bearer <token>" (scheme case-insensitive) with the right token.
 bool bearer_ok(const std::string& authorization, const std::string& token);
 
-// Standard base64 (RFC 4648, with padding).
-std::string base64_encode(const std::string& bytes);
+using covscreen::base64_encode;  // core/strings.h
 
 // The HTTP status for a FileError problem from io/image_reader.h:
 //   empty -> 400; file/image too large -> 413; not an image / unsupported format -> 415;

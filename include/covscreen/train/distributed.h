@@ -10,11 +10,11 @@
 //   - after average_gradients() every rank holds the mean of all ranks' gradients, so the
 //     identical optimizer steps keep the replicas identical;
 //   - only rank 0 writes files (config, log, checkpoints).
-#include <cstdint>
-#include <vector>
-
 #include <torch/nn/module.h>
 #include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
 
 namespace covscreen {
 

@@ -7,17 +7,18 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "covscreen/inference/inference.h"
 #include "covscreen/models/model.h"
 
 namespace covscreen {
 
 struct ThroughputOptions {
   int batch = 16;
-  int steps = 6;                   // timed steps
-  int warmup = 2;                  // untimed steps first (oneDNN/cuDNN pick kernels then)
-  std::string device = "cpu";      // cpu | cuda | auto
-  std::string precision = "auto";  // fp32 | bf16 | fp16 (CUDA) | auto (see resolve_precision)
-  bool channels_last = true;       // NHWC inputs and weights (as the trainer and the Screener run)
+  int steps = 6;   // timed steps
+  int warmup = 2;  // untimed steps first (oneDNN/cuDNN pick kernels then)
+  DeviceKind device = DeviceKind::kCpu;
+  Precision precision = Precision::kAuto;  // see resolve_precision
+  bool channels_last = true;               // NHWC inputs and weights (as the trainer and the pipeline run)
   int size = 256;
   uint64_t seed = 0;
 };

@@ -2,11 +2,13 @@
 // What training needs from the metrics on validation data after each epoch: the COVID-vs-rest
 // AUC that early stopping and best.ckpt follow, the threshold chosen by the configured rule,
 // and the metrics JSON written to log.jsonl and into the checkpoint.
+#include <torch/types.h>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-#include <torch/types.h>
+#include "covscreen/metrics/threshold.h"
 
 namespace covscreen {
 
@@ -19,7 +21,7 @@ struct ValidationSummary {
 
 // probs: float [N, K]; labels: N entries (-1 = unlabelled, skipped).
 ValidationSummary summarize_validation(const torch::Tensor& probs, const std::vector<int64_t>& labels,
-                                       const std::vector<std::string>& classes, const std::string& threshold_rule);
+                                       const std::vector<std::string>& classes, const metrics::ThresholdRule& rule);
 
 // Multi-label (Pack::targets): probs and targets float [N, K]. auc = the mean AUC over the
 // findings that have both positives and negatives; metrics = {"auc_mean", "auc": {finding: AUC

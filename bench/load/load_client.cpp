@@ -1,5 +1,7 @@
 // The loopback load generator (serve/load.h).
-#include "covscreen/serve/load.h"
+#include "load/load_client.h"
+
+#include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,9 +14,8 @@
 #include <sstream>
 #include <thread>
 
-#include <httplib.h>
-
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
 
 namespace covscreen {
 
@@ -37,15 +38,12 @@ uint32_t crc32(const std::string& s) {
   }
   return c ^ 0xFFFFFFFFu;
 }
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
-}
 std::string png_chunk(const std::string& type, const std::string& data) {
-  return be32(static_cast<uint32_t>(data.size())) + type + data + be32(crc32(type + data));
+  return be32_bytes(static_cast<uint32_t>(data.size())) + type + data + be32_bytes(crc32(type + data));
 }
 // A tiny, well-formed PNG whose header claims width x height 8-bit gray pixels.
 std::string png_claiming(uint32_t width, uint32_t height) {
-  const std::string ihdr = be32(width) + be32(height) + std::string("\x08\x00\x00\x00\x00", 5);
+  const std::string ihdr = be32_bytes(width) + be32_bytes(height) + std::string("\x08\x00\x00\x00\x00", 5);
   const std::string idat("\x78\x9c\x03\x00\x00\x00\x00\x01", 8);  // an empty zlib stream
   return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", idat) +
          png_chunk("IEND", "");
@@ -145,8 +143,8 @@ void fire(const LoadMix& mix, const LoadOptions& opt, uint64_t seed, int n, std:
   };
   out.assign(static_cast<size_t>(n), Outcome{});
   std::atomic<int> next{0}, answered{0};
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(opt.time_limit_s));
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.time_limit_s));
   std::vector<std::thread> threads;
   for (int t = 0; t < opt.concurrency; ++t) {
     threads.emplace_back([&] {
@@ -207,9 +205,10 @@ LoadMix make_load_mix(const std::vector<LoadFile>& png, const std::vector<LoadFi
   if (png.empty() || jpeg.empty()) throw UsageError("the load mix needs at least one PNG and one JPEG file");
   std::mt19937_64 rng(seed);
   LoadMix m;
-  m.weights = {{"valid_png", 30},      {"valid_jpeg", 20},  {"valid_multipart", 10}, {"valid_cam", 5},
-               {"truncated_png", 6},   {"truncated_jpeg", 6}, {"corrupt_png", 5},    {"garbage", 6},
-               {"text", 4},            {"empty", 5},        {"bomb", 3}};
+  m.weights = {{"valid_png", 30},  {"valid_jpeg", 20},   {"valid_multipart", 10},
+               {"valid_cam", 5},   {"truncated_png", 6}, {"truncated_jpeg", 6},
+               {"corrupt_png", 5}, {"garbage", 6},       {"text", 4},
+               {"empty", 5},       {"bomb", 3}};
   auto& P = m.pool;
   for (const auto& f : png) P["valid_png"].push_back(raw("valid_png", true, 0, "image/png", f.bytes));
   for (const auto& f : jpeg) P["valid_jpeg"].push_back(raw("valid_jpeg", true, 0, "image/jpeg", f.bytes));
@@ -341,17 +340,34 @@ LoadReport run_load(const LoadMix& mix, const LoadOptions& opt) {
       ++rep.transport_errors;
     } else {
       ++rep.answered;
-      if (o.req->valid && o.status == 200 && o.flag != Outcome::kBad200) ++rep.valid_ok;
+      if (o.req->valid && o.status == 200 && o.flag != Outcome::kBad200) {
+        ++rep.valid_ok;
+        rep.valid_images += o.req->parts.empty() ? 1 : static_cast<int>(o.req->parts.size());
+      }
       if (o.req->valid && o.status == 503) ++rep.valid_503;
     }
     switch (o.flag) {
-      case Outcome::kValid5xx: ++rep.valid_5xx_not_503; ++rep.valid_unexpected; break;
-      case Outcome::kValidOther: ++rep.valid_unexpected; break;
-      case Outcome::kBad200: ++rep.bad_200_bodies; break;
-      case Outcome::kNoRetryAfter: ++rep.missing_retry_after; break;
-      case Outcome::kCorruptNot4xx: ++rep.corrupt_not_4xx_json; break;
-      case Outcome::kCorruptWrongStatus: ++rep.corrupt_wrong_status; break;
-      case Outcome::kNone: break;
+      case Outcome::kValid5xx:
+        ++rep.valid_5xx_not_503;
+        ++rep.valid_unexpected;
+        break;
+      case Outcome::kValidOther:
+        ++rep.valid_unexpected;
+        break;
+      case Outcome::kBad200:
+        ++rep.bad_200_bodies;
+        break;
+      case Outcome::kNoRetryAfter:
+        ++rep.missing_retry_after;
+        break;
+      case Outcome::kCorruptNot4xx:
+        ++rep.corrupt_not_4xx_json;
+        break;
+      case Outcome::kCorruptWrongStatus:
+        ++rep.corrupt_wrong_status;
+        break;
+      case Outcome::kNone:
+        break;
     }
     if (!o.problem.empty() && rep.problems.size() < 10) rep.problems.push_back(o.req->kind + ": " + o.problem);
   }
@@ -368,7 +384,8 @@ json LoadReport::to_json() const {
   json kinds_j = json::object();
   std::vector<double> valid_ms, valid200_ms, corrupt_ms;
   for (const auto& [kind, k] : kinds) {
-    kinds_j[kind] = {{"count", k.count}, {"status", status_json(k.status)}, {"latency_ms", latency_json(summarize(k.latency_ms))}};
+    kinds_j[kind] = {
+        {"count", k.count}, {"status", status_json(k.status)}, {"latency_ms", latency_json(summarize(k.latency_ms))}};
     const bool valid = kind.rfind("valid_", 0) == 0;
     auto& all = valid ? valid_ms : corrupt_ms;
     all.insert(all.end(), k.latency_ms.begin(), k.latency_ms.end());
@@ -381,6 +398,8 @@ json LoadReport::to_json() const {
       {"seconds", std::round(seconds * 1000) / 1000},
       {"requests_per_s", seconds > 0 ? std::round(answered / seconds * 100) / 100 : 0.0},
       {"valid_ok_per_s", seconds > 0 ? std::round(valid_ok / seconds * 100) / 100 : 0.0},
+      {"valid_images", valid_images},
+      {"valid_images_per_s", seconds > 0 ? std::round(valid_images / seconds * 100) / 100 : 0.0},
       {"latency_ms", {{"valid", latency_json(summarize(valid_ms))}, {"corrupt", latency_json(summarize(corrupt_ms))}}},
       {"status", status_json(status)},
       {"kinds", kinds_j},
@@ -401,7 +420,8 @@ json LoadReport::to_json() const {
         {"end", mib(rss_end_kb)},
         {"peak_sampled", mib(rss_peak_kb)},
         {"hwm", mib(rss_hwm_kb)},
-        {"trace", [&] {
+        {"trace",
+         [&] {
            json t = json::array();
            for (int64_t kb : rss_trace_kb) t.push_back(mib(kb));
            return t;

@@ -1,4 +1,4 @@
-#include "covscreen/screen/benchmark.h"
+#include "covscreen/benchmark/benchmark.h"
 
 #include <sys/resource.h>
 #include <torch/torch.h>
@@ -12,14 +12,14 @@
 #include <opencv2/core.hpp>
 #include <thread>
 
+#include "covscreen/benchmark/python_baseline.h"
 #include "covscreen/core/error.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/io/image_reader.h"
 #include "covscreen/models/state_dict.h"
 #include "covscreen/models/weights_io.h"
 #include "covscreen/preprocess/stage1.h"
-#include "covscreen/screen/python_baseline.h"
-#include "covscreen/screen/screener.h"
+#include "covscreen/screen/pipeline.h"
 #include "covscreen/screen/worker_pool.h"
 #include "covscreen/train/throughput.h"
 
@@ -50,33 +50,21 @@ nlohmann::json machine() {
           {"intra_op_threads", torch::get_num_threads()}};
 }
 
-// Decode (with the checkpoint's DICOM window) + stage 1, as the Screener does it. Throws.
-cv::Mat read_stage1(const std::string& path, const Checkpoint& ck) {
-  ReadOptions ro;
-  ro.window = ck.spec.stage1.window;
-  return stage1(read_image(path, ro).gray, ck.spec.stage1);
-}
-
-nlohmann::json stage1_phase(const std::vector<std::string>& paths, const Checkpoint& ck) {
+// The pipeline's decode stage (decode + stage 1) on one thread.
+nlohmann::json stage1_phase(const std::vector<std::string>& paths, const Pipeline& pipeline) {
   size_t ok = 0;
   const auto t0 = Clock::now();
-  for (const auto& p : paths) {
-    try {
-      read_stage1(p, ck);
-      ++ok;
-    } catch (const std::exception&) {
-    }
-  }
+  for (const auto& p : paths) ok += pipeline.decode_file(p).error.empty();
   const double s = since(t0);
   return {{"images", ok}, {"threads", 1}, {"seconds", s}, {"images_per_s", ok / s}};
 }
 
-nlohmann::json latency_phase(Screener& screener, const std::vector<std::string>& paths, int samples) {
+nlohmann::json latency_phase(Pipeline& pipeline, const std::vector<std::string>& paths, int samples) {
   std::vector<double> ms;
   const int n = std::min<int>(samples + 2, static_cast<int>(paths.size()));
   for (int i = 0; i < n; ++i) {
     const auto t0 = Clock::now();
-    screener.screen_files({paths[i]});
+    pipeline.screen_files({paths[i]});
     if (i >= 2) ms.push_back(1000 * since(t0));  // the first two calls pick kernels
   }
   if (ms.empty()) return {{"error", "need at least 3 files"}};
@@ -86,15 +74,12 @@ nlohmann::json latency_phase(Screener& screener, const std::vector<std::string>&
 }
 
 // Stage-1 images [n, size, size] of the first readable files.
-torch::Tensor stage1_batch(const std::vector<std::string>& paths, const Checkpoint& ck, int n) {
-  const int64_t size = ck.spec.stage1.size;
+torch::Tensor stage1_batch(const std::vector<std::string>& paths, const Pipeline& pipeline, int n) {
+  const int64_t size = pipeline.checkpoint().spec.stage1.size;
   std::vector<torch::Tensor> out;
   for (size_t i = 0; i < paths.size() && static_cast<int>(out.size()) < n; ++i) {
-    try {
-      const cv::Mat m = read_stage1(paths[i], ck);
-      out.push_back(torch::from_blob(m.data, {size, size}, torch::kUInt8).clone());
-    } catch (const std::exception&) {
-    }
+    const PipelineInput in = pipeline.decode_file(paths[i]);
+    if (in.error.empty()) out.push_back(torch::from_blob(in.input.data, {size, size}, torch::kUInt8).clone());
   }
   return torch::stack(out);
 }
@@ -105,38 +90,43 @@ double images_per_s(const nlohmann::json& j) { return j.value("images_per_s", 0.
 
 nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   if (opt.threads > 0) torch::set_num_threads(opt.threads);
-  std::vector<ScreenItem> missing;
+  std::vector<ScreenResult> missing;
   auto paths = collect_inputs(opt.inputs, &missing);
-  if (!missing.empty()) throw UsageError(missing.front().path + ": " + missing.front().error);
+  if (!missing.empty()) throw UsageError(missing.front().file + ": " + missing.front().error);
   if (paths.size() > static_cast<size_t>(opt.max_images)) paths.resize(opt.max_images);
   if (paths.empty()) throw UsageError("bench: no image or DICOM files in the inputs");
 
   Checkpoint ck = load_checkpoint(opt.model);
   const ModelConfig model_cfg = ck.model;
-  ScreenOptions so;
+  PipelineOptions so;
   so.inference.batch_size = opt.batch;
   so.inference.precision = opt.precision;
   so.inference.device = opt.device;
   so.workers = opt.workers;
-  Screener screener(std::move(ck), so);
-  const std::string precision = resolve_precision(opt.precision, resolve_device(opt.device));
+  Pipeline pipeline(std::move(ck), so);
+  const Precision resolved = resolve_precision(opt.precision, resolve_device(opt.device));
+  const std::string precision = precision_names().name(resolved);
 
   nlohmann::json out = {{"bench", "covscreen"}, {"machine", machine()}, {"model", opt.model}};
-  out["config"] = {{"images", paths.size()},        {"batch", opt.batch},     {"threads", torch::get_num_threads()},
-                   {"workers", screener.workers()}, {"precision", precision}, {"layout", "channels_last"},
-                   {"device", opt.device}};
+  out["config"] = {{"images", paths.size()},
+                   {"batch", opt.batch},
+                   {"threads", torch::get_num_threads()},
+                   {"workers", pipeline.workers()},
+                   {"precision", precision},
+                   {"layout", "channels_last"},
+                   {"device", device_names().name(opt.device)}};
 
   say("stage 1 on " + std::to_string(paths.size()) + " files");
-  out["stage1"] = stage1_phase(paths, screener.checkpoint());
+  out["stage1"] = stage1_phase(paths, pipeline);
 
   say("end-to-end screening");
-  screener.screen_files({paths.begin(), paths.begin() + std::min<size_t>(paths.size(), opt.batch)});  // warm-up
+  pipeline.screen_files({paths.begin(), paths.begin() + std::min<size_t>(paths.size(), opt.batch)});  // warm-up
   auto t0 = Clock::now();
-  const auto items = screener.screen_files(paths);
+  const auto items = pipeline.screen_files(paths);
   const double secs = since(t0);
   std::vector<std::pair<std::string, double>> ours;
   for (const auto& it : items)
-    if (it.ok) ours.emplace_back(it.path, it.probs.front());
+    if (it.ok) ours.emplace_back(it.file, it.probs.front());
   out["screen"] = {{"images", items.size()},
                    {"failed", items.size() - ours.size()},
                    {"seconds", secs},
@@ -144,20 +134,20 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
                    {"peak_rss_mb", peak_rss_mb()}};
 
   say("single-file latency");
-  out["latency"] = latency_phase(screener, paths, opt.latency_samples);
+  out["latency"] = latency_phase(pipeline, paths, opt.latency_samples);
 
   ThroughputOptions to;
   to.batch = opt.batch;
-  to.precision = precision;
+  to.precision = resolved;
   to.device = opt.device;
   to.steps = opt.steps;
   say("model only");
-  out["model_only"] = measure_inference(*screener.checkpoint().net, to);
-  {  // as the Screener runs it: one model call per worker at a time, intra-op threads shared out
-    const int workers = screener.workers();
+  out["model_only"] = measure_inference(*pipeline.checkpoint().net, to);
+  {  // as the Pipeline runs it: one model call per worker at a time, intra-op threads shared out
+    const int workers = pipeline.workers();
     WorkerPool pool(workers, std::max(1, torch::get_num_threads() / workers));
     std::vector<ThroughputResult> each(workers);
-    pool.run([&](int w) { each[w] = measure_inference(*screener.checkpoint().net, to); });
+    pool.run([&](int w) { each[w] = measure_inference(*pipeline.checkpoint().net, to); });
     double sum = 0;
     for (const auto& r : each) sum += r.images_per_s;
     nlohmann::json j = each.front();
@@ -176,7 +166,7 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   const fs::path tmp = fs::temp_directory_path() / ("covscreen-bench-" + std::to_string(getpid()));
   fs::create_directories(tmp);
   const std::string sd = (tmp / "weights.pt").string(), list = (tmp / "files.txt").string();
-  export_state_dict(screener.checkpoint(), sd);
+  export_state_dict(pipeline.checkpoint(), sd);
   {
     std::ofstream f(list);  // the files covscreen could read (PIL would stop the DataLoader at a bad one)
     for (const auto& [p, prob] : ours) f << p << "\n";
@@ -194,12 +184,12 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   say("python baseline: same-weights check (fp32)");
   {
     const std::string io = (tmp / "io.pt").string();
-    auto& net = *screener.checkpoint().net;
-    auto images = stage1_batch(paths, screener.checkpoint(), 4);
+    auto& net = *pipeline.checkpoint().net;
+    auto images = stage1_batch(paths, pipeline, 4);
     torch::Tensor x, p;
     {
       c10::InferenceMode guard;
-      x = Stage2(screener.checkpoint().spec.stage2)(images, /*augment=*/false);
+      x = Stage2(pipeline.checkpoint().spec.stage2)(images, /*augment=*/false);
       p = net.forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
     }
     write_state_dict(io, NamedTensors{{"input", x.contiguous()}, {"logits", p.contiguous()}});

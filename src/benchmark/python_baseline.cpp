@@ -1,4 +1,4 @@
-#include "covscreen/screen/python_baseline.h"
+#include "covscreen/benchmark/python_baseline.h"
 
 #include <sys/wait.h>
 

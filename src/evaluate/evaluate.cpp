@@ -1,22 +1,23 @@
-#include "covscreen/screen/evaluate.h"
+#include "covscreen/evaluate/evaluate.h"
+
+#include <torch/torch.h>
 
 #include <filesystem>
 #include <iostream>
 #include <set>
 #include <sstream>
 
-#include <torch/torch.h>
-
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
-#include "covscreen/data/csv.h"
 #include "covscreen/core/labels.h"
 #include "covscreen/core/progress.h"
+#include "covscreen/data/csv.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/metrics/evaluate.h"
 #include "covscreen/models/checkpoint.h"
+#include "covscreen/preprocess/data_source.h"
 #include "covscreen/report/report.h"
-#include "covscreen/screen/data_source.h"
+#include "covscreen/screen/pipeline.h"
 
 namespace covscreen {
 namespace fs = std::filesystem;
@@ -47,7 +48,8 @@ std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double 
 }
 
 // For each data class, the model class it counts as (core/labels.h class_index), -1 = none.
-std::vector<int> class_map(const std::vector<std::string>& data_classes, const std::vector<std::string>& model_classes) {
+std::vector<int> class_map(const std::vector<std::string>& data_classes,
+                           const std::vector<std::string>& model_classes) {
   std::vector<int> out;
   for (const auto& c : data_classes) out.push_back(class_index(model_classes, c));
   return out;
@@ -67,8 +69,10 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
   report::ReportInput rep;
   std::set<std::string> names;
   for (size_t i = 0; i < opt.models.size(); ++i) {
-    Checkpoint ck = load_checkpoint(opt.models[i]);
-    if (opt.inference.channels_last) to_channels_last(*ck.net);
+    PipelineOptions po;
+    po.inference = opt.inference;
+    Pipeline pipeline(load_checkpoint(opt.models[i]), po);  // stage 2 -> model -> probabilities
+    const Checkpoint& ck = pipeline.checkpoint();
     DataSourceOptions ds;
     ds.layout = opt.layout;
     ds.split = opt.split;
@@ -80,7 +84,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     if (data.pack.size() == 0) throw UsageError("evaluate: no readable images in " + opt.data);
 
     Progress bar("evaluating " + fs::path(opt.models[i]).filename().string(), data.pack.size());
-    torch::Tensor probs = predict_probs(*ck.net, Stage2(ck.spec.stage2), data.pack.images, opt.inference, &bar);
+    torch::Tensor probs = pipeline.probabilities(data.pack.images, &bar);
     bar.finish();
 
     metrics::EvalInput in;
@@ -120,7 +124,8 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     if (ck.training.contains("train_data")) desc << "; trained on " << ck.training["train_data"].value("source", "?");
     if (ck.training.contains("epoch")) desc << ", epoch " << ck.training["epoch"].get<int>() + 1;
     const torch::Device device = resolve_device(opt.inference.device);
-    desc << "; inference in " << resolve_precision(opt.inference.precision, device) << " on " << device.str();
+    desc << "; inference in " << precision_names().name(resolve_precision(opt.inference.precision, device)) << " on "
+         << device.str();
     rep.models.push_back({name, opt.models[i], desc.str(), std::move(ev)});
     if (i == 0) {
       std::ostringstream d;

@@ -1,10 +1,10 @@
-#include "covscreen/train/inference.h"
-
-#include <fstream>
-#include <string>
+#include "covscreen/inference/inference.h"
 
 #include <torch/cuda.h>
 #include <torch/torch.h>
+
+#include <fstream>
+#include <string>
 
 #include "covscreen/core/compat.h"
 #include "covscreen/core/error.h"
@@ -12,14 +12,33 @@
 
 namespace covscreen {
 
-torch::Device resolve_device(const std::string& name) {
-  if (name == "cpu") return torch::kCPU;
-  if (name == "cuda") {
-    if (!torch::cuda::is_available()) throw UsageError("device cuda requested but no CUDA device is available");
-    return torch::kCUDA;
+const EnumNames<DeviceKind>& device_names() {
+  static const EnumNames<DeviceKind> names{
+      "device", {{DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"}, {DeviceKind::kCuda, "cuda"}}};
+  return names;
+}
+
+const EnumNames<Precision>& precision_names() {
+  static const EnumNames<Precision> names{
+      "precision",
+      {{Precision::kAuto, "auto"}, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}, {Precision::kFp16, "fp16"}}};
+  return names;
+}
+
+void to_json(nlohmann::json& j, DeviceKind d) { j = device_names().name(d); }
+void from_json(const nlohmann::json& j, DeviceKind& d) { d = device_names().parse(j.get<std::string>()); }
+
+torch::Device resolve_device(DeviceKind kind) {
+  switch (kind) {
+    case DeviceKind::kCpu:
+      return torch::kCPU;
+    case DeviceKind::kCuda:
+      if (!torch::cuda::is_available()) throw UsageError("device cuda requested but no CUDA device is available");
+      return torch::kCUDA;
+    case DeviceKind::kAuto:
+      break;
   }
-  if (name == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  throw UsageError("device must be auto, cpu or cuda (got '" + name + "')");
+  return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
 bool cpu_has_bf16() {
@@ -34,14 +53,11 @@ bool cpu_has_bf16() {
   return has;
 }
 
-std::string resolve_precision(const std::string& precision, const torch::Device& device) {
-  if (precision == "fp32" || precision == "bf16") return precision;
-  if (precision == "fp16") {
-    if (!device.is_cuda()) throw UsageError("precision fp16 needs a CUDA device (use bf16 or fp32 on the CPU)");
-    return precision;
-  }
-  if (precision == "auto") return (device.is_cuda() || cpu_has_bf16()) ? "bf16" : "fp32";
-  throw UsageError("precision must be auto, fp32, bf16 or fp16 (got '" + precision + "')");
+Precision resolve_precision(Precision precision, const torch::Device& device) {
+  if (precision == Precision::kFp16 && !device.is_cuda())
+    throw UsageError("precision fp16 needs a CUDA device (use bf16 or fp32 on the CPU)");
+  if (precision != Precision::kAuto) return precision;
+  return (device.is_cuda() || cpu_has_bf16()) ? Precision::kBf16 : Precision::kFp32;
 }
 
 void to_channels_last(torch::nn::Module& module) {
@@ -54,15 +70,15 @@ void to_channels_last(torch::nn::Module& module) {
 torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
                             const InferenceOptions& opt, Progress* progress) {
   const torch::Device device = resolve_device(opt.device);
-  const std::string precision = resolve_precision(opt.precision, device);
-  // Only when needed: the Screener's workers call this concurrently on one shared model, and
+  const Precision precision = resolve_precision(opt.precision, device);
+  // Only when needed: the pipeline's workers call this concurrently on one shared model, and
   // Module::to / eval() rewrite every parameter and flag even when nothing changes.
   const auto params = net.parameters();
   if (!params.empty() && params.front().device() != device) net.to(device);
   if (net.is_training()) net.eval();
   c10::InferenceMode guard;
-  compat::AutocastGuard autocast(device.type(), precision != "fp32",
-                                 precision == "fp16" ? torch::kHalf : torch::kBFloat16);
+  compat::AutocastGuard autocast(device.type(), precision != Precision::kFp32,
+                                 precision == Precision::kFp16 ? torch::kHalf : torch::kBFloat16);
   const int64_t n = images.size(0);
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < n; i += opt.batch_size) {

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "covscreen/inference/inference.h"
+
 namespace covscreen {
 
 struct BenchmarkOptions {
@@ -24,9 +26,9 @@ struct BenchmarkOptions {
   int max_images = 200;             // the first N files (sorted) of the inputs
   int batch = 4;                    // per worker (small batches keep the caches warm)
   int threads = 0;                  // intra-op threads; 0 = as set by the caller
-  int workers = 0;                  // the Screener's batch workers; 0 = its default
-  std::string precision = "auto";   // auto | fp32 | bf16
-  std::string device = "cpu";
+  int workers = 0;                  // the pipeline's batch workers; 0 = its default
+  Precision precision = Precision::kAuto;
+  DeviceKind device = DeviceKind::kCpu;
   int latency_samples = 30;
   int steps = 6;         // timed steps of the model-only and training phases
   bool train = true;     // run the training phases

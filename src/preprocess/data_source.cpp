@@ -1,4 +1,4 @@
-#include "covscreen/screen/data_source.h"
+#include "covscreen/preprocess/data_source.h"
 
 #include <filesystem>
 #include <fstream>
@@ -11,12 +11,6 @@
 
 namespace covscreen {
 namespace fs = std::filesystem;
-
-bool is_pack_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  char magic[8] = {};
-  return in.read(magic, 8) && std::string(magic, 8) == std::string(kPackMagic, 8);
-}
 
 namespace {
 // Keeps the rows of `split` and maps labels onto `classes`.

@@ -12,11 +12,10 @@
 // half-way, at the end, and sampled every 50 ms for the peak. Times in ms, memory in KiB.
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace covscreen {
 
@@ -26,9 +25,9 @@ struct LoadFile {
 };
 
 struct LoadRequest {
-  std::string kind;             // "valid_png", "truncated_jpeg", ...
-  bool valid = true;            // valid: 200 or 503; corrupt: 4xx JSON
-  int expect_status = 0;        // corrupt: the 4xx this kind must get (0: any 4xx)
+  std::string kind;       // "valid_png", "truncated_jpeg", ...
+  bool valid = true;      // valid: 200 or 503; corrupt: 4xx JSON
+  int expect_status = 0;  // corrupt: the 4xx this kind must get (0: any 4xx)
   std::string target = "/v1/screen";
   std::string content_type;     // raw body's media type (unused for multipart)
   std::string body;             // raw body
@@ -50,14 +49,14 @@ LoadMix make_load_mix(const std::vector<LoadFile>& png, const std::vector<LoadFi
 struct LoadOptions {
   std::string host = "127.0.0.1";
   int port = 0;
-  std::string token;         // sent as a bearer token when non-empty
+  std::string token;  // sent as a bearer token when non-empty
   int requests = 2000;
   int concurrency = 16;
-  int warmup = 32;           // requests before the measurement (not counted; RSS start taken after)
+  int warmup = 32;  // requests before the measurement (not counted; RSS start taken after)
   uint64_t seed = 1;
-  double time_limit_s = 900; // no request starts after this (the rest count as not sent)
-  int read_timeout_s = 180;  // client socket timeout
-  int rss_pid = 0;           // the server process (0: this process, for an in-process server)
+  double time_limit_s = 900;  // no request starts after this (the rest count as not sent)
+  int read_timeout_s = 180;   // client socket timeout
+  int rss_pid = 0;            // the server process (0: this process, for an in-process server)
 };
 
 struct LatencySummary {
@@ -68,18 +67,19 @@ LatencySummary summarize(std::vector<double> ms);
 
 struct KindReport {
   int count = 0;
-  std::map<int, int> status;   // HTTP status -> count (0: no answer)
+  std::map<int, int> status;  // HTTP status -> count (0: no answer)
   std::vector<double> latency_ms;
 };
 
 struct LoadReport {
   int requests = 0, concurrency = 0;
   int sent = 0, answered = 0;
-  double seconds = 0;                 // wall time of the measured requests
+  double seconds = 0;  // wall time of the measured requests
   std::map<std::string, KindReport> kinds;
-  std::map<int, int> status;          // all requests
-  int transport_errors = 0;           // no HTTP answer (connection refused/reset, timeout)
+  std::map<int, int> status;  // all requests
+  int transport_errors = 0;   // no HTTP answer (connection refused/reset, timeout)
   int valid_ok = 0, valid_503 = 0;
+  int valid_images = 0;               // images screened in the valid requests answered 200
   int valid_5xx_not_503 = 0;          // must be 0
   int valid_unexpected = 0;           // valid request answered neither 200 nor 503 (includes the above)
   int bad_200_bodies = 0;             // 200 whose JSON is not one ok result per file with probabilities

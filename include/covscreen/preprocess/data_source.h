@@ -25,8 +25,6 @@ struct LoadedData {
   std::string description;            // "pack F" / "covid-ct layout of DIR, split val"
 };
 
-bool is_pack_file(const std::string& path);
-
 // Throws FileError/UsageError; unreadable images are listed in failures, not thrown.
 LoadedData load_data(const std::string& source, const DataSourceOptions& opt);
 

@@ -1,0 +1,51 @@
+#pragma once
+// Batched inference over stage-1 images: stage 2 (no augmentation) -> model -> sigmoid.
+// Inference mode, eval-mode batch norm; bf16 autocast on request (CPU with AVX-512-BF16/AMX
+// or CUDA). Probabilities are per-class sigmoids, as the model was trained with BCE on one-hot
+// targets.
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <string>
+
+#include "covscreen/core/registry.h"
+#include "covscreen/data/stage2.h"
+#include "covscreen/models/model.h"
+
+namespace covscreen {
+
+class Progress;
+
+// Where and in which precision models run; parsed once from option text with these tables
+// ("device: unknown value 'gpu' (valid: auto, cpu, cuda)").
+enum class DeviceKind { kAuto, kCpu, kCuda };
+enum class Precision { kAuto, kFp32, kBf16, kFp16 };
+const EnumNames<DeviceKind>& device_names();    // auto | cpu | cuda
+const EnumNames<Precision>& precision_names();  // auto | fp32 | bf16 | fp16
+void to_json(nlohmann::json& j, DeviceKind d);
+void from_json(const nlohmann::json& j, DeviceKind& d);
+
+struct InferenceOptions {
+  int batch_size = 16;
+  DeviceKind device = DeviceKind::kAuto;
+  Precision precision = Precision::kAuto;  // auto: bf16 where the CPU has native bf16 (cpu_has_bf16)
+  bool channels_last = true;
+};
+
+torch::Device resolve_device(DeviceKind kind);  // auto -> cuda when available; cuda without one: UsageError
+bool cpu_has_bf16();                            // AVX512-BF16 or AMX-BF16
+// auto -> bf16 on CUDA or a CPU with native bf16, else fp32; fp16 only on CUDA (UsageError).
+Precision resolve_precision(Precision precision, const torch::Device& device);
+// Converts the module's 4-D parameters (convolution weights) to channels-last (NHWC) in place,
+// so oneDNN / cuDNN get NHWC weights for NHWC inputs instead of reordering them on every call.
+void to_channels_last(torch::nn::Module& module);
+
+// images: uint8 [N, H, W] -> float probabilities [N, K] on the CPU. The model is put in eval
+// mode on the resolved device only when it is not already there (moving it is not free, and the
+// pipeline's workers share one model). Its weights keep their layout: whoever owns the model
+// converts them once with to_channels_last (the pipeline, screen/pipeline.h, and the trainer,
+// whose validation calls this between epochs and puts the model back in training mode itself).
+torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
+                            const InferenceOptions& opt, Progress* progress = nullptr);
+
+}  // namespace covscreen
