@@ -7,6 +7,7 @@
 // Usage: bench_serve_load [--model M] [--data DIR] [--requests 2000] [--concurrency 16]
 //                         [--files 48] [--warmup 32] [--seed 1] [--time-limit 900]
 //                         [--spawn path/to/covscreen]   (default: the server runs in this process)
+//                         [--cam-weight W]   (weight of ?cam=1 requests; 0: none, as `covscreen bench`)
 //                         [--queue 64] [--batch 4] [--workers 0] [--http-threads 32] [--threads 0]
 // --data: a folder with CT_COVID/ and CT_NonCOVID/ (default <datasets>/COVID-CT/Images-processed).
 // Exit status: 0 when every check held (no transport errors, no 5xx other than 503 for valid files,
@@ -133,6 +134,7 @@ int main(int argc, char** argv) {
   so.port = 0;
   so.log_requests = false;
   int files = 48, threads = 0;
+  double cam_weight = -1;  // >= 0: the weight of ?cam=1 requests in the mix (default: the mix's own)
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string k = argv[i];
@@ -156,6 +158,8 @@ int main(int argc, char** argv) {
         lo.time_limit_s = std::stod(v);
       else if (k == "--spawn")
         spawn = v;
+      else if (k == "--cam-weight")
+        cam_weight = std::stod(v);
       else if (k == "--queue")
         so.queue_capacity = std::stoi(v);
       else if (k == "--batch")
@@ -172,7 +176,9 @@ int main(int argc, char** argv) {
     const auto png = load_files(data, ".png", static_cast<size_t>(files));
     const auto jpeg = load_files(data, ".jpg", static_cast<size_t>(files));
     if (png.empty() || jpeg.empty()) throw UsageError("no PNG/JPEG files under " + data + "/CT_COVID, CT_NonCOVID");
-    const LoadMix mix = make_load_mix(png, jpeg, lo.seed);
+    LoadMix mix = make_load_mix(png, jpeg, lo.seed);
+    for (auto& [kind, w] : mix.weights)
+      if (kind == "valid_cam" && cam_weight >= 0) w = cam_weight;
 
     std::unique_ptr<ScreenServer> server;
     Child child;
@@ -224,6 +230,7 @@ int main(int argc, char** argv) {
                             {"threads", threads}}},
                           {"files", {{"png", png.size()}, {"jpeg", jpeg.size()}}},
                           {"warmup", lo.warmup},
+                          {"mix", mix.weights},
                           {"seed", lo.seed}};
     out.update(rep.to_json());
     if (!server) out["server_exit"] = server_exit;

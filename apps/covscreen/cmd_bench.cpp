@@ -19,7 +19,8 @@ const CommandRegistrar reg(70, [](CLI::App& app) {
   c->add_option("--images", o->max_images, "Use the first N files")->capture_default_str();
   c->add_option("--batch", o->batch, "Batch size")->capture_default_str();
   c->add_option("--threads", o->threads, "Intra-op threads (0 = physical cores)")->capture_default_str();
-  c->add_option("--workers", o->workers, "Parallel batch workers (0 = usable CPUs)")->capture_default_str();
+  c->add_option("--workers", o->workers, "Parallel batch workers (0 = one per CPU in bf16, one per two CPUs in fp32)")
+      ->capture_default_str();
   add_enum_option(c, "--precision", o->precision, precision_names(), "Precision");
   c->add_option("--latency-samples", o->latency_samples, "Single-file calls timed")->capture_default_str();
   c->add_option("--steps", o->steps, "Timed steps of the model-only and training phases")->capture_default_str();

@@ -142,7 +142,9 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
   add_enum_option(c, "--format", a->format, format_names(), "Output (json: one JSON object per line)");
   c->add_option("--threshold", a->opt.threshold, "Decision threshold on P(covid) (default: the checkpoint's)");
   c->add_option("--batch", a->opt.inference.batch_size, "Batch size per worker")->capture_default_str();
-  c->add_option("--workers", a->opt.workers, "Parallel batch workers (0 = usable CPUs)")->capture_default_str();
+  c->add_option("--workers", a->opt.workers,
+                "Parallel batch workers (0 = one per CPU in bf16, one per two CPUs in fp32)")
+      ->capture_default_str();
   add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
   c->add_option("--threads", a->threads, "Intra-op threads, shared by the workers (0 = usable CPUs)");

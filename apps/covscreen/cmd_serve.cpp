@@ -75,7 +75,9 @@ const CommandRegistrar reg(60, [](CLI::App& app) {
   c->add_option("--queue", a->opt.queue_capacity, "Images waiting for the model (503 when full)")
       ->capture_default_str();
   c->add_option("--batch", a->opt.batch, "Largest micro-batch across requests")->capture_default_str();
-  c->add_option("--workers", a->opt.workers, "Model workers sharing the CPUs (0 = usable CPUs)")->capture_default_str();
+  c->add_option("--workers", a->opt.workers,
+                "Model workers sharing the CPUs (0 = one per CPU in bf16, one per two in fp32)")
+      ->capture_default_str();
   c->add_option("--batch-wait-ms", a->opt.batch_wait_ms, "Wait this long to fill a batch")->capture_default_str();
   c->add_option("--http-threads", a->opt.http_threads, "Connections served at once")->capture_default_str();
   c->add_option("--timeout", a->opt.request_timeout_s, "Seconds a request may wait for the model (504)")

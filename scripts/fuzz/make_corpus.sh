@@ -15,7 +15,7 @@ build=${COVSCREEN_FUZZ_BUILD:-$root/build-fuzz}
 data=${COVSCREEN_DATA:-$root/../shared/datasets}
 seeds_bin=${FUZZ_SEEDS_BIN:-$build/fuzz/fuzz_make_seeds}
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(image dicom pack csv checkpoint serve)
+[ ${#targets[@]} -eq 0 ] && targets=(image dicom decoder pack csv checkpoint serve)
 out=$build/corpus
 syn=$build/seeds
 mkdir -p "$out" "$syn"
@@ -84,6 +84,10 @@ for t in "${targets[@]}"; do
     dicom)
       [ -d "$syn/dicom" ] && cp -n --no-preserve=mode "$syn"/dicom/* "$out/dicom/"
       copy_small "$out/dicom" 65536 20 -iname '*.dcm'
+      ;;
+    decoder)
+      # valid and broken request/reply frames (first byte: even = request, odd = reply)
+      cp -n --no-preserve=mode "$root"/fuzz/regressions/decoder/* "$out/decoder/"
       ;;
     pack)
       [ -d "$syn/pack" ] && cp -n --no-preserve=mode "$syn"/pack/* "$out/pack/"

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "covscreen/core/error.h"
+#include "covscreen/io/decoder_pool.h"
 
 namespace covscreen {
 
@@ -15,7 +16,7 @@ void SliceEncoding::validate() const {
 
 EncodedSlice encode_slice(const std::string& path, const ReadOptions& read, const SliceEncoding& enc) {
   enc.validate();
-  const DecodedImage img = read_image(path, read);
+  const DecodedImage img = default_decoder_pool().read(path, read);
   std::vector<int> params;
   if (enc.format == "png") {
     params = {cv::IMWRITE_PNG_COMPRESSION, 6, cv::IMWRITE_PNG_STRATEGY, cv::IMWRITE_PNG_STRATEGY_DEFAULT};

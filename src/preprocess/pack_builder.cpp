@@ -14,6 +14,7 @@
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
 #include "covscreen/core/progress.h"
+#include "covscreen/io/decoder_pool.h"
 #include "covscreen/io/image_reader.h"
 #include "covscreen/preprocess/stage1.h"
 
@@ -90,7 +91,7 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
       if (reason.empty()) {
         bool failed = false;
         try {
-          const cv::Mat out = stage1(read_image(path, ro).gray, opt.spec.stage1);
+          const cv::Mat out = stage1(default_decoder_pool().read(path, ro).gray, opt.spec.stage1);
           if (out.type() != CV_8UC1 || out.rows != s || out.cols != s)
             throw Error("stage 1 returned an image of the wrong size or type");
           for (int r = 0; r < s; ++r)

@@ -19,6 +19,7 @@
 #include "covscreen/core/strings.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/explain/explain.h"
+#include "covscreen/io/decoder_pool.h"
 #include "covscreen/preprocess/stage1.h"
 #include "covscreen/screen/worker_pool.h"
 
@@ -116,6 +117,17 @@ std::vector<std::string> cam_stems(const std::vector<std::string>& paths) {
   return out;
 }
 
+int default_workers(const InferenceOptions& inference) {
+  const int cpus = usable_cpus();
+  // LibTorch 1.13 runs fp32 1x1 convolutions of small batches on ONE thread with its native kernel
+  // instead of oneDNN (Convolution.cpp, use_mkldnn), ~20x slower on DenseNet (measured:
+  // docs/performance.md). So in fp32 each worker keeps at least two intra-op threads; in bf16
+  // one single-threaded worker per CPU is fastest.
+  const torch::Device device = resolve_device(inference.device);
+  if (device.is_cuda()) return 1;
+  return resolve_precision(inference.precision, device) == Precision::kFp32 ? std::max(1, cpus / 2) : cpus;
+}
+
 int decide(const std::vector<float>& probs, int covid_class, double threshold) {
   if (probs.empty()) return -1;
   if (covid_class >= 0 && probs[covid_class] >= threshold) return covid_class;
@@ -128,7 +140,7 @@ int decide(const std::vector<float>& probs, int covid_class, double threshold) {
 Pipeline::Pipeline(Checkpoint ck, PipelineOptions opt) : ck_(std::move(ck)), opt_(std::move(opt)) {
   threshold_ = opt_.threshold >= 0 ? opt_.threshold : ck_.threshold;
   covid_ = covid_index(ck_.classes);
-  if (opt_.workers <= 0) opt_.workers = usable_cpus();
+  if (opt_.workers <= 0) opt_.workers = default_workers(opt_.inference);
   if (opt_.cam == CamOutput::kFiles && opt_.cam_dir.empty()) throw UsageError("CAM files need a folder (cam_dir)");
   opt_.read.window = ck_.spec.stage1.window;
   // Weights fixed in fp32, eval mode, on the device, NHWC: the workers (and Grad-CAM) share the
@@ -157,7 +169,9 @@ PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes
   in.want_cam = opt_.cam != CamOutput::kNone;
   try {
     if (bytes && bytes->empty()) throw FileError(name, "empty file");
-    in.image = bytes ? decode_image(*bytes, name, opt_.read) : read_image(name, opt_.read);
+    // In a decoder process (io/decoder_pool.h): a file that crashes the decoder costs only itself.
+    DecoderPool& decoders = default_decoder_pool();
+    in.image = bytes ? decoders.decode(*bytes, name, opt_.read) : decoders.read(name, opt_.read);
     in.input = stage1(in.image.gray, ck_.spec.stage1);
     if (!in.input.isContinuous()) in.input = in.input.clone();
     if (in.want_cam)

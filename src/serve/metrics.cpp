@@ -106,4 +106,18 @@ std::string ServeMetrics::prometheus(size_t queue_depth, size_t queue_capacity) 
   return o.str();
 }
 
+std::string ServeMetrics::prometheus_decoders(const DecoderStats& s) {
+  std::ostringstream o;
+  o << "# HELP covscreen_decoder_crashes_total Decoder processes that died on a file (the file got an error).\n"
+    << "# TYPE covscreen_decoder_crashes_total counter\n"
+    << "covscreen_decoder_crashes_total " << s.crashes << "\n"
+    << "# HELP covscreen_decoder_timeouts_total Decoder processes stopped after the time limit.\n"
+    << "# TYPE covscreen_decoder_timeouts_total counter\n"
+    << "covscreen_decoder_timeouts_total " << s.timeouts << "\n"
+    << "# HELP covscreen_decoder_files_total Files the decoder processes answered.\n"
+    << "# TYPE covscreen_decoder_files_total counter\n"
+    << "covscreen_decoder_files_total " << s.decoded << "\n";
+  return o.str();
+}
+
 }  // namespace covscreen

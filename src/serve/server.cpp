@@ -158,7 +158,9 @@ void ScreenServer::Impl::install_routes() {
                {"queue_capacity", queue->capacity()}});
   });
   http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
-             res.set_content(metrics.prometheus(queue->depth(), queue->capacity()), "text/plain; version=0.0.4");
+             res.set_content(metrics.prometheus(queue->depth(), queue->capacity()) +
+                                 ServeMetrics::prometheus_decoders(default_decoder_pool().stats()),
+                             "text/plain; version=0.0.4");
            }));
   http.Get("/v1/model", guarded([this](const httplib::Request&, httplib::Response& res) {
              nlohmann::json j = card;

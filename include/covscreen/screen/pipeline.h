@@ -50,7 +50,7 @@ enum class CamOutput {
 struct PipelineOptions {
   InferenceOptions inference;  // batch_size = images per model call and worker
   double threshold = -1;       // < 0: the checkpoint's
-  int workers = 0;             // parallel batch workers; 0: the usable CPUs
+  int workers = 0;             // parallel batch workers; 0: default_workers(inference)
   ReadOptions read;            // size limits (the window comes from the checkpoint's spec)
   CamOutput cam = CamOutput::kNone;
   std::string cam_dir;  // kFiles
@@ -106,6 +106,10 @@ std::vector<std::string> collect_inputs(const std::vector<std::string>& args, st
 
 // File stems for CAM files, unique within one run and in input order: "scan", "scan-2", ...
 std::vector<std::string> cam_stems(const std::vector<std::string>& paths);
+
+// Workers when PipelineOptions::workers is 0: one per CPU in bf16 (single-threaded model calls);
+// in fp32 one per two CPUs, each with two intra-op threads (LibTorch's fp32 path is slow on one).
+int default_workers(const InferenceOptions& inference);
 
 // The decision for one probability vector: the COVID class when P(covid) >= threshold, else
 // the most probable other class.

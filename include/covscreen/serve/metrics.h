@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "covscreen/io/decoder_pool.h"
+
 namespace covscreen {
 
 class Histogram {
@@ -41,6 +43,8 @@ class ServeMetrics {
   uint64_t requests(const std::string& route, int status) const;
   uint64_t requests_total() const;
   std::string prometheus(size_t queue_depth, size_t queue_capacity) const;
+  // The decoder processes' counters (io/decoder_pool.h) in the same text format.
+  static std::string prometheus_decoders(const DecoderStats& s);
 
  private:
   mutable std::mutex mu_;

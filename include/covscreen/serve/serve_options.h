@@ -18,7 +18,7 @@ struct ServeOptions {
   int max_files = 64;                   // files in one multipart request
   int queue_capacity = 64;              // images waiting for the model; full: 503 + Retry-After
   int batch = 4;                        // images per model call and worker (micro-batch across requests)
-  int workers = 0;                      // model workers (screen/pipeline.h); 0 = the usable CPUs
+  int workers = 0;                      // model workers; 0 = default_workers() (screen/pipeline.h)
   double batch_wait_ms = 2.0;           // how long a worker waits to fill its batch once one image is queued
   int http_threads = 32;                // connections served at once (a keep-alive connection holds one
                                         // while open; more clients than this wait to be accepted)
