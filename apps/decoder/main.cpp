@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
         rep = covscreen::decoder::serve_request(req);
       } catch (const std::bad_alloc&) {
         rep = Reply{};
-        rep.message = "out of memory while decoding (over the decoder's memory limit)";
+        rep.message = covscreen::decoder::kOutOfMemoryProblem;
       }
       payload.clear();
       payload.shrink_to_fit();

@@ -210,7 +210,7 @@ Reply serve_request(const Request& r) {
   } catch (const FileError& e) {
     out.message = e.problem();
   } catch (const std::bad_alloc&) {
-    out.message = "out of memory while decoding (the decoder's memory limit)";
+    out.message = kOutOfMemoryProblem;
   } catch (const std::exception& e) {
     out.file_error = false;
     out.message = e.what();

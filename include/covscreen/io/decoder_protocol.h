@@ -56,6 +56,9 @@ uint64_t frame_size(const std::string& header8);
 bool read_frame(int fd, std::string* payload);
 bool write_frame(int fd, const std::string& payload);  // false when the other end is gone
 
+// The problem a file gets when decoding it ran into the decoder's memory limit (std::bad_alloc).
+inline constexpr const char* kOutOfMemoryProblem = "out of memory while decoding (over the decoder's memory limit)";
+
 // The decoder's side of one request: decode as read_image / decode_image would, in this
 // process, and describe the outcome as a reply (never throws for a bad file).
 Reply serve_request(const Request& r);
