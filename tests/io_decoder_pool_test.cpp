@@ -3,12 +3,17 @@
 // memory costs one file (a clear FileError) while the pool goes on. The faults are injected with
 // the decoder's test hook, COVSCREEN_DECODER_FAULTS.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <memory>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <thread>
 
 #include "covscreen/core/error.h"
 #include "covscreen/io/decoder_pool.h"
@@ -118,6 +123,42 @@ TEST(DecoderPool, AbortSegfaultHangAndRunawayMemoryCostOneFileEach) {
   EXPECT_EQ(s.timeouts, 1u);
   EXPECT_GE(s.restarts, 3u);
   ::unsetenv("COVSCREEN_DECODER_FAULTS");
+}
+
+// Decoders live as long as the pool's process, not the thread that started them: a pack builder
+// starts them from short-lived threads (PR_SET_PDEATHSIG would kill them when that thread ends),
+// and a decoder whose parent process is gone ends on its own.
+TEST(DecoderPool, OutlivesTheThreadThatStartedItsDecoders) {
+  test::TempDir dir;
+  std::unique_ptr<DecoderPool> pool;
+  std::thread([&] { pool = std::make_unique<DecoderPool>(isolated()); }).join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const std::string p = write_png(dir, "a.png", 40, 30, 5);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(pool->read(p).gray.cols, 40);
+  EXPECT_EQ(pool->stats().crashes, 0u);
+
+  const std::string exe = find_decoder_executable();
+  ASSERT_FALSE(exe.empty());
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  const pid_t pid = ::fork();
+  if (pid == 0) {  // its stdin stays open, so only the parent check can end it
+    ::dup2(in[0], 0);
+    ::close(in[1]);
+    ::execl(exe.c_str(), exe.c_str(), "--parent", "999999999", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  int st = -1;
+  bool ended = false;
+  for (int i = 0; i < 200 && !ended; ++i) {
+    ended = ::waitpid(pid, &st, WNOHANG) == pid;
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!ended) ::kill(pid, SIGKILL), ::waitpid(pid, &st, 0);
+  ::close(in[1]);
+  EXPECT_TRUE(ended) << "the decoder did not notice that its parent is gone";
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
 TEST(DecoderProtocol, RoundTripsAndRefusesMalformedFrames) {

@@ -111,12 +111,14 @@ TEST(PackBuilder, ClassesSplitsAndUnlabelledEntries) {
   opt.progress = false;
   opt.classes = {"covid", "non-covid"};  // normal maps to non-covid
   PackBuildResult r = build_pack(m, opt);
-  EXPECT_TRUE(r.failures.empty());
+  for (const auto& f : r.failures) ADD_FAILURE() << f.path << ": " << f.reason;
+  ASSERT_EQ(r.pack.labels.size(), m.entries.size());
   EXPECT_EQ(r.pack.labels[0], -1);
   for (size_t i = 1; i < m.entries.size(); ++i)
     EXPECT_EQ(r.pack.labels[i], m.entries[i].label == "covid" ? 0 : 1) << m.entries[i].label;
   opt.split = "test";
   r = build_pack(m, opt);
+  for (const auto& f : r.failures) ADD_FAILURE() << f.path << ": " << f.reason;
   EXPECT_EQ(r.pack.size(), 2);
   for (const auto& s : r.pack.splits) EXPECT_EQ(s, "test");
   // A label outside an explicit class list is a reported failure, not a guess.

@@ -123,6 +123,26 @@ TEST_F(ServeHttp, ScreensRealDicom) {
   EXPECT_EQ(it["height"], 128);
 }
 
+// A multi-frame upload (an RT dose grid of 15 frames from Debian's python3-pydicom) is screened
+// frame by frame, "upload#frame-N", as `screen` does with files.
+TEST_F(ServeHttp, MultiFrameDicomGivesOneResultPerFrame) {
+  const std::string path = "/usr/lib/python3/dist-packages/pydicom/data/test_files/rtdose.dcm";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) GTEST_SKIP() << path << " is absent (python3-pydicom)";
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto c = client(*server_);
+  auto r = c.Post("/v1/screen", bytes, "application/dicom");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json results = body_json(r)["results"];
+  ASSERT_EQ(results.size(), 15u) << r->body;
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_EQ(results[i]["file"], "upload#frame-" + std::to_string(i + 1));
+    EXPECT_TRUE(results[i]["ok"].get<bool>()) << results[i].dump();
+    EXPECT_EQ(results[i]["index"], i);
+  }
+}
+
 TEST_F(ServeHttp, MultipartWithTwoFilesAndCamOverlays) {
   auto c = client(*server_);
   const httplib::MultipartFormDataItems items = {

@@ -146,7 +146,8 @@ TEST_F(TrainCrash, KilledAtRandomMomentsAndResumedEndsLikeAnUninterruptedRun) {
     const auto lines = read_log(out + "/log.jsonl");
     ASSERT_EQ(lines.size(), size_t(kEpochs)) << test::slurp(out + "/log.jsonl");
     for (int e = 0; e < kEpochs; ++e) EXPECT_EQ(lines[e].value("epoch", -1), e + 1);
-    EXPECT_NO_THROW((void)nlohmann::json::parse(test::slurp(out + "/config.json")));
+    nlohmann::json config;
+    EXPECT_NO_THROW(config = nlohmann::json::parse(test::slurp(out + "/config.json")));
     for (const auto& f : fs::directory_iterator(out))
       EXPECT_EQ(f.path().filename().string().find(".tmp-"), std::string::npos) << f.path();
   }

@@ -1,11 +1,10 @@
 // covscreen-decoder: the decoder process of io/decoder_pool.h. Reads request frames on stdin,
 // decodes each file in this process (read_image / decode_image), writes a reply frame on stdout,
 // until stdin closes. A crash here costs covscreen one file, not the run.
-//   covscreen-decoder --memory-limit BYTES
+//   covscreen-decoder --memory-limit BYTES --parent PID
 // Test hook: COVSCREEN_DECODER_FAULTS="abort:NAME;segv:NAME;hang:NAME;oom:NAME" fails that way on
 // requests whose file name contains NAME (the fault-injection test of tests/screen_isolation_*).
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -61,13 +60,24 @@ void inject(const std::vector<std::pair<std::string, std::string>>& faults, cons
   }
 }
 
+// Ends this process when `parent` is gone, even in the middle of a file that hangs. (Not
+// PR_SET_PDEATHSIG: that fires when the *thread* that started us ends, and the pool starts
+// decoders from whichever thread needs one, e.g. a pack builder's short-lived threads.)
+void watch_parent(pid_t parent) {
+  if (::getppid() != parent) std::_Exit(0);
+  std::thread([parent] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if (::getppid() != parent) std::_Exit(0);
+    }
+  }).detach();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Die with the parent; a parent already gone leaves nothing to serve.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() == 1) return 0;
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--parent") == 0) watch_parent(static_cast<pid_t>(std::strtol(argv[i + 1], nullptr, 10)));
     if (std::strcmp(argv[i], "--memory-limit") == 0) {
       const rlim_t limit = static_cast<rlim_t>(std::strtoll(argv[i + 1], nullptr, 10));
 #if !defined(__SANITIZE_ADDRESS__)  // AddressSanitizer's shadow memory needs the address space

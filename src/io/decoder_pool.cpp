@@ -148,8 +148,10 @@ void DecoderPool::start(Worker& w) {
   posix_spawn_file_actions_adddup2(&fa, req[0], 0);
   posix_spawn_file_actions_adddup2(&fa, rep[1], 1);
   const std::string limit = std::to_string(opt_.memory_limit_bytes);
+  const std::string parent = std::to_string(::getpid());
   std::vector<char*> argv = {const_cast<char*>(opt_.executable.c_str()), const_cast<char*>("--memory-limit"),
-                             const_cast<char*>(limit.c_str()), nullptr};
+                             const_cast<char*>(limit.c_str()),           const_cast<char*>("--parent"),
+                             const_cast<char*>(parent.c_str()),          nullptr};
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, opt_.executable.c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);

@@ -83,6 +83,7 @@ std::string encode_request(const Request& r) {
   w.u8(r.read.window.use_file_voi ? 1 : 0);
   w.i64(r.read.max_pixels);
   w.i64(r.read.max_file_bytes);
+  w.i32(r.read.frame);
   w.str32(r.name);
   w.str64(r.data);
   return w.take();
@@ -99,6 +100,8 @@ Request decode_request(const std::string& payload) {
   r.read.window.use_file_voi = in.u8() != 0;
   r.read.max_pixels = in.i64();
   r.read.max_file_bytes = in.i64();
+  r.read.frame = in.i32();
+  if (r.read.frame < 0) throw ProtocolError("decoder protocol: negative frame");
   r.name = in.str32();
   r.data = in.str64();
   in.done();
@@ -119,6 +122,7 @@ std::string encode_reply(const Reply& r) {
   w.i32(d.channels);
   w.i32(d.width);
   w.i32(d.height);
+  w.i32(d.frames);
   const cv::Mat g = d.gray.isContinuous() ? d.gray : d.gray.clone();
   w.i32(g.rows);
   w.i32(g.cols);
@@ -142,6 +146,7 @@ Reply decode_reply(const std::string& payload) {
   d.channels = in.i32();
   d.width = in.i32();
   d.height = in.i32();
+  d.frames = in.i32();
   const int32_t rows = in.i32(), cols = in.i32();
   if (rows < 0 || cols < 0 || (rows == 0) != (cols == 0)) throw ProtocolError("decoder protocol: bad image size");
   const uint64_t n = uint64_t(rows) * uint64_t(cols);

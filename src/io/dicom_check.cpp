@@ -1,5 +1,7 @@
 #include "dicom_check.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -16,6 +18,42 @@ namespace {
 
 constexpr uint32_t kUndefined = 0xFFFFFFFFu;
 constexpr int kMaxDepth = kMaxDicomNesting;
+constexpr const char* kDeflated = "1.2.840.10008.1.2.1.99";
+constexpr const char* kRle = "1.2.840.10008.1.2.5";
+constexpr uint32_t kSharedGroups = 0x52009229u, kPerFrameGroups = 0x52009230u, kPixelValueTransform = 0x00289145u;
+
+uint32_t tag_key(uint16_t g, uint16_t e) { return (uint32_t(g) << 16) | e; }
+
+// Raw deflate (RFC 1951, no zlib header), as PS3.5 A.5 prescribes; "" and `problem` on failure.
+std::string inflate_raw(const std::string& in, size_t at, uint64_t max_out, std::string* problem) {
+  z_stream z{};
+  if (inflateInit2(&z, -MAX_WBITS) != Z_OK) {
+    *problem = "cannot inflate the deflated DICOM data set (zlib)";
+    return "";
+  }
+  std::string out;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data() + at));
+  z.avail_in = static_cast<uInt>(std::min<size_t>(in.size() - at, 0x7fffffff));
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    if (out.size() >= max_out) {
+      *problem = "deflated DICOM data set inflates to more than " + std::to_string(max_out) + " bytes";
+      break;
+    }
+    const size_t had = out.size();
+    out.resize(std::min<uint64_t>(max_out, std::max<uint64_t>(had * 2, 1 << 16)));
+    z.next_out = reinterpret_cast<Bytef*>(&out[had]);
+    z.avail_out = static_cast<uInt>(out.size() - had);
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.resize(out.size() - z.avail_out);
+    if (rc == Z_BUF_ERROR && z.avail_in == 0) break;  // input ended before the stream did
+    if (rc == Z_BUF_ERROR) rc = Z_OK;                 // output full: grow and go on
+  }
+  inflateEnd(&z);
+  if (problem->empty() && rc != Z_STREAM_END)
+    *problem = "corrupt or truncated deflated DICOM data set (zlib: " + std::string(z.msg ? z.msg : "incomplete") + ")";
+  return problem->empty() ? out : "";
+}
 
 std::string hex_tag(uint16_t g, uint16_t e) {
   char buf[16];
@@ -92,7 +130,8 @@ bool usable_rescale(const std::string& raw, bool slope) {
 
 class Walker {
  public:
-  explicit Walker(const std::string& b, DicomScan& out) : b_(b), out_(out) {}
+  Walker(const std::string& b, DicomScan& out, uint64_t max_inflated, bool header_only)
+      : b_(b), out_(out), max_inflated_(max_inflated), header_only_(header_only) {}
 
   void run() {
     size_t pos = 0;
@@ -102,8 +141,16 @@ class Walker {
       if (!meta(pos)) return;
     }
     const std::string& ts = out_.transfer_syntax;
-    if (ts == "1.2.840.10008.1.2.1.99") {
-      fail("deflated transfer syntax is not supported");
+    if (ts == kDeflated) {  // the data set after the meta header is deflated; it is explicit VR LE inside
+      std::string problem;
+      out_.inflated = inflate_raw(b_, pos, max_inflated_, &problem);
+      if (!problem.empty()) {
+        fail(problem);
+        return;
+      }
+      out_.deflated = true;
+      out_.gdcm_problem = "deflated transfer syntax (decoded here, not by GDCM)";
+      Walker(out_.inflated, out_, max_inflated_, header_only_).walk(0, true, false);
       return;
     }
     if (!ts.empty()) {
@@ -112,6 +159,20 @@ class Walker {
     } else {  // no meta header: explicit VR when bytes 4..5 of the first element look like a VR
       explicit_ = pos + 6 <= b_.size() && std::isupper(uint8_t(b_[pos + 4])) && std::isupper(uint8_t(b_[pos + 5]));
     }
+    walk(pos, explicit_, big_);
+  }
+
+ private:
+  void walk(size_t pos, bool explicit_vr, bool big) {
+    // Writers that announce one VR encoding and use the other exist; the first element tells
+    // (as pydicom and GDCM also read it).
+    if (pos + 6 <= b_.size()) {
+      bool long_form = false;
+      const bool looks_explicit = known_vr(b_.substr(pos + 4, 2), &long_form);
+      if (explicit_vr != looks_explicit && !big) explicit_vr = looks_explicit;
+    }
+    explicit_ = out_.explicit_vr = explicit_vr;
+    big_ = out_.big_endian = big;
     if (pos >= b_.size()) {
       fail("DICOM file has no data set after the meta header (truncated)");
       return;
@@ -119,10 +180,9 @@ class Walker {
     if (!dataset(pos, b_.size(), 0, false)) return;
     // GDCM then reads the missing slope as zero and asserts (aborts).
     if (rescale_elements_ == 1)
-      fail("corrupt DICOM header (RescaleIntercept (0028,1052) without RescaleSlope (0028,1053))");
+      gdcm_fail("corrupt DICOM header (RescaleIntercept (0028,1052) without RescaleSlope (0028,1053))");
   }
 
- private:
   uint16_t u16le(size_t p) const { return uint8_t(b_[p]) | (uint8_t(b_[p + 1]) << 8); }
   uint16_t u16(size_t p) const { return big_ ? (uint8_t(b_[p]) << 8) | uint8_t(b_[p + 1]) : u16le(p); }
   uint32_t u32(size_t p) const {
@@ -132,6 +192,11 @@ class Walker {
   bool fail(const std::string& why) {
     if (out_.problem.empty()) out_.problem = why;
     return false;
+  }
+  // Valid enough for our decoders, not for GDCM: noted, and the walk goes on.
+  bool gdcm_fail(const std::string& why) {
+    if (out_.gdcm_problem.empty()) out_.gdcm_problem = why;
+    return true;
   }
   bool truncated(size_t pos, const std::string& what) {
     return fail("truncated DICOM file (" + what + " at byte " + std::to_string(pos) + " runs past the end)");
@@ -200,7 +265,7 @@ class Walker {
                     " has no valid VR)");
       const char* want = expected_vr(g, e);
       if (want && vr != want)
-        return fail("corrupt DICOM file (element " + hex_tag(g, e) + " has VR " + vr + ", expected " + want + ")");
+        gdcm_fail("corrupt DICOM file (element " + hex_tag(g, e) + " has VR " + vr + ", expected " + want + ")");
       if (g == 0x7FE0 && e == 0x0010 && vr != "OB" && vr != "OW")
         return fail("corrupt DICOM file (pixel data has VR " + vr + ")");
       if (long_form) {
@@ -216,6 +281,13 @@ class Walker {
       pos += 8;
     }
     const bool pixel_data = g == 0x7FE0 && e == 0x0010 && depth == 0;
+    if (pixel_data && header_only_) {  // the attributes are known: stop before the pixels
+      out_.has_pixel_data = true;
+      out_.encapsulated = len == kUndefined;
+      if (!out_.encapsulated) out_.pixel_bytes = len;
+      pos = end;
+      return true;
+    }
     if (len == kUndefined) {
       if (pixel_data) {
         out_.has_pixel_data = out_.encapsulated = true;
@@ -225,7 +297,12 @@ class Walker {
         return fail("corrupt DICOM file (undefined length on element " + hex_tag(g, e) + ")");
       const bool icon = g == 0x0088 && e == 0x0200 && depth == 0;
       if (icon) in_icon_ = true;
-      if (!items(pos, end, depth, true)) return false;
+      // A UN sequence of undefined length holds its items in implicit VR little endian (PS3.5 6.2.2).
+      const bool was_explicit = explicit_, was_big = big_;
+      if (vr == "UN") explicit_ = big_ = false;
+      const bool ok = sequence(pos, end, depth, true, tag_key(g, e));
+      explicit_ = was_explicit, big_ = was_big;
+      if (!ok) return false;
       return !icon || check_icon();
     }
     if (len > end - pos) return truncated(start, "element " + hex_tag(g, e) + " of " + std::to_string(len) + " bytes");
@@ -236,6 +313,8 @@ class Walker {
       if (rescale_elements_ & bit) return fail("corrupt DICOM header (element " + hex_tag(g, e) + " appears twice)");
       rescale_elements_ |= bit;
     }
+    if (g == 0x0028 && (e == 0x1052 || e == 0x1053))
+      record_rescale(e == 0x1053, trim_padding(b_.substr(pos, len)), depth);
     if (g == 0x0028 && (e == 0x1052 || e == 0x1053) && !usable_rescale(b_.substr(pos, len), e == 0x1053))
       return fail(
           std::string(e == 0x1053 ? "invalid RescaleSlope (0028,1053)" : "invalid RescaleIntercept (0028,1052)") +
@@ -244,13 +323,16 @@ class Walker {
       const std::string code = b_.substr(pos, len);
       if (code != "ACRNEMA_LIBIDO_1.1" && code != "ACRNEMA_LIBIDO_1.0" && code != "ACR-NEMA 2.0" &&
           code != "ACR-NEMA 1.0")
-        return fail("unsupported DICOM RecognitionCode (0008,0010) (not an ACR-NEMA 1.0/2.0 value)");
+        gdcm_fail("unsupported DICOM RecognitionCode (0008,0010) (not an ACR-NEMA 1.0/2.0 value)");
     }
     const bool icon = g == 0x0088 && e == 0x0200 && depth == 0;
     if (icon) in_icon_ = true;
-    if (vr == "SQ") {
+    // In implicit VR only the sequences read here are known to be sequences.
+    const uint32_t key = tag_key(g, e);
+    const bool known_sequence = key == kSharedGroups || key == kPerFrameGroups || key == kPixelValueTransform;
+    if (vr == "SQ" || (!explicit_ && known_sequence)) {
       size_t p = pos;
-      if (!items(p, pos + len, depth, false)) return false;
+      if (!sequence(p, pos + len, depth, false, key)) return false;
     }
     if (icon && !check_icon()) return false;
     if (depth == 0 && !record(g, e, pos, len)) return false;
@@ -258,13 +340,23 @@ class Walker {
     if (pixel_data) {
       out_.has_pixel_data = true;
       out_.pixel_bytes = len;
+      out_.pixel_at = pos;
     }
     pos += len;
     return true;
   }
 
+  // A sequence's items, with the path of sequences kept for record_rescale.
+  bool sequence(size_t& pos, size_t end, int depth, bool undefined, uint32_t key) {
+    path_.push_back(key);
+    const bool ok = items(pos, end, depth, undefined);
+    path_.pop_back();
+    return ok;
+  }
+
   // Sequence items until `end` (defined length) or the sequence delimiter (undefined length).
   bool items(size_t& pos, size_t end, int depth, bool undefined) {
+    const bool per_frame = depth == 0 && path_.size() == 1 && path_[0] == kPerFrameGroups;
     while (pos < end || undefined) {
       if (pos + 8 > end) return truncated(pos, "sequence");
       const uint16_t g = u16(pos), e = u16(pos + 2);
@@ -273,6 +365,7 @@ class Walker {
       if (g == 0xFFFE && e == 0xE0DD && undefined) return true;
       if (g != 0xFFFE || e != 0xE000)
         return fail("corrupt DICOM file (expected a sequence item at byte " + std::to_string(pos - 8) + ")");
+      if (per_frame) out_.per_frame_rescale.emplace_back();
       if (len == kUndefined) {
         if (!dataset(pos, end, depth + 1, true)) return false;
       } else {
@@ -296,10 +389,7 @@ class Walker {
       if (g != 0xFFFE || e != 0xE000 || len == kUndefined)
         return fail("corrupt DICOM file (bad pixel data fragment at byte " + std::to_string(pos - 8) + ")");
       if (len > end - pos) return truncated(pos - 8, "compressed pixel data fragment");
-      if (++fragment_count_ == 2) {  // the first is the basic offset table
-        out_.first_frame_at = pos;
-        out_.first_frame_bytes = len;
-      }
+      if (++fragment_count_ >= 2) out_.fragments.push_back({pos, len});  // the first is the basic offset table
       out_.pixel_bytes += len;
       pos += len;
     }
@@ -308,8 +398,18 @@ class Walker {
   // The image attributes of the top-level data set. A US attribute must hold exactly one value
   // and appear once: GDCM reads its own copy, and must see what was checked here.
   bool record(uint16_t g, uint16_t e, size_t pos, uint32_t len) {
+    if (g == 0x0010 && e == 0x0020) out_.patient_id = trim_padding(b_.substr(pos, std::min<uint32_t>(len, 256)));
+    if (g == 0x0008 && e == 0x0060) out_.modality = trim_padding(b_.substr(pos, std::min<uint32_t>(len, 64)));
     if (g != 0x0028) return true;
-    const bool us = e == 0x0002 || e == 0x0010 || e == 0x0011 || (e >= 0x0100 && e <= 0x0103);
+    if (e == 0x1050 || e == 0x1051) {  // multi-valued: the first window
+      std::string v = b_.substr(pos, std::min<uint32_t>(len, 256));
+      v = trim_padding(v.substr(0, v.find('\\')));
+      (e == 0x1050 ? out_.window_center : out_.window_width) = v;
+    }
+    if (e >= 0x1101 && e <= 0x1103) out_.palette_descriptor[e - 0x1101] = {pos, len, true};
+    if (e >= 0x1201 && e <= 0x1203) out_.palette_data[e - 0x1201] = {pos, len, true};
+    if (e >= 0x1221 && e <= 0x1223) out_.segmented_palette = true;
+    const bool us = e == 0x0002 || e == 0x0006 || e == 0x0010 || e == 0x0011 || (e >= 0x0100 && e <= 0x0103);
     if (us || e == 0x0004 || e == 0x0008) {
       const uint32_t key = e;
       for (uint32_t k : seen_)
@@ -324,6 +424,7 @@ class Walker {
       if (e == 0x0010) out_.rows = v;
       if (e == 0x0011) out_.cols = v;
       if (e == 0x0002) out_.samples = v;
+      if (e == 0x0006) out_.planar_configuration = v;
       if (e == 0x0100) out_.bits_allocated = v;
       if (e == 0x0101) out_.bits_stored = v;
       if (e == 0x0102) out_.high_bit = v;
@@ -335,6 +436,18 @@ class Walker {
       if (v > 0) out_.frames = v;
     }
     return true;
+  }
+
+  // RescaleSlope / RescaleIntercept: of the data set, or of the enhanced multi-frame functional
+  // groups (shared, or the current per-frame item).
+  void record_rescale(bool slope, const std::string& v, int depth) {
+    if (depth == 0) {
+      (slope ? out_.rescale_slope : out_.rescale_intercept) = v;
+    } else if (depth == 2 && path_.size() == 2 && path_[1] == kPixelValueTransform) {
+      if (path_[0] == kSharedGroups) (slope ? out_.shared_slope : out_.shared_intercept) = v;
+      if (path_[0] == kPerFrameGroups && !out_.per_frame_rescale.empty())
+        (slope ? out_.per_frame_rescale.back().first : out_.per_frame_rescale.back().second) = v;
+    }
   }
 
   // The icon image (0088,0200) that GDCM decodes with the main image: its item's attributes.
@@ -352,13 +465,16 @@ class Walker {
     in_icon_ = false;
     const bool pi_ok = icon_pi_ == "MONOCHROME1" || icon_pi_ == "MONOCHROME2" || icon_pi_ == "RGB";
     if (!pi_ok || (icon_samples_ != 1 && icon_samples_ != 3) || (icon_bits_ != 8 && icon_bits_ != 16))
-      return fail("unsupported DICOM icon image (0088,0200) (photometric '" + icon_pi_.substr(0, 16) + "', " +
-                  std::to_string(icon_samples_) + " samples, " + std::to_string(icon_bits_) + " bits)");
+      return gdcm_fail("unsupported DICOM icon image (0088,0200) (photometric '" + icon_pi_.substr(0, 16) + "', " +
+                       std::to_string(icon_samples_) + " samples, " + std::to_string(icon_bits_) + " bits)");
     return true;
   }
 
   const std::string& b_;
   DicomScan& out_;
+  uint64_t max_inflated_;
+  bool header_only_;
+  std::vector<uint32_t> path_;  // the sequences the walk is in, outermost first
   bool explicit_ = true, big_ = false;
   int fragment_count_ = 0;
   std::vector<uint32_t> seen_;  // image attributes met at the top level
@@ -369,9 +485,10 @@ class Walker {
 };
 
 // JPEG 2000 codestream (SOC, SIZ) or JPEG (SOI ... SOFn) header of the first frame.
-std::string check_frame_header(const DicomScan& s, const std::string& b) {
-  const size_t at = s.first_frame_at, n = s.first_frame_bytes;
-  if (n < 4) return "corrupt DICOM file (empty compressed frame)";
+std::string check_frame_header(const DicomScan& s) {
+  const std::string& b = s.data();
+  if (s.fragments.empty() || s.fragments[0].bytes < 4) return "corrupt DICOM file (empty compressed frame)";
+  const size_t at = s.fragments[0].at, n = s.fragments[0].bytes;
   const std::string& ts = s.transfer_syntax;
   auto mismatch = [&](int64_t w, int64_t h, int64_t comps, int64_t bits) -> std::string {
     if (w != s.cols || h != s.rows || comps != s.samples || bits > s.bits_allocated || bits < 1)
@@ -421,31 +538,64 @@ std::string check_frame_header(const DicomScan& s, const std::string& b) {
 
 }  // namespace
 
-std::string check_image_header(const DicomScan& s, const std::string& b) {
-  if (s.samples != 1)
-    return "unsupported DICOM image: " + std::to_string(s.samples) +
-           " samples per pixel (only gray CT/X-ray images are supported)";
-  if (s.photometric != "MONOCHROME1" && s.photometric != "MONOCHROME2")
-    return "unsupported photometric interpretation '" + s.photometric + "' (only MONOCHROME1/2)";
+bool decoded_natively(const DicomScan& s) { return !s.encapsulated || s.transfer_syntax == kRle; }
+
+std::string check_image_header(const DicomScan& s, bool frame_header) {
+  const std::string& pi = s.photometric;
+  const bool mono = pi == "MONOCHROME1" || pi == "MONOCHROME2";
+  const bool colour = pi == "RGB" || pi == "YBR_FULL" || pi == "YBR_FULL_422" || pi == "YBR_RCT" || pi == "YBR_ICT";
+  if (!mono && !colour && pi != "PALETTE COLOR")
+    return "unsupported photometric interpretation '" + pi.substr(0, 32) +
+           "' (MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422 and PALETTE COLOR are read)";
+  if (s.samples != (colour ? 3 : 1))
+    return "unsupported DICOM image: " + std::to_string(s.samples) + " samples per pixel with photometric " + pi;
+  if (s.bits_allocated == 1) return "a 1-bit image (BitsAllocated 1, e.g. a segmentation), not a picture to screen";
   if (s.bits_allocated != 8 && s.bits_allocated != 16 && s.bits_allocated != 32)
     return "unsupported BitsAllocated " + std::to_string(s.bits_allocated) + " (8, 16 or 32)";
   const int64_t stored = s.bits_stored < 0 ? s.bits_allocated : s.bits_stored;
   const int64_t high = s.high_bit < 0 ? stored - 1 : s.high_bit;
-  if (stored < 1 || stored > s.bits_allocated || high < 0 || high >= stored)
+  if (stored < 1 || stored > s.bits_allocated || high < stored - 1 || high >= s.bits_allocated)
     return "corrupt DICOM header (BitsStored " + std::to_string(stored) + ", HighBit " + std::to_string(high) +
            ", BitsAllocated " + std::to_string(s.bits_allocated) + ")";
-  // GDCM's ImageCodec::DecodeByStreams asserts (aborts) on 8-bit samples with fewer bits stored.
-  if (s.bits_allocated == 8 && stored != 8)
-    return "unsupported DICOM header (BitsAllocated 8 with BitsStored " + std::to_string(stored) +
-           "; 8-bit images must store all 8 bits)";
   if (s.pixel_representation != 0 && s.pixel_representation != 1)
     return "corrupt DICOM header (PixelRepresentation " + std::to_string(s.pixel_representation) + ")";
-  return s.encapsulated ? check_frame_header(s, b) : "";
+  if (s.planar_configuration != 0 && s.planar_configuration != 1)
+    return "corrupt DICOM header (PlanarConfiguration " + std::to_string(s.planar_configuration) + ")";
+  if (pi == "PALETTE COLOR") {
+    if (s.segmented_palette) return "unsupported DICOM image: a segmented palette (only plain lookup tables)";
+    for (int c = 0; c < 3; ++c)
+      if (!s.palette_descriptor[c].present || s.palette_descriptor[c].bytes != 6 || !s.palette_data[c].present)
+        return "corrupt DICOM header (PALETTE COLOR without its red, green and blue lookup tables)";
+  }
+  const std::string& ts = s.transfer_syntax;
+  const bool native_syntax = ts.empty() || ts == "1.2.840.10008.1.2" || ts == "1.2.840.10008.1.2.1" ||
+                             ts == "1.2.840.10008.1.2.2" || ts == kDeflated;
+  if (native_syntax == s.encapsulated)  // the header lies about the pixels
+    return "DICOM pixel data does not match the transfer syntax " + ts.substr(0, 64) +
+           (s.encapsulated ? " (compressed fragments under a native syntax)"
+                           : " (native pixels under a compressed syntax)");
+  if (decoded_natively(s)) {
+    if ((pi == "YBR_RCT" || pi == "YBR_ICT")) return "corrupt DICOM header (" + pi + " outside JPEG 2000 pixel data)";
+    if (s.ybr_422_native() && (s.bits_allocated != 8 || s.cols % 2 != 0 || s.planar_configuration != 0))
+      return "unsupported DICOM image: YBR_FULL_422 needs 8 bits, an even width and interleaved samples";
+    return "";
+  }
+  // GDCM decodes the rest; it aborts on what is noted in gdcm_problem and on 8-bit samples
+  // with fewer bits stored (ImageCodec::DecodeByStreams).
+  if (!s.gdcm_problem.empty()) return s.gdcm_problem;
+  if (s.bits_allocated == 8 && stored != 8)
+    return "unsupported DICOM header (BitsAllocated 8 with BitsStored " + std::to_string(stored) +
+           " in compressed pixel data)";
+  if (high != stored - 1)
+    return "unsupported DICOM header (HighBit " + std::to_string(high) + " with BitsStored " + std::to_string(stored) +
+           " in compressed pixel data)";
+  return frame_header ? check_frame_header(s) : "";
 }
 
-DicomScan scan_dicom(const std::string& bytes) {
+DicomScan scan_dicom(const std::string& bytes, uint64_t max_inflated, bool header_only) {
   DicomScan out;
-  Walker(bytes, out).run();
+  out.source = &bytes;
+  Walker(bytes, out, max_inflated, header_only).run();
   return out;
 }
 

@@ -1,34 +1,66 @@
 #pragma once
-// Private to src/io: a structural walk over a DICOM file's bytes BEFORE GDCM parses them.
-// Debian's GDCM is built with assertions on, and a truncated or malformed file can abort the
-// whole process inside gdcm::Reader (e.g. `Assertion is.good() failed` in FileMetaInformation).
-// This walk checks that every element, item and pixel-data fragment fits in the file (explicit
-// and implicit VR, little and big endian, nested sequences of defined and undefined length), and
-// reads the few attributes needed to refuse oversized or truncated images without decoding.
-// It also refuses what trips GDCM's assertions or its JPEG 2000 decoder: attributes GDCM reads
-// with an unexpected VR, SamplesPerPixel/BitsStored/HighBit out of range, and a compressed frame
-// whose own header (J2K SIZ, JPEG SOF) disagrees with Rows/Columns/BitsAllocated.
+// Private to src/io: a structural walk over a DICOM file's bytes, the first thing done with them.
+// It checks that every element, item and pixel-data fragment fits in the file (explicit and
+// implicit VR, little and big endian, deflated, nested sequences of defined and undefined length,
+// UN sequences in implicit VR), and reads the attributes the pixel decoders need (dicom_pixels.h
+// decodes native and RLE pixel data from them without GDCM).
+// Debian's GDCM is built with assertions on and aborts on shapes of input that are valid DICOM
+// or nearly so; `gdcm_problem` names those, and is only a refusal when GDCM must decode the
+// file (the compressed JPEG / JPEG-LS / JPEG 2000 transfer syntaxes).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace covscreen::io_detail {
 
-struct DicomScan {
-  std::string problem;          // non-empty: do not hand the bytes to GDCM
-  std::string transfer_syntax;  // (0002,0010), "" when there is no meta header
-  int64_t rows = 0, cols = 0, frames = 1, samples = 1, bits_allocated = 0;
-  int64_t bits_stored = -1, high_bit = -1, pixel_representation = 0;  // -1: absent
-  std::string photometric;                                            // (0028,0004), trimmed
-  bool has_pixel_data = false;
-  bool encapsulated = false;                         // compressed pixel data (fragments)
-  uint64_t pixel_bytes = 0;                          // native: value length; encapsulated: sum of fragment lengths
-  size_t first_frame_at = 0, first_frame_bytes = 0;  // encapsulated: the fragment after the offset table
+struct DicomFragment {
+  size_t at = 0, bytes = 0;  // offsets into DicomScan::data()
 };
 
-// Structure only; `problem` says what is wrong.
-DicomScan scan_dicom(const std::string& bytes);
+// A value of the data set: where its bytes are (in DicomScan::data()).
+struct DicomValue {
+  size_t at = 0, bytes = 0;
+  bool present = false;
+};
 
-// The image attributes and the first compressed frame's header; "" when they are usable.
-std::string check_image_header(const DicomScan& scan, const std::string& bytes);
+struct DicomScan {
+  std::string problem;          // non-empty: the file is refused
+  std::string gdcm_problem;     // non-empty: GDCM would abort on it (a refusal on the GDCM path only)
+  std::string transfer_syntax;  // (0002,0010), "" when there is no meta header
+  bool explicit_vr = true, big_endian = false, deflated = false;
+  std::string inflated;  // deflated files: the data set after inflating (data() points here)
+  const std::string* source = nullptr;
+  const std::string& data() const { return deflated ? inflated : *source; }
+
+  int64_t rows = 0, cols = 0, frames = 1, samples = 1, bits_allocated = 0;
+  int64_t bits_stored = -1, high_bit = -1, pixel_representation = 0;  // -1: absent
+  int64_t planar_configuration = 0;
+  std::string photometric;  // (0028,0004), trimmed
+  bool has_pixel_data = false;
+  bool encapsulated = false;             // compressed pixel data (fragments)
+  uint64_t pixel_bytes = 0;              // native: value length; encapsulated: sum of fragment lengths
+  size_t pixel_at = 0;                   // native: offset of the pixel data value in data()
+  std::vector<DicomFragment> fragments;  // encapsulated: after the basic offset table
+
+  // Text attributes (DS/IS/LO/CS), trimmed; empty when absent.
+  std::string rescale_slope, rescale_intercept, window_center, window_width, patient_id, modality;
+  // Enhanced multi-frame: Pixel Value Transformation in the shared / per-frame functional groups.
+  std::string shared_slope, shared_intercept;
+  std::vector<std::pair<std::string, std::string>> per_frame_rescale;  // (slope, intercept) per frame
+  // PALETTE COLOR: descriptors (3 x US/SS) and data (OW) of the red, green, blue tables.
+  DicomValue palette_descriptor[3], palette_data[3];
+  bool ybr_422_native() const { return !encapsulated && photometric == "YBR_FULL_422"; }
+  bool segmented_palette = false;
+};
+
+// Structure only; `problem` says what is wrong. `max_inflated` bounds a deflated data set.
+// `header_only`: stop at the pixel data (whose bytes may be cut off).
+DicomScan scan_dicom(const std::string& bytes, uint64_t max_inflated = uint64_t(1) << 30, bool header_only = false);
+
+// The image attributes (and, on the GDCM path, the first compressed frame's header); "" when usable.
+std::string check_image_header(const DicomScan& scan, bool frame_header = true);
+
+// True when the pixel data is decoded here (native or RLE), false when GDCM decodes it.
+bool decoded_natively(const DicomScan& scan);
 
 }  // namespace covscreen::io_detail

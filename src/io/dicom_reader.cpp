@@ -1,20 +1,25 @@
-// DICOM -> Hounsfield units (float) -> window -> gray uint8, through GDCM.
-// Rules:
+// DICOM -> Hounsfield units (float) -> window -> gray uint8; colour DICOM -> gray.
+// The bytes are walked first (dicom_check.h); native and RLE pixel data are decoded here
+// (dicom_pixels.h), the JPEG / JPEG-LS / JPEG 2000 syntaxes by GDCM. Rules:
 //   - stored value: the decoded sample masked to BitsStored and, for PixelRepresentation 1,
 //     sign-extended from bit BitsStored-1 (the DICOM rule; it also corrects JPEG 2000 streams
 //     that store signed data as unsigned, e.g. pydicom's J2K_pixelrep_mismatch.dcm).
 //   - HU = stored * RescaleSlope + RescaleIntercept, read from the top-level (0028,1053/1052)
-//     strings, else GDCM's value (functional groups), else 1 and 0.
+//     strings, else the enhanced multi-frame functional groups, else 1 and 0.
 //   - window: gray = round((HU - (center - width/2)) * 255 / width), clamped to 0..255; then
 //     MONOCHROME1 is inverted (255 - gray) so that denser tissue is brighter in every image.
-//   - only the first frame of a multi-frame file, one sample per pixel.
+//   - colour (RGB, YBR_FULL, YBR_FULL_422, PALETTE COLOR): gray by the luma rule of PNG/JPEG
+//     (dicom_pixels.h); no window.
+//   - one frame per call (ReadOptions::frame / "file.dcm#frame-N").
 #include "covscreen/io/dicom_reader.h"
 
 #include <gdcmImageReader.h>
 #include <gdcmTrace.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <opencv2/core.hpp>
 #include <sstream>
@@ -23,6 +28,7 @@
 #include "covscreen/core/error.h"
 #include "covscreen/io/image_reader.h"
 #include "dicom_check.h"
+#include "dicom_pixels.h"
 #include "image_header.h"
 
 namespace covscreen {
@@ -37,54 +43,9 @@ void silence_gdcm() {
   });
 }
 
-// Raw string value of a top-level element, "" when absent or not a plain value.
-std::string element_string(const gdcm::DataSet& ds, uint16_t group, uint16_t element) {
-  const gdcm::Tag tag(group, element);
-  if (!ds.FindDataElement(tag)) return "";
-  const gdcm::ByteValue* bv = ds.GetDataElement(tag).GetByteValue();
-  if (!bv || !bv->GetPointer()) return "";
-  std::string s(bv->GetPointer(), bv->GetLength());
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  return s;
-}
-
-// Decimal-string (DS) values, split on '\'. An unparsable item gives NaN.
-std::vector<double> ds_values(const gdcm::DataSet& ds, uint16_t group, uint16_t element) {
-  std::vector<double> out;
-  std::stringstream ss(element_string(ds, group, element));
-  std::string item;
-  while (std::getline(ss, item, '\\')) {
-    const size_t b = item.find_first_not_of(" \t\0", 0, 3), e = item.find_last_not_of(" \t\0", std::string::npos, 3);
-    if (b == std::string::npos) continue;
-    item = item.substr(b, e - b + 1);
-    char* end = nullptr;
-    const double v = std::strtod(item.c_str(), &end);
-    out.push_back(end && *end == '\0' ? v : std::nan(""));
-  }
-  return out;
-}
-
-// Sample i of the decoded buffer as a signed integer, masked / sign-extended to bits_stored.
-template <typename T>
-void to_hu(const char* buf, int64_t n, int bits_stored, bool is_signed, double slope, double intercept, float* out) {
-  const T* p = reinterpret_cast<const T*>(buf);
-  const int bits = int(sizeof(T) * 8);
-  const bool mask = bits_stored > 0 && bits_stored < bits;
-  const int64_t m = mask ? (int64_t(1) << bits_stored) - 1 : 0;
-  const int64_t sign = mask ? int64_t(1) << (bits_stored - 1) : 0;
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t v = int64_t(p[i]);
-    if (mask) {
-      v &= m;
-      if (is_signed && (v & sign)) v -= m + 1;
-    }
-    out[i] = float(double(v) * slope + intercept);
-  }
-}
-
-// Checks the structure and the pixel data size before GDCM sees the bytes (see dicom_check.h).
-void prevalidate(const std::string& bytes, const std::string& name, const DicomLimits& limits) {
-  const io_detail::DicomScan scan = io_detail::scan_dicom(bytes);
+// Checks the structure, the image attributes and the pixel data size before decoding.
+io_detail::DicomScan prevalidate(const std::string& bytes, const std::string& name, const DicomLimits& limits) {
+  io_detail::DicomScan scan = io_detail::scan_dicom(bytes, uint64_t(limits.max_file_bytes));
   if (!scan.problem.empty()) {
     if (!looks_like_dicom(bytes))
       throw FileError(name, "not a DICOM file (no DICM preamble and no recognisable data set)");
@@ -93,7 +54,7 @@ void prevalidate(const std::string& bytes, const std::string& name, const DicomL
   if (!scan.has_pixel_data)
     throw FileError(name, scan.rows ? "DICOM file has no pixel data" : "DICOM file has no image (no pixel data)");
   if (scan.rows <= 0 || scan.cols <= 0) throw FileError(name, "DICOM image has zero rows or columns");
-  if (const std::string why = io_detail::check_image_header(scan, bytes); !why.empty()) throw FileError(name, why);
+  if (const std::string why = io_detail::check_image_header(scan); !why.empty()) throw FileError(name, why);
   if (scan.rows * scan.cols > limits.max_pixels)
     throw FileError(name, "image too large (" + std::to_string(scan.cols) + " x " + std::to_string(scan.rows) +
                               " exceeds limit of " + std::to_string(limits.max_pixels) + " pixels)");
@@ -101,20 +62,19 @@ void prevalidate(const std::string& bytes, const std::string& name, const DicomL
     throw FileError(name, "DICOM image too large (" + std::to_string(scan.frames) + " frames of " +
                               std::to_string(scan.cols) + " x " + std::to_string(scan.rows) + ")");
   if (!scan.encapsulated && scan.bits_allocated > 0) {
-    const int64_t bits = scan.rows * scan.cols * scan.frames * scan.samples * scan.bits_allocated;
+    const int64_t samples = scan.ybr_422_native() ? 2 : scan.samples;
+    const int64_t bits = scan.rows * scan.cols * scan.frames * samples * scan.bits_allocated;
     const uint64_t need = uint64_t((bits + 7) / 8);
     if (scan.pixel_bytes < need)
       throw FileError(name, "truncated DICOM pixel data (" + std::to_string(scan.pixel_bytes) + " of " +
                                 std::to_string(need) + " bytes)");
   }
+  return scan;
 }
 
-}  // namespace
-
-DicomImage decode_dicom(const std::string& bytes, const std::string& name, const DicomLimits& limits) {
-  silence_gdcm();
-  if (bytes.empty()) throw FileError(name, "empty file");
-  prevalidate(bytes, name, limits);
+// The compressed syntaxes, through GDCM: every frame is decoded, `frame` is kept.
+io_detail::RawFrame gdcm_frame(const std::string& bytes, const std::string& name, int64_t frame,
+                               io_detail::DicomScan& scan, std::string* photometric) {
   std::istringstream stream(bytes);
   gdcm::ImageReader reader;
   reader.SetStream(stream);
@@ -131,28 +91,12 @@ DicomImage decode_dicom(const std::string& bytes, const std::string& name, const
   const gdcm::PixelFormat& pf = image.GetPixelFormat();
   const int64_t cols = image.GetDimension(0), rows = image.GetDimension(1);
   const int64_t frames = image.GetNumberOfDimensions() > 2 ? std::max<int64_t>(1, image.GetDimension(2)) : 1;
-  if (rows <= 0 || cols <= 0) throw FileError(name, "DICOM image has zero rows or columns");
-  if (rows * cols > limits.max_pixels)
-    throw FileError(name, "image too large (" + std::to_string(cols) + " x " + std::to_string(rows) +
-                              " exceeds limit of " + std::to_string(limits.max_pixels) + " pixels)");
-  if (rows * cols * frames > kDicomAllFramesFactor * limits.max_pixels)
-    throw FileError(name, "DICOM image too large (" + std::to_string(frames) + " frames of " + std::to_string(cols) +
-                              " x " + std::to_string(rows) + ")");
-  if (pf.GetSamplesPerPixel() != 1)
-    throw FileError(name, "unsupported DICOM image: " + std::to_string(pf.GetSamplesPerPixel()) +
-                              " samples per pixel (only gray CT/X-ray images are supported)");
-  const gdcm::PhotometricInterpretation pi = image.GetPhotometricInterpretation();
-  if (pi != gdcm::PhotometricInterpretation::MONOCHROME1 && pi != gdcm::PhotometricInterpretation::MONOCHROME2) {
-    const char* pi_name = gdcm::PhotometricInterpretation::GetPIString(pi);  // null when unknown
-    throw FileError(name, std::string("unsupported photometric interpretation ") + (pi_name ? pi_name : "(unknown)"));
-  }
-
-  DicomImage out;
-  out.monochrome1 = pi == gdcm::PhotometricInterpretation::MONOCHROME1;
-  out.bits_stored = pf.GetBitsStored();
-  out.transfer_syntax = image.GetTransferSyntax().GetString() ? image.GetTransferSyntax().GetString() : "";
-  while (!out.transfer_syntax.empty() && (out.transfer_syntax.back() == ' ' || out.transfer_syntax.back() == '\0'))
-    out.transfer_syntax.pop_back();
+  if (rows != scan.rows || cols != scan.cols || frames != scan.frames || pf.GetSamplesPerPixel() != scan.samples)
+    throw FileError(name, "corrupt DICOM file (GDCM reads " + std::to_string(frames) + " frame(s) of " +
+                              std::to_string(cols) + " x " + std::to_string(rows) + " x " +
+                              std::to_string(pf.GetSamplesPerPixel()) + ", the header says " +
+                              std::to_string(scan.frames) + " of " + std::to_string(scan.cols) + " x " +
+                              std::to_string(scan.rows) + " x " + std::to_string(scan.samples) + ")");
   // The file's transfer syntax says compressed but the pixel data is native (or the reverse): the
   // header lies about the pixels. GDCM quietly switches the image's syntax and would decode the
   // bytes anyway, so this compares the file meta header's syntax with the element.
@@ -166,29 +110,11 @@ DicomImage decode_dicom(const std::string& bytes, const std::string& name, const
                                 (fragments ? " (compressed fragments under a native syntax)"
                                            : " (native pixels under a compressed syntax)"));
   }
-  out.patient_id = element_string(ds, 0x0010, 0x0020);
-  out.modality = element_string(ds, 0x0008, 0x0060);
-
-  // Rescale: the file's own strings when present (checked), else GDCM's (functional groups).
-  const std::vector<double> slope = ds_values(ds, 0x0028, 0x1053), intercept = ds_values(ds, 0x0028, 0x1052);
-  out.slope = slope.empty() ? image.GetSlope() : slope[0];
-  out.intercept = intercept.empty() ? image.GetIntercept() : intercept[0];
-  if (!std::isfinite(out.slope) || !std::isfinite(out.intercept))
-    throw FileError(name, "invalid RescaleSlope/RescaleIntercept (not a finite number)");
-  if (out.slope == 0.0 || std::fabs(out.slope) > 1e6 || std::fabs(out.intercept) > 1e9)
-    throw FileError(name, "implausible rescale (slope " + std::to_string(out.slope) + ", intercept " +
-                              std::to_string(out.intercept) + ")");
-
-  const std::vector<double> wc = ds_values(ds, 0x0028, 0x1050), ww = ds_values(ds, 0x0028, 0x1051);
-  if (!wc.empty() && !ww.empty() && std::isfinite(wc[0]) && std::isfinite(ww[0]) && ww[0] > 0) {
-    out.has_voi = true;
-    out.voi_center = wc[0];
-    out.voi_width = ww[0];
-  }
-
+  const int bytes_per_sample = int(pf.GetBitsAllocated() / 8);
+  const size_t px = size_t(rows * cols), n = px * size_t(scan.samples);
   const unsigned long length = image.GetBufferLength();
-  const int64_t bytes_per_sample = pf.GetPixelSize();
-  if (bytes_per_sample <= 0 || int64_t(length) < rows * cols * bytes_per_sample)
+  if ((bytes_per_sample != 1 && bytes_per_sample != 2 && bytes_per_sample != 4) ||
+      uint64_t(length) < uint64_t(frames) * n * uint64_t(bytes_per_sample))
     throw FileError(name,
                     "unsupported DICOM pixel format (" + std::to_string(pf.GetBitsAllocated()) + " bits allocated)");
   std::vector<char> buf(length);
@@ -196,44 +122,79 @@ DicomImage decode_dicom(const std::string& bytes, const std::string& name, const
     if (!image.GetBuffer(buf.data()))
       throw FileError(name,
                       "DICOM pixel data could not be decoded (truncated, corrupt or unsupported transfer syntax " +
-                          out.transfer_syntax + ")");
+                          scan.transfer_syntax + ")");
   } catch (const FileError&) {
     throw;
   } catch (const std::exception& e) {
     throw FileError(name, std::string("DICOM pixel data could not be decoded (") + e.what() + ")");
   }
-
-  out.hu.create(int(rows), int(cols), CV_32FC1);
-  const int64_t n = rows * cols;
-  const int bs = out.bits_stored;
-  float* dst = out.hu.ptr<float>();
-  switch (pf.GetScalarType()) {
-    case gdcm::PixelFormat::UINT8:
-      to_hu<uint8_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst);
-      break;
-    case gdcm::PixelFormat::INT8:
-      to_hu<int8_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst);
-      break;
-    case gdcm::PixelFormat::UINT16:
-      to_hu<uint16_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst);
-      break;
-    case gdcm::PixelFormat::INT16:
-      to_hu<int16_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst);
-      break;
-    case gdcm::PixelFormat::UINT32:
-      to_hu<uint32_t>(buf.data(), n, bs, false, out.slope, out.intercept, dst);
-      break;
-    case gdcm::PixelFormat::INT32:
-      to_hu<int32_t>(buf.data(), n, bs, true, out.slope, out.intercept, dst);
-      break;
-    default:
-      throw FileError(name, std::string("unsupported DICOM pixel type ") + pf.GetScalarTypeAsString());
+  // GDCM's own view of the samples wins: a JPEG 2000 stream may disagree with the header.
+  scan.bits_allocated = pf.GetBitsAllocated();
+  scan.bits_stored = pf.GetBitsStored();
+  scan.high_bit = pf.GetHighBit();
+  scan.pixel_representation = pf.GetPixelRepresentation();
+  const char* pi = gdcm::PhotometricInterpretation::GetPIString(image.GetPhotometricInterpretation());
+  *photometric = pi ? pi : scan.photometric;
+  while (!photometric->empty() && photometric->back() == ' ') photometric->pop_back();
+  io_detail::RawFrame f{std::vector<uint32_t>(n), rows, cols, scan.samples};
+  const auto* p = reinterpret_cast<const uint8_t*>(buf.data()) + size_t(frame) * n * size_t(bytes_per_sample);
+  const bool planar = scan.samples > 1 && image.GetPlanarConfiguration() == 1;
+  for (size_t k = 0; k < n; ++k) {
+    const size_t src = planar ? (k % size_t(scan.samples)) * px + k / size_t(scan.samples) : k;
+    uint32_t v = 0;
+    for (int b = bytes_per_sample - 1; b >= 0; --b) v = (v << 8) | p[src * size_t(bytes_per_sample) + size_t(b)];
+    f.v[k] = v;
   }
+  return f;
+}
+
+}  // namespace
+
+DicomImage decode_dicom(const std::string& bytes, const std::string& name, const DicomLimits& limits, int frame) {
+  silence_gdcm();
+  if (bytes.empty()) throw FileError(name, "empty file");
+  io_detail::DicomScan scan = prevalidate(bytes, name, limits);
+  if (frame < 0 || frame >= scan.frames)
+    throw FileError(name, "no frame " + std::to_string(frame + 1) + " (the file has " + std::to_string(scan.frames) +
+                              (scan.frames == 1 ? " frame)" : " frames)"));
+  DicomImage out;
+  out.transfer_syntax = scan.transfer_syntax;
+  std::string photometric = scan.photometric;
+  const io_detail::RawFrame raw = io_detail::decoded_natively(scan)
+                                      ? io_detail::native_frame(scan, frame, name)
+                                      : gdcm_frame(bytes, name, frame, scan, &photometric);
+  io_detail::finish_image(raw, photometric, scan, frame, name, out);
   return out;
 }
 
-DicomImage read_dicom(const std::string& path, const DicomLimits& limits) {
-  return decode_dicom(io_detail::read_file_bytes(path, limits.max_file_bytes), path, limits);
+DicomImage read_dicom(const std::string& path, const DicomLimits& limits, int frame) {
+  return decode_dicom(io_detail::read_file_bytes(path, limits.max_file_bytes), path, limits, frame);
+}
+
+int count_dicom_frames(const std::string& path) {
+  try {
+    std::ifstream in(path, std::ios::binary);
+    std::string head(size_t(1) << 20, '\0');
+    in.read(&head[0], std::streamsize(head.size()));
+    head.resize(size_t(in.gcount()));
+    io_detail::DicomScan scan = io_detail::scan_dicom(head, uint64_t(kMaxDicomFileBytes), true);
+    if (!scan.problem.empty() && head.size() == (size_t(1) << 20)) {  // the header runs on (or is deflated)
+      const std::string all = io_detail::read_file_bytes(path, kMaxDicomFileBytes);
+      scan = io_detail::scan_dicom(all, uint64_t(kMaxDicomFileBytes), true);
+    }
+    const bool ok = scan.problem.empty() && scan.has_pixel_data && scan.rows > 0 && scan.cols > 0 &&
+                    io_detail::check_image_header(scan, false).empty();
+    if (!ok || scan.frames <= 1) return 1;
+    // No more frames than the pixel data holds (native) or than decoding would accept.
+    const int64_t px = scan.rows * scan.cols;
+    if (scan.frames > kDicomAllFramesFactor * kMaxDicomPixels / px) return 1;
+    const int64_t samples = scan.ybr_422_native() ? 2 : scan.samples;
+    if (!scan.encapsulated && uint64_t(scan.frames * px * samples * (scan.bits_allocated / 8)) > scan.pixel_bytes)
+      return 1;
+    return int(scan.frames);
+  } catch (const std::exception&) {
+    return 1;
+  }
 }
 
 cv::Mat window_to_gray8(const DicomImage& img, const WindowSpec& window) {
@@ -246,8 +207,12 @@ cv::Mat window_to_gray8(const DicomImage& img, const WindowSpec& window) {
     throw UsageError("window: width must be > 0 and center finite (center " + std::to_string(center) + ", width " +
                      std::to_string(width) + ")");
   if (img.hu.empty() || img.hu.type() != CV_32FC1) throw Error("window_to_gray8: expected a CV_32FC1 HU image");
-  const double scale = 255.0 / width, low = center - width / 2.0;
   cv::Mat gray;
+  if (img.color) {  // already gray 0..255: no window
+    img.hu.convertTo(gray, CV_8U);
+    return gray;
+  }
+  const double scale = 255.0 / width, low = center - width / 2.0;
   img.hu.convertTo(gray, CV_8U, scale, -low * scale);  // rounds and saturates
   if (img.monochrome1) cv::bitwise_not(gray, gray);
   return gray;

@@ -105,12 +105,13 @@ DecodedImage decode_dicom_image(const std::string& bytes, const std::string& nam
   DicomLimits limits;
   limits.max_pixels = opt.max_pixels;
   limits.max_file_bytes = opt.max_file_bytes;
-  const DicomImage dcm = decode_dicom(bytes, name, limits);
+  const DicomImage dcm = decode_dicom(bytes, name, limits, opt.frame);
   DecodedImage out;
   out.gray = window_to_gray8(dcm, opt.window);
   out.format = "dicom";
   out.bit_depth = dcm.bits_stored;
-  out.channels = 1;
+  out.channels = dcm.color ? 3 : 1;
+  out.frames = dcm.frames;
   out.width = dcm.hu.cols;
   out.height = dcm.hu.rows;
   return out;
@@ -144,6 +145,13 @@ bool has_image_extension(const std::string& path) {
   static const char* const kExt[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"};
   const std::string ext = lower_extension(path);
   return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
+}
+
+bool is_image_file(const std::string& path) {
+  if (has_image_extension(path)) return true;
+  std::ifstream in(path, std::ios::binary);
+  char head[132];
+  return in.read(head, sizeof head) && std::string(head + 128, 4) == "DICM";
 }
 
 bool looks_like_dicom(const std::string& b) {
@@ -188,6 +196,8 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, con
     throw FileError(name, "image too large (" + std::to_string(h.width) + " x " + std::to_string(h.height) +
                               " exceeds limit of " + std::to_string(opt.max_pixels) + " pixels)");
   if (!h.problem.empty()) throw FileError(name, h.problem);
+  if (opt.frame != 0)
+    throw FileError(name, "no frame " + std::to_string(opt.frame + 1) + " (only DICOM files have several frames)");
 
   std::string kept;  // the bytes without chunks listed in h.drop
   if (!h.drop.empty()) {
@@ -226,7 +236,31 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, con
   return out;
 }
 
+std::string frame_address(const std::string& path, int frame) { return path + "#frame-" + std::to_string(frame + 1); }
+
+bool split_frame_address(const std::string& address, std::string* path, int* frame) {
+  const size_t at = address.rfind("#frame-");
+  if (at == std::string::npos || at + 7 >= address.size() || address.size() - at > 7 + 9) return false;
+  int n = 0;
+  for (size_t i = at + 7; i < address.size(); ++i) {
+    if (!std::isdigit(static_cast<unsigned char>(address[i]))) return false;
+    n = n * 10 + (address[i] - '0');
+  }
+  std::error_code ec;
+  if (n < 1 || fs::exists(address, ec)) return false;  // a file really named so is a file
+  *path = address.substr(0, at);
+  *frame = n - 1;
+  return true;
+}
+
 DecodedImage read_image(const std::string& path, const ReadOptions& opt) {
+  std::string file;
+  int frame = 0;
+  if (split_frame_address(path, &file, &frame)) {
+    ReadOptions o = opt;
+    o.frame = frame;
+    return decode_image(io_detail::read_file_bytes(file, opt.max_file_bytes), path, o);
+  }
   return decode_image(io_detail::read_file_bytes(path, opt.max_file_bytes), path, opt);
 }
 

@@ -20,6 +20,7 @@
 #include "covscreen/data/stage2.h"
 #include "covscreen/explain/explain.h"
 #include "covscreen/io/decoder_pool.h"
+#include "covscreen/io/dicom_reader.h"
 #include "covscreen/preprocess/stage1.h"
 #include "covscreen/screen/worker_pool.h"
 
@@ -78,6 +79,29 @@ nlohmann::json to_json(const ScreenResult& r) {
   return j;
 }
 
+namespace {
+// A file, or each frame of a multi-frame DICOM file as "scan.dcm#frame-N" (DICOM files often
+// have no extension: everything but the other image formats is looked at).
+void add_frames(const std::string& path, std::vector<std::string>& out) {
+  static const char* const kOther[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"};
+  const std::string ext = lower(fs::path(path).extension().string());
+  const bool other = std::any_of(std::begin(kOther), std::end(kOther), [&](const char* e) { return ext == e; });
+  const int frames = other ? 1 : count_dicom_frames(path);
+  if (frames <= 1) {
+    out.push_back(path);
+    return;
+  }
+  for (int f = 0; f < frames; ++f) out.push_back(frame_address(path, f));
+}
+
+bool names_a_frame(const std::string& arg) {
+  std::string file;
+  int frame = 0;
+  std::error_code ec;
+  return split_frame_address(arg, &file, &frame) && fs::is_regular_file(file, ec);
+}
+}  // namespace
+
 std::vector<std::string> collect_inputs(const std::vector<std::string>& args, std::vector<ScreenResult>* missing) {
   std::vector<std::string> out;
   for (const auto& a : args) {
@@ -87,12 +111,14 @@ std::vector<std::string> collect_inputs(const std::vector<std::string>& args, st
       for (auto it = fs::recursive_directory_iterator(a, fs::directory_options::skip_permission_denied, ec);
            it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) break;
-        if (it->is_regular_file(ec) && has_image_extension(it->path().string())) found.push_back(it->path().string());
+        if (it->is_regular_file(ec) && is_image_file(it->path().string())) found.push_back(it->path().string());
       }
       std::sort(found.begin(), found.end());
-      out.insert(out.end(), found.begin(), found.end());
+      for (const auto& f : found) add_frames(f, out);
     } else if (fs::exists(a, ec)) {
-      out.push_back(a);
+      add_frames(a, out);
+    } else if (names_a_frame(a)) {
+      out.push_back(a);  // one frame, asked for by name
     } else if (missing) {
       ScreenResult r;
       r.file = a;
@@ -107,7 +133,11 @@ std::vector<std::string> cam_stems(const std::vector<std::string>& paths) {
   std::vector<std::string> out;
   std::set<std::string> used;
   for (const auto& p : paths) {
-    std::string stem = fs::path(p).stem().string();
+    std::string file;
+    int frame = 0;
+    const bool is_frame = split_frame_address(p, &file, &frame);
+    std::string stem = fs::path(is_frame ? file : p).stem().string();
+    if (is_frame) stem += "_frame-" + std::to_string(frame + 1);
     if (stem.empty()) stem = "image";
     std::string s = stem;
     for (int n = 2; used.count(s); ++n) s = stem + "-" + std::to_string(n);
@@ -161,7 +191,7 @@ WorkerPool& Pipeline::pool() {
   return *pool_;
 }
 
-PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes, size_t index) const {
+PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes, size_t index, int frame) const {
   const auto t0 = Clock::now();
   PipelineInput in;
   in.file = name;
@@ -171,7 +201,9 @@ PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes
     if (bytes && bytes->empty()) throw FileError(name, "empty file");
     // In a decoder process (io/decoder_pool.h): a file that crashes the decoder costs only itself.
     DecoderPool& decoders = default_decoder_pool();
-    in.image = bytes ? decoders.decode(*bytes, name, opt_.read) : decoders.read(name, opt_.read);
+    ReadOptions read = opt_.read;
+    read.frame = frame;
+    in.image = bytes ? decoders.decode(*bytes, name, read) : decoders.read(name, read);
     in.input = stage1(in.image.gray, ck_.spec.stage1);
     if (!in.input.isContinuous()) in.input = in.input.clone();
     if (in.want_cam)
@@ -189,8 +221,8 @@ PipelineInput Pipeline::decode_file(const std::string& path, size_t index) const
   return decode(path, nullptr, index);
 }
 
-PipelineInput Pipeline::decode_bytes(const std::string& bytes, const std::string& name, size_t index) const {
-  return decode(name, &bytes, index);
+PipelineInput Pipeline::decode_bytes(const std::string& bytes, const std::string& name, size_t index, int frame) const {
+  return decode(name, &bytes, index, frame);
 }
 
 torch::Tensor Pipeline::model_input(const PipelineInput& in) const {

@@ -59,22 +59,32 @@ void ScreenServer::Impl::handle_screen(const httplib::Request& req, httplib::Res
     uploads.push_back({"upload", &req.body});
   }
 
-  // 2. Decode + stage 1 here, on the HTTP thread; bad files never reach the model.
-  std::vector<ImageJobPtr> jobs(uploads.size()), queued;
-  std::vector<int> status(uploads.size(), 200);
-  for (size_t i = 0; i < uploads.size(); ++i) {
-    auto job = std::make_shared<ImageJob>();
-    job->input = pipeline->decode_bytes(*uploads[i].bytes, uploads[i].name, i);
-    job->input.want_cam = want_cam;
-    if (!want_cam) job->input.image.gray.release();
-    if (!job->input.error.empty()) {
-      status[i] = http::status_for_decode_problem(job->input.error);
-      job->result.file = uploads[i].name;
-      job->result.error = job->input.error;
-    } else {
-      queued.push_back(job);
+  // 2. Decode + stage 1 here, on the HTTP thread; bad files never reach the model. A multi-frame
+  //    DICOM upload gives one result per frame, "name#frame-N".
+  std::vector<ImageJobPtr> jobs, queued;
+  std::vector<std::string> names;
+  std::vector<int> status;
+  for (size_t u = 0; u < uploads.size(); ++u) {
+    PipelineInput first = pipeline->decode_bytes(*uploads[u].bytes, uploads[u].name, jobs.size());
+    const int frames = first.error.empty() ? std::max(1, first.image.frames) : 1;
+    for (int f = 0; f < frames; ++f) {
+      auto job = std::make_shared<ImageJob>();
+      const std::string name = frames > 1 ? frame_address(uploads[u].name, f) : uploads[u].name;
+      job->input = f == 0 ? std::move(first) : pipeline->decode_bytes(*uploads[u].bytes, name, jobs.size(), f);
+      job->input.file = name;
+      job->input.want_cam = want_cam;
+      if (!want_cam) job->input.image.gray.release();
+      status.push_back(200);
+      if (!job->input.error.empty()) {
+        status.back() = http::status_for_decode_problem(job->input.error);
+        job->result.file = name;
+        job->result.error = job->input.error;
+      } else {
+        queued.push_back(job);
+      }
+      jobs.push_back(job);
+      names.push_back(name);
     }
-    jobs[i] = job;
   }
 
   // 3. The model, through the shared queue.
@@ -98,7 +108,7 @@ void ScreenServer::Impl::handle_screen(const httplib::Request& req, httplib::Res
   for (size_t i = 0; i < jobs.size(); ++i) {
     ScreenResult& r = jobs[i]->result;
     if (jobs[i]->error_status) status[i] = jobs[i]->error_status;
-    r.file = uploads[i].name;
+    r.file = names[i];
     nlohmann::json j = to_json(r);
     j["index"] = i;
     j["status"] = r.ok ? 200 : status[i];

@@ -1,6 +1,8 @@
 #pragma once
-// DICOM through GDCM: uncompressed and JPEG 2000 transfer syntaxes, MONOCHROME1 inversion,
-// rescale slope/intercept to Hounsfield units, then a window to gray uint8.
+// DICOM images: native (little/big endian, deflated) and RLE pixel data decoded here, JPEG /
+// JPEG-LS / JPEG 2000 through GDCM; gray images to Hounsfield units (rescale slope/intercept),
+// then a window to gray uint8 (MONOCHROME1 inverted); colour images (RGB, YBR_FULL,
+// YBR_FULL_422, PALETTE COLOR) to gray by the luma rule of PNG/JPEG. One frame at a time.
 #include <cstdint>
 #include <opencv2/core.hpp>
 #include <string>
@@ -10,8 +12,11 @@
 namespace covscreen {
 
 struct DicomImage {
-  cv::Mat hu;                // CV_32FC1, rows x cols, stored value * slope + intercept
-  bool monochrome1 = false;  // photometric interpretation MONOCHROME1 (inverted display)
+  cv::Mat hu;                 // CV_32FC1, rows x cols, stored value * slope + intercept (colour: gray 0..255)
+  bool color = false;         // a colour image, already gray in `hu`: no window applies
+  std::string photometric;    // (0028,0004) as decoded, e.g. "MONOCHROME2", "RGB"
+  int frames = 1, frame = 0;  // frames in the file; the one decoded (0-based)
+  bool monochrome1 = false;   // photometric interpretation MONOCHROME1 (inverted display)
   double slope = 1.0, intercept = 0.0;
   bool has_voi = false;  // the file carries WindowCenter/WindowWidth
   double voi_center = 0.0, voi_width = 0.0;
@@ -37,9 +42,14 @@ struct DicomLimits {
   int64_t max_file_bytes = kMaxDicomFileBytes;  // read_dicom only
 };
 
-// Throws FileError naming the path and the problem. Multi-frame files give their first frame.
-DicomImage read_dicom(const std::string& path, const DicomLimits& limits = {});
-DicomImage decode_dicom(const std::string& bytes, const std::string& name, const DicomLimits& limits = {});
+// Throws FileError naming the path and the problem. `frame` (0-based) of a multi-frame file.
+DicomImage read_dicom(const std::string& path, const DicomLimits& limits = {}, int frame = 0);
+DicomImage decode_dicom(const std::string& bytes, const std::string& name, const DicomLimits& limits = {},
+                        int frame = 0);
+
+// Frames in a DICOM file from its header alone (reads at most the bytes before the pixel data
+// when it can); 1 for anything that is not a readable multi-frame DICOM file.
+int count_dicom_frames(const std::string& path);
 
 // Maps HU to uint8 with the window (or the file's VOI when asked and present);
 // MONOCHROME1 is inverted so that higher density is brighter, as in MONOCHROME2.

@@ -18,6 +18,7 @@ inline constexpr int64_t kMaxImageFileBytes = 1ll << 30;  // 1 GiB
 
 struct ReadOptions {
   WindowSpec window;                            // DICOM only
+  int frame = 0;                                // DICOM only: the frame of a multi-frame file (0-based)
   int64_t max_pixels = kMaxImagePixels;         // refuse larger images (decompression bombs)
   int64_t max_file_bytes = kMaxImageFileBytes;  // refuse larger files
 };
@@ -27,12 +28,18 @@ struct DecodedImage {
   std::string format;         // "png", "jpeg", "bmp", "tiff", "dicom"
   int bit_depth = 8;          // of the stored samples (8, 16, ...)
   int channels = 1;           // of the stored samples (1, 3, 4)
+  int frames = 1;             // DICOM: frames in the file
   int width = 0, height = 0;  // original size
 };
 
 // Throws FileError(path, problem) for anything unreadable: missing, empty, truncated, not an
-// image, unsupported format, too large.
+// image, unsupported format, too large. `path` may name one frame of a multi-frame DICOM file
+// as "scan.dcm#frame-N" (N from 1; see frame_address), unless a file has that very name.
 DecodedImage read_image(const std::string& path, const ReadOptions& opt = {});
+
+// "scan.dcm#frame-3" for frame 2 (0-based) of scan.dcm, and back; false when `address` names no frame.
+std::string frame_address(const std::string& path, int frame);
+bool split_frame_address(const std::string& address, std::string* path, int* frame);
 
 // The same from bytes in memory (e.g. an HTTP body); `name` is used in error messages.
 DecodedImage decode_image(const std::string& bytes, const std::string& name, const ReadOptions& opt = {});
@@ -42,5 +49,9 @@ bool looks_like_dicom(const std::string& bytes);
 
 // File extensions read_image accepts when scanning folders (lower case, with dot).
 bool has_image_extension(const std::string& path);
+
+// What a walk of a folder picks up: an image extension, or DICOM's "DICM" marker at byte 128
+// (DICOM files often have no extension, e.g. those of a DICOMDIR).
+bool is_image_file(const std::string& path);
 
 }  // namespace covscreen

@@ -101,7 +101,9 @@ struct PipelineInput {
 };
 
 // Expands the command-line inputs: folders are walked recursively (image and DICOM files,
-// sorted); files are kept as given whatever their extension. Missing paths become error results.
+// io/image_reader.h is_image_file, sorted); files are kept as given whatever their extension; a multi-frame DICOM file
+// becomes one input per frame, "scan.dcm#frame-1" ... (io/image_reader.h), and "scan.dcm#frame-N" names one frame.
+// Missing paths become error results.
 std::vector<std::string> collect_inputs(const std::vector<std::string>& args, std::vector<ScreenResult>* missing);
 
 // File stems for CAM files, unique within one run and in input order: "scan", "scan-2", ...
@@ -134,7 +136,8 @@ class Pipeline {
 
   // The stages, for callers that run them on threads of their own (thread-safe).
   PipelineInput decode_file(const std::string& path, size_t index = 0) const;
-  PipelineInput decode_bytes(const std::string& bytes, const std::string& name, size_t index = 0) const;
+  PipelineInput decode_bytes(const std::string& bytes, const std::string& name, size_t index = 0,
+                             int frame = 0) const;  // frame: of a multi-frame DICOM file (0-based)
   std::vector<ScreenResult> infer(std::vector<PipelineInput>& batch) const;  // one model call
   torch::Tensor model_input(const PipelineInput& in) const;                  // stage 2 output [1, C, S, S]
 
@@ -146,7 +149,7 @@ class Pipeline {
   int workers() const { return opt_.workers; }
 
  private:
-  PipelineInput decode(const std::string& name, const std::string* bytes, size_t index) const;
+  PipelineInput decode(const std::string& name, const std::string* bytes, size_t index, int frame = 0) const;
   void add_cam(const PipelineInput& in, const torch::Tensor& x1, ScreenResult& r) const;
   Checkpoint ck_;
   PipelineOptions opt_;
