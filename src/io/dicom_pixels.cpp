@@ -95,8 +95,8 @@ RawFrame native_frame(const DicomScan& s, int64_t frame, const std::string& name
   if (s.pixel_bytes < frame_bytes * uint64_t(frame + 1))
     throw FileError(name, "truncated DICOM pixel data (frame " + std::to_string(frame + 1) + " is missing)");
   const uint8_t* p = reinterpret_cast<const uint8_t*>(s.data().data() + s.pixel_at) + frame_bytes * uint64_t(frame);
-  RawFrame f{std::vector<uint32_t>(px * size_t(s.samples)), s.rows, s.cols, s.samples};
   if (ybr422) {  // Y0 Y1 Cb Cr for each pair of pixels (PS3.3 C.7.6.3.1.2)
+    RawFrame f{std::vector<uint32_t>(px * 3), s.rows, s.cols, 3};
     for (size_t j = 0; j < px / 2; ++j) {
       const uint8_t* q = p + 4 * j;
       uint32_t* o = &f.v[6 * j];
@@ -105,18 +105,21 @@ RawFrame native_frame(const DicomScan& s, int64_t frame, const std::string& name
     }
     return f;
   }
-  const bool big = s.big_endian && bytes > 1;
-  const size_t n = px * size_t(s.samples);
+  return unpack_samples(p, s.rows, s.cols, s.samples, bytes, s.big_endian, s.planar_configuration == 1);
+}
+
+RawFrame unpack_samples(const uint8_t* p, int64_t rows, int64_t cols, int64_t samples, int bytes, bool big_endian,
+                        bool planar) {
+  const size_t px = size_t(rows * cols), n = px * size_t(samples);
+  RawFrame f{std::vector<uint32_t>(n), rows, cols, samples};
   for (size_t k = 0; k < n; ++k) {
     // Planar configuration 1 stores each sample's plane in turn.
-    const size_t src =
-        s.samples > 1 && s.planar_configuration == 1 ? (k % size_t(s.samples)) * px + k / size_t(s.samples) : k;
+    const size_t src = samples > 1 && planar ? (k % size_t(samples)) * px + k / size_t(samples) : k;
     const uint8_t* q = p + src * size_t(bytes);
-    f.v[k] = big ? read_be(q, bytes) : read_le(q, bytes);
+    f.v[k] = big_endian && bytes > 1 ? read_be(q, bytes) : read_le(q, bytes);
   }
   return f;
 }
-
 namespace {
 
 double parse_number(const std::string& v, double fallback) {

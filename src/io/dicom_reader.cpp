@@ -136,16 +136,9 @@ io_detail::RawFrame gdcm_frame(const std::string& bytes, const std::string& name
   const char* pi = gdcm::PhotometricInterpretation::GetPIString(image.GetPhotometricInterpretation());
   *photometric = pi ? pi : scan.photometric;
   while (!photometric->empty() && photometric->back() == ' ') photometric->pop_back();
-  io_detail::RawFrame f{std::vector<uint32_t>(n), rows, cols, scan.samples};
   const auto* p = reinterpret_cast<const uint8_t*>(buf.data()) + size_t(frame) * n * size_t(bytes_per_sample);
-  const bool planar = scan.samples > 1 && image.GetPlanarConfiguration() == 1;
-  for (size_t k = 0; k < n; ++k) {
-    const size_t src = planar ? (k % size_t(scan.samples)) * px + k / size_t(scan.samples) : k;
-    uint32_t v = 0;
-    for (int b = bytes_per_sample - 1; b >= 0; --b) v = (v << 8) | p[src * size_t(bytes_per_sample) + size_t(b)];
-    f.v[k] = v;
-  }
-  return f;
+  return io_detail::unpack_samples(p, rows, cols, scan.samples, bytes_per_sample, false,
+                                   scan.samples > 1 && image.GetPlanarConfiguration() == 1);
 }
 
 }  // namespace
