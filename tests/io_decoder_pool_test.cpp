@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <opencv2/imgcodecs.hpp>
@@ -159,6 +160,24 @@ TEST(DecoderPool, OutlivesTheThreadThatStartedItsDecoders) {
   ::close(in[1]);
   EXPECT_TRUE(ended) << "the decoder did not notice that its parent is gone";
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+// Real files on which GDCM itself aborts (fuzz/gdcm-aborts/, found by fuzzing): each costs
+// one file, with an error naming it, and the next file decodes.
+TEST(DecoderPool, FilesThatAbortGdcmCostOneFileEach) {
+  test::TempDir dir;
+  DecoderPool pool(isolated());
+  const std::string good = write_png(dir, "good.png", 32, 32, 9);
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(COVSCREEN_SOURCE_DIR) + "/fuzz/gdcm-aborts")) {
+    SCOPED_TRACE(e.path().string());
+    ++files;
+    const std::string why = problem_of([&] { pool.read(e.path().string()); });
+    EXPECT_NE(why.find("while reading this file"), std::string::npos) << why;
+    EXPECT_EQ(pool.read(good).gray.cols, 32);
+  }
+  EXPECT_GT(files, 0);
+  EXPECT_EQ(pool.stats().crashes, uint64_t(files));
 }
 
 TEST(DecoderProtocol, RoundTripsAndRefusesMalformedFrames) {

@@ -84,6 +84,14 @@ for t in "${targets[@]}"; do
     dicom)
       [ -d "$syn/dicom" ] && cp -n --no-preserve=mode "$syn"/dicom/* "$out/dicom/"
       copy_small "$out/dicom" 65536 20 -iname '*.dcm'
+      # Debian's python3-pydicom test files: colour, palette-free RLE, deflate, multi-frame, big
+      # endian, UN sequences, odd encodings.
+      pyd=/usr/lib/python3/dist-packages/pydicom/data/test_files
+      if [ -d "$pyd" ]; then
+        find "$pyd" -type f -size -64k | sort | while read -r f; do
+          cp -n --no-preserve=mode "$f" "$out/dicom/pydicom-$(basename "$f")"
+        done
+      fi
       ;;
     decoder)
       # valid and broken request/reply frames (first byte: even = request, odd = reply)

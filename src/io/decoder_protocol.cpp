@@ -38,6 +38,11 @@ class Reader {
     if (u32() != kProtocolVersion) throw ProtocolError("decoder protocol: unknown version");
   }
   uint8_t u8() { return static_cast<uint8_t>(take(1)[0]); }
+  bool flag() {  // 0 or 1, nothing else: what parses re-encodes to the same bytes
+    const uint8_t v = u8();
+    if (v > 1) throw ProtocolError("decoder protocol: a flag that is neither 0 nor 1");
+    return v == 1;
+  }
   uint32_t u32() { return get<uint32_t>(); }
   int32_t i32() { return get<int32_t>(); }
   uint64_t u64() { return get<uint64_t>(); }
@@ -97,7 +102,7 @@ Request decode_request(const std::string& payload) {
   r.is_path = kind == 0;
   r.read.window.center = in.f64();
   r.read.window.width = in.f64();
-  r.read.window.use_file_voi = in.u8() != 0;
+  r.read.window.use_file_voi = in.flag();
   r.read.max_pixels = in.i64();
   r.read.max_file_bytes = in.i64();
   r.read.frame = in.i32();
@@ -133,9 +138,9 @@ std::string encode_reply(const Reply& r) {
 Reply decode_reply(const std::string& payload) {
   Reader in(payload, "CVDR");
   Reply r;
-  r.ok = in.u8() != 0;
+  r.ok = in.flag();
   if (!r.ok) {
-    r.file_error = in.u8() != 0;
+    r.file_error = in.flag();
     r.message = in.str32();
     in.done();
     return r;

@@ -172,6 +172,9 @@ void finish_image(const RawFrame& raw, const std::string& photometric, const Dic
                   const std::string& name, DicomImage& out) {
   const int64_t stored = s.bits_stored < 0 ? s.bits_allocated : s.bits_stored;
   const int64_t high = s.high_bit < 0 ? stored - 1 : s.high_bit;
+  if (stored < 1 || stored > 32 || high < stored - 1 || high > 31)  // GDCM's pixel format may say so
+    throw FileError(
+        name, "corrupt DICOM header (BitsStored " + std::to_string(stored) + ", HighBit " + std::to_string(high) + ")");
   const int shift = int(high + 1 - stored);
   const uint32_t mask = stored >= 32 ? 0xFFFFFFFFu : (uint32_t(1) << stored) - 1;
   const auto value = [&](uint32_t r) { return (r >> shift) & mask; };
