@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <opencv2/imgproc.hpp>
 
 #include "covscreen/core/error.h"
 
 namespace covscreen::io_detail {
 namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "unpack_samples copies little-endian samples as they are");
 
 uint32_t read_le(const uint8_t* p, int bytes) {
   uint32_t v = 0;
@@ -112,6 +115,20 @@ RawFrame unpack_samples(const uint8_t* p, int64_t rows, int64_t cols, int64_t sa
                         bool planar) {
   const size_t px = size_t(rows * cols), n = px * size_t(samples);
   RawFrame f{std::vector<uint32_t>(n), rows, cols, samples};
+  if (!planar && (!big_endian || bytes == 1)) {  // the common layout: a plain typed copy
+    const auto copy = [&](auto sample) {
+      using T = decltype(sample);
+      for (size_t k = 0; k < n; ++k) {
+        T v;
+        std::memcpy(&v, p + k * sizeof(T), sizeof(T));  // little-endian host (x86-64, aarch64)
+        f.v[k] = v;
+      }
+    };
+    if (bytes == 1) copy(uint8_t{});
+    if (bytes == 2) copy(uint16_t{});
+    if (bytes == 4) copy(uint32_t{});
+    return f;
+  }
   for (size_t k = 0; k < n; ++k) {
     // Planar configuration 1 stores each sample's plane in turn.
     const size_t src = samples > 1 && planar ? (k % size_t(samples)) * px + k / size_t(samples) : k;
