@@ -540,15 +540,7 @@ std::string check_frame_header(const DicomScan& s) {
 
 bool decoded_natively(const DicomScan& s) { return !s.encapsulated || s.transfer_syntax == kRle; }
 
-std::string check_image_header(const DicomScan& s, bool frame_header) {
-  const std::string& pi = s.photometric;
-  const bool mono = pi == "MONOCHROME1" || pi == "MONOCHROME2";
-  const bool colour = pi == "RGB" || pi == "YBR_FULL" || pi == "YBR_FULL_422" || pi == "YBR_RCT" || pi == "YBR_ICT";
-  if (!mono && !colour && pi != "PALETTE COLOR")
-    return "unsupported photometric interpretation '" + pi.substr(0, 32) +
-           "' (MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422 and PALETTE COLOR are read)";
-  if (s.samples != (colour ? 3 : 1))
-    return "unsupported DICOM image: " + std::to_string(s.samples) + " samples per pixel with photometric " + pi;
+std::string check_sample_bits(const DicomScan& s) {
   if (s.bits_allocated == 1) return "a 1-bit image (BitsAllocated 1, e.g. a segmentation), not a picture to screen";
   if (s.bits_allocated != 8 && s.bits_allocated != 16 && s.bits_allocated != 32)
     return "unsupported BitsAllocated " + std::to_string(s.bits_allocated) + " (8, 16 or 32)";
@@ -559,6 +551,21 @@ std::string check_image_header(const DicomScan& s, bool frame_header) {
            ", BitsAllocated " + std::to_string(s.bits_allocated) + ")";
   if (s.pixel_representation != 0 && s.pixel_representation != 1)
     return "corrupt DICOM header (PixelRepresentation " + std::to_string(s.pixel_representation) + ")";
+  return "";
+}
+
+std::string check_image_header(const DicomScan& s, bool frame_header) {
+  const std::string& pi = s.photometric;
+  const bool mono = pi == "MONOCHROME1" || pi == "MONOCHROME2";
+  const bool colour = pi == "RGB" || pi == "YBR_FULL" || pi == "YBR_FULL_422" || pi == "YBR_RCT" || pi == "YBR_ICT";
+  if (!mono && !colour && pi != "PALETTE COLOR")
+    return "unsupported photometric interpretation '" + pi.substr(0, 32) +
+           "' (MONOCHROME1/2, RGB, YBR_FULL, YBR_FULL_422 and PALETTE COLOR are read)";
+  if (s.samples != (colour ? 3 : 1))
+    return "unsupported DICOM image: " + std::to_string(s.samples) + " samples per pixel with photometric " + pi;
+  if (const std::string why = check_sample_bits(s); !why.empty()) return why;
+  const int64_t stored = s.bits_stored < 0 ? s.bits_allocated : s.bits_stored;
+  const int64_t high = s.high_bit < 0 ? stored - 1 : s.high_bit;
   if (s.planar_configuration != 0 && s.planar_configuration != 1)
     return "corrupt DICOM header (PlanarConfiguration " + std::to_string(s.planar_configuration) + ")";
   if (pi == "PALETTE COLOR") {

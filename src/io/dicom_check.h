@@ -60,6 +60,10 @@ DicomScan scan_dicom(const std::string& bytes, uint64_t max_inflated = uint64_t(
 // The image attributes (and, on the GDCM path, the first compressed frame's header); "" when usable.
 std::string check_image_header(const DicomScan& scan, bool frame_header = true);
 
+// BitsAllocated (8, 16 or 32), BitsStored, HighBit and PixelRepresentation; "" when usable.
+// Part of check_image_header, and checked again on GDCM's own view of the samples.
+std::string check_sample_bits(const DicomScan& scan);
+
 // True when the pixel data is decoded here (native or RLE), false when GDCM decodes it.
 bool decoded_natively(const DicomScan& scan);
 

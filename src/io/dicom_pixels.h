@@ -26,14 +26,16 @@ struct RawFrame {
   int64_t rows = 0, cols = 0, samples = 1;
 };
 
-// Native or RLE pixel data (decoded_natively(scan)); throws FileError.
+// Native or RLE pixel data (decoded_natively(scan)), frame within 0..frames-1 (decode_dicom
+// checks it); throws FileError.
 RawFrame native_frame(const DicomScan& scan, int64_t frame, const std::string& name);
 
 // Samples of `bytes` bytes each (little or big endian; planar: plane after plane) -> RawFrame.
 RawFrame unpack_samples(const uint8_t* p, int64_t rows, int64_t cols, int64_t samples, int bytes, bool big_endian,
                         bool planar);
 
-// The frame's picture: hu (gray: HU; colour: gray 0..255) and the attributes of `out`.
+// The frame's picture: hu (gray: HU; colour: gray 0..255) and the attributes of `out`. The
+// sample bits of `scan` must pass check_sample_bits.
 void finish_image(const RawFrame& raw, const std::string& photometric, const DicomScan& scan, int64_t frame,
                   const std::string& name, DicomImage& out);
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
 #include "covscreen/io/image_reader.h"
 #include "dicom_check.h"
 #include "dicom_pixels.h"
@@ -43,6 +44,26 @@ void silence_gdcm() {
   });
 }
 
+// Sizes from the header: one frame at most `max_pixels`, all frames at most
+// kDicomAllFramesFactor times that, and native pixel data holding every frame; "" when they fit.
+std::string size_problem(const io_detail::DicomScan& scan, int64_t max_pixels) {
+  if (scan.rows * scan.cols > max_pixels)
+    return "image too large (" + std::to_string(scan.cols) + " x " + std::to_string(scan.rows) + " exceeds limit of " +
+           std::to_string(max_pixels) + " pixels)";
+  if (scan.frames > kDicomAllFramesFactor * max_pixels / (scan.rows * scan.cols))
+    return "DICOM image too large (" + std::to_string(scan.frames) + " frames of " + std::to_string(scan.cols) + " x " +
+           std::to_string(scan.rows) + ")";
+  if (!scan.encapsulated && scan.bits_allocated > 0) {
+    const int64_t samples = scan.ybr_422_native() ? 2 : scan.samples;
+    const int64_t bits = scan.rows * scan.cols * scan.frames * samples * scan.bits_allocated;
+    const uint64_t need = uint64_t((bits + 7) / 8);
+    if (scan.pixel_bytes < need)
+      return "truncated DICOM pixel data (" + std::to_string(scan.pixel_bytes) + " of " + std::to_string(need) +
+             " bytes)";
+  }
+  return "";
+}
+
 // Checks the structure, the image attributes and the pixel data size before decoding.
 io_detail::DicomScan prevalidate(const std::string& bytes, const std::string& name, const DicomLimits& limits) {
   io_detail::DicomScan scan = io_detail::scan_dicom(bytes, uint64_t(limits.max_file_bytes));
@@ -55,20 +76,7 @@ io_detail::DicomScan prevalidate(const std::string& bytes, const std::string& na
     throw FileError(name, scan.rows ? "DICOM file has no pixel data" : "DICOM file has no image (no pixel data)");
   if (scan.rows <= 0 || scan.cols <= 0) throw FileError(name, "DICOM image has zero rows or columns");
   if (const std::string why = io_detail::check_image_header(scan); !why.empty()) throw FileError(name, why);
-  if (scan.rows * scan.cols > limits.max_pixels)
-    throw FileError(name, "image too large (" + std::to_string(scan.cols) + " x " + std::to_string(scan.rows) +
-                              " exceeds limit of " + std::to_string(limits.max_pixels) + " pixels)");
-  if (scan.frames > kDicomAllFramesFactor * limits.max_pixels / (scan.rows * scan.cols))
-    throw FileError(name, "DICOM image too large (" + std::to_string(scan.frames) + " frames of " +
-                              std::to_string(scan.cols) + " x " + std::to_string(scan.rows) + ")");
-  if (!scan.encapsulated && scan.bits_allocated > 0) {
-    const int64_t samples = scan.ybr_422_native() ? 2 : scan.samples;
-    const int64_t bits = scan.rows * scan.cols * scan.frames * samples * scan.bits_allocated;
-    const uint64_t need = uint64_t((bits + 7) / 8);
-    if (scan.pixel_bytes < need)
-      throw FileError(name, "truncated DICOM pixel data (" + std::to_string(scan.pixel_bytes) + " of " +
-                                std::to_string(need) + " bytes)");
-  }
+  if (const std::string why = size_problem(scan, limits.max_pixels); !why.empty()) throw FileError(name, why);
   return scan;
 }
 
@@ -133,9 +141,9 @@ io_detail::RawFrame gdcm_frame(const std::string& bytes, const std::string& name
   scan.bits_stored = pf.GetBitsStored();
   scan.high_bit = pf.GetHighBit();
   scan.pixel_representation = pf.GetPixelRepresentation();
+  if (const std::string why = io_detail::check_sample_bits(scan); !why.empty()) throw FileError(name, why);
   const char* pi = gdcm::PhotometricInterpretation::GetPIString(image.GetPhotometricInterpretation());
-  *photometric = pi ? pi : scan.photometric;
-  while (!photometric->empty() && photometric->back() == ' ') photometric->pop_back();
+  *photometric = pi ? trim(pi) : scan.photometric;
   const auto* p = reinterpret_cast<const uint8_t*>(buf.data()) + size_t(frame) * n * size_t(bytes_per_sample);
   return io_detail::unpack_samples(p, rows, cols, scan.samples, bytes_per_sample, false,
                                    scan.samples > 1 && image.GetPlanarConfiguration() == 1);
@@ -175,16 +183,10 @@ int count_dicom_frames(const std::string& path) {
       const std::string all = io_detail::read_file_bytes(path, kMaxDicomFileBytes);
       scan = io_detail::scan_dicom(all, uint64_t(kMaxDicomFileBytes), true);
     }
+    // Only frames that decoding would accept: the same header and size checks.
     const bool ok = scan.problem.empty() && scan.has_pixel_data && scan.rows > 0 && scan.cols > 0 &&
-                    io_detail::check_image_header(scan, false).empty();
-    if (!ok || scan.frames <= 1) return 1;
-    // No more frames than the pixel data holds (native) or than decoding would accept.
-    const int64_t px = scan.rows * scan.cols;
-    if (scan.frames > kDicomAllFramesFactor * kMaxDicomPixels / px) return 1;
-    const int64_t samples = scan.ybr_422_native() ? 2 : scan.samples;
-    if (!scan.encapsulated && uint64_t(scan.frames * px * samples * (scan.bits_allocated / 8)) > scan.pixel_bytes)
-      return 1;
-    return int(scan.frames);
+                    io_detail::check_image_header(scan, false).empty() && size_problem(scan, kMaxDicomPixels).empty();
+    return ok ? int(scan.frames) : 1;
   } catch (const std::exception&) {
     return 1;
   }

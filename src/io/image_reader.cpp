@@ -41,11 +41,6 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-bool has_dicom_extension(const std::string& path) {
-  const std::string ext = lower_extension(path);
-  return ext == ".dcm" || ext == ".dicom";
-}
-
 int depth_bits(int depth) {
   switch (depth) {
     case CV_8U:
@@ -145,6 +140,11 @@ bool has_image_extension(const std::string& path) {
   static const char* const kExt[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"};
   const std::string ext = lower_extension(path);
   return std::any_of(std::begin(kExt), std::end(kExt), [&](const char* e) { return ext == e; });
+}
+
+bool has_dicom_extension(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  return ext == ".dcm" || ext == ".dicom";
 }
 
 bool is_image_file(const std::string& path) {

@@ -83,10 +83,8 @@ namespace {
 // A file, or each frame of a multi-frame DICOM file as "scan.dcm#frame-N" (DICOM files often
 // have no extension: everything but the other image formats is looked at).
 void add_frames(const std::string& path, std::vector<std::string>& out) {
-  static const char* const kOther[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"};
-  const std::string ext = lower(fs::path(path).extension().string());
-  const bool other = std::any_of(std::begin(kOther), std::end(kOther), [&](const char* e) { return ext == e; });
-  const int frames = other ? 1 : count_dicom_frames(path);
+  const bool other_format = has_image_extension(path) && !has_dicom_extension(path);
+  const int frames = other_format ? 1 : count_dicom_frames(path);
   if (frames <= 1) {
     out.push_back(path);
     return;

@@ -49,6 +49,7 @@ bool looks_like_dicom(const std::string& bytes);
 
 // File extensions read_image accepts when scanning folders (lower case, with dot).
 bool has_image_extension(const std::string& path);
+bool has_dicom_extension(const std::string& path);  // .dcm, .dicom (any case)
 
 // What a walk of a folder picks up: an image extension, or DICOM's "DICM" marker at byte 128
 // (DICOM files often have no extension, e.g. those of a DICOMDIR).
