@@ -122,7 +122,7 @@ TEST_F(ScreenCli, EvaluateOnACovidNonCovidFolderWritesEveryFileAndAgreesWithSkle
   EXPECT_NE(roc.find("small"), std::string::npos);
   EXPECT_NE(roc.find("other"), std::string::npos);
   const std::string csv = slurp(out + "/predictions.csv");
-  EXPECT_EQ(csv.rfind("path,label,patient_id,prob_covid,prob_non-covid,predicted\n", 0), 0u);
+  EXPECT_EQ(csv.rfind("path,label,patient_id,prob_covid,prob_non-covid,predicted,cam_lung_share\n", 0), 0u);
 
   if (debian_python().empty() || std::system("/usr/bin/python3 -c 'import sklearn' 2>/dev/null") != 0)
     GTEST_SKIP() << "Debian's python3-sklearn is not installed: AUC not cross-checked";
@@ -169,7 +169,7 @@ TEST_F(ScreenCli, EvaluateReportsCovidCallsByTheDataOwnFinerClasses) {
             by["pneumonia"]["called_covid"].get<long>() + by["normal"]["called_covid"].get<long>());
   EXPECT_EQ(models["n"], 12);
   const std::string csv = slurp(out + "/predictions.csv");
-  EXPECT_EQ(csv.rfind("path,label,patient_id,prob_covid,prob_non-covid,predicted\n", 0), 0u);
+  EXPECT_EQ(csv.rfind("path,label,patient_id,prob_covid,prob_non-covid,predicted,cam_lung_share\n", 0), 0u);
   EXPECT_NE(csv.find(",pneumonia,"), std::string::npos);  // the data's own label is kept
   EXPECT_NE(slurp(out + "/report.md").find("false-positive rate"), std::string::npos);
 }

@@ -21,6 +21,15 @@ const CommandRegistrar reg(25, [](CLI::App& app) {
       ->check(registry_check(layouts()));
   c->add_option("--split", o->split, "Only this split (train, val, test)");
   c->add_option("--aggregation", o->aggregation, "Patient-level aggregation: mean | max")->capture_default_str();
+  c->add_option("--labels", o->labels,
+                "Study level: DATA is a folder of DICOM studies and this CSV labels them (columns study_uid,label "
+                "or patient,label); studies are screened as `screen --by study` does")
+      ->check(CLI::ExistingFile);
+  c->add_option("--rules", o->rules, "Study level: series rules and aggregation (JSON, as for screen --rules)")
+      ->check(CLI::ExistingFile);
+  c->add_flag(
+      "!--no-cam-share", o->cam_share,
+      "Skip the Grad-CAM share inside the lungs (one Grad-CAM per image: about 2x the time of evaluate without it)");
   c->add_option("--batch", o->inference.batch_size, "Batch size")->capture_default_str();
   add_enum_option(c, "--device", o->inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", o->inference.precision, precision_names(), "Precision");

@@ -11,12 +11,19 @@
 #include "covscreen/core/paths.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/data/csv.h"
+#include "covscreen/io/dicom_results.h"
 #include "covscreen/screen/pipeline.h"
+#include "covscreen/screen/study.h"
 
 namespace covscreen::app {
 namespace {
 
 enum class Format { kTable, kCsv, kJson };
+enum class By { kFile, kStudy };
+const EnumNames<By>& by_names() {
+  static const EnumNames<By> n{"by", {{By::kFile, "file"}, {By::kStudy, "study"}}};
+  return n;
+}
 const EnumNames<Format>& format_names() {
   static const EnumNames<Format> n{"format",
                                    {{Format::kTable, "table"}, {Format::kCsv, "csv"}, {Format::kJson, "json"}}};
@@ -25,8 +32,9 @@ const EnumNames<Format>& format_names() {
 
 struct ScreenArgs {
   std::vector<std::string> inputs;
-  std::string model, cam_dir;
+  std::string model, cam_dir, rules, dicom_out;
   Format format = Format::kTable;
+  By by = By::kFile;
   PipelineOptions opt;
   int threads = 0;
 };
@@ -85,18 +93,136 @@ class RowPrinter {
   size_t w_;
 };
 
+// One row per study (screen --by study): table, CSV, or JSON lines of to_json(StudyResult).
+class StudyPrinter {
+ public:
+  explicit StudyPrinter(Format f) : f_(f) {}
+  void header() {
+    if (f_ == Format::kCsv)
+      std::printf(
+          "study_uid,patient_id,series_uid,slices_screened,slices_skipped,covid_probability,positive,threshold,"
+          "aggregation,top_slices,error\n");
+    else if (f_ == Format::kTable)
+      std::printf("%-28s  %-14s  %8s  %7s  %9s  %-12s  %s\n", "study", "patient", "screened", "skipped", "P(covid)",
+                  "decision", "top slices (P)");
+    std::fflush(stdout);
+  }
+  void row(const StudyResult& s) {
+    if (f_ == Format::kJson) {
+      std::printf("%s\n", to_json(s).dump().c_str());
+    } else if (f_ == Format::kCsv) {
+      std::string top;
+      for (const auto& t : s.top) top += (top.empty() ? "" : ";") + t.file;
+      std::printf("%s,%s,%s,%d,%d,%s,%s,%.6f,%s,%s,%s\n", csv_escape(s.study_uid).c_str(),
+                  csv_escape(s.patient_id).c_str(), csv_escape(s.series_uid).c_str(), s.slices_screened,
+                  s.slices_skipped, s.error.empty() ? std::to_string(s.covid_probability).c_str() : "",
+                  s.error.empty() ? (s.positive ? "1" : "0") : "", s.threshold, csv_escape(s.aggregation).c_str(),
+                  csv_escape(top).c_str(), csv_escape(s.error).c_str());
+    } else {
+      const std::string uid =
+          s.study_uid.size() > 28 ? "..." + s.study_uid.substr(s.study_uid.size() - 25) : s.study_uid;
+      std::printf("%-28s  %-14s  %8d  %7d  ", uid.c_str(), s.patient_id.substr(0, 14).c_str(), s.slices_screened,
+                  s.slices_skipped);
+      if (!s.error.empty()) {
+        std::printf("%9s  %-12s  %s\n", "-", "NOT SCREENED", s.error.c_str());
+      } else {
+        std::string top;
+        for (const auto& t : s.top) {
+          char b[32];
+          std::snprintf(b, sizeof b, " (%.2f)", t.covid_probability);
+          top += (top.empty() ? "" : ", ") + std::filesystem::path(t.file).filename().string() + b;
+        }
+        std::printf("%9.3f  %-12s  %s\n", s.covid_probability, s.positive ? "COVID" : "not COVID", top.c_str());
+      }
+    }
+    std::fflush(stdout);
+  }
+
+ private:
+  Format f_;
+};
+
+// screen --by study: DICOM files grouped into studies (screen/study.h); other files one by one
+// after them. Returns the number of studies and files that failed.
+size_t run_by_study(ScreenArgs& a, const std::string& model, const std::vector<std::string>& paths,
+                    std::vector<ScreenResult> errors) {
+  Checkpoint ck = load_checkpoint(model);
+  StudyScreenOptions so;
+  so.rules = a.rules.empty() ? StudyRules{} : load_study_rules(a.rules);
+  so.cam_dir = a.cam_dir;
+  so.keep_overlay = !a.dicom_out.empty();
+  a.opt.cam = CamOutput::kNone;
+  a.opt.lung_fraction = resolve_kind(so.rules.kind, ck) == StudyKind::kCt;
+  const ModelIdentity identity = a.dicom_out.empty() ? ModelIdentity{} : model_identity(model, ck);
+  StudyInputs in = group_studies(paths);
+  for (auto& e : in.errors) errors.push_back(std::move(e));
+  Pipeline pipeline(std::move(ck), a.opt);
+  StudyPrinter printer(a.format);
+  printer.header();
+  size_t failed = 0, positive = 0, ok = 0;
+  Progress bar("screening", in.studies.size(), "study");
+  screen_studies(
+      pipeline, in, so,
+      [&](StudyOutput& out) {
+        const StudyResult& s = out.result;
+        printer.row(s);
+        bar.advance(1);
+        if (!s.error.empty()) {
+          ++failed;
+          std::cerr << "covscreen: study " << s.study_uid << ": " << s.error << "\n";
+          return;
+        }
+        ++ok;
+        positive += s.positive;
+        if (!a.dicom_out.empty()) {
+          try {
+            const ResultFiles f = write_screening_results(to_report(s, identity), out.overlay, a.dicom_out);
+            std::cerr << "covscreen: study " << s.study_uid << ": wrote " << f.sr
+                      << (f.sc.empty() ? "" : " and " + f.sc) << "\n";
+          } catch (const std::exception& e) {
+            ++failed;
+            std::cerr << "covscreen: study " << s.study_uid << ": DICOM results not written: " << e.what() << "\n";
+          }
+        }
+      },
+      nullptr);
+  bar.finish();
+  std::cerr << ok << " studies screened (" << positive << " COVID-positive at threshold "
+            << (so.rules.threshold >= 0 ? so.rules.threshold : pipeline.threshold()) << ", "
+            << describe_aggregate(so.rules) << "), " << failed
+            << " not screened. Research use only, not a medical device.\n";
+  if (in.other_files.empty() && errors.empty()) return failed;
+  // Files that are not DICOM keep the per-file behaviour, after the studies.
+  if (a.format != Format::kJson) std::printf("\n");
+  RowPrinter files(a.format, pipeline.checkpoint().classes, 60);
+  files.header();
+  for (const auto& r : pipeline.screen_files(in.other_files)) {
+    files.rows({r});
+    failed += !r.ok;
+  }
+  files.rows(errors);
+  for (const auto& r : errors) std::cerr << "covscreen: " << r.file << ": " << r.error << "\n";
+  return failed + errors.size();
+}
+
 void run(ScreenArgs& a) {
   const std::string model = a.model.empty() ? default_model_path() : a.model;
   if (!std::filesystem::exists(model))
     throw UsageError("model file " + model + " not found (pass --model M or set COVSCREEN_MODEL)");
   if (a.threads > 0) torch::set_num_threads(a.threads);
+  if (a.by == By::kFile && (!a.rules.empty() || !a.dicom_out.empty()))
+    throw UsageError("--rules and --dicom-out need --by study");
+  std::vector<ScreenResult> missing;
+  const auto paths = collect_inputs(a.inputs, &missing);
+  if (paths.empty() && missing.empty()) throw UsageError("no image or DICOM files found in the inputs");
+  if (a.by == By::kStudy) {
+    if (run_by_study(a, model, paths, std::move(missing)) > 0) throw ExitCode{kExitPartial};
+    return;
+  }
   if (!a.cam_dir.empty()) {
     a.opt.cam = CamOutput::kFiles;
     a.opt.cam_dir = a.cam_dir;
   }
-  std::vector<ScreenResult> missing;
-  const auto paths = collect_inputs(a.inputs, &missing);
-  if (paths.empty() && missing.empty()) throw UsageError("no image or DICOM files found in the inputs");
   Pipeline pipeline(load_checkpoint(model), a.opt);
 
   size_t width = 4;
@@ -148,7 +274,14 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
   add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
   c->add_option("--threads", a->threads, "Intra-op threads, shared by the workers (0 = usable CPUs)");
-  c->add_option("--cam-dir", a->cam_dir, "Also write Grad-CAM overlays here");
+  c->add_option("--cam-dir", a->cam_dir, "Also write Grad-CAM overlays here (--by study: the top slice of each study)");
+  add_enum_option(c, "--by", a->by, by_names(),
+                  "file: one row per image; study: DICOM files grouped into studies, one row per study");
+  c->add_option("--rules", a->rules,
+                "--by study: JSON file of series rules and aggregation (docs/studies.md; default: built in)")
+      ->check(CLI::ExistingFile);
+  c->add_option("--dicom-out", a->dicom_out,
+                "--by study: write a DICOM SR and a Secondary Capture (CAM) per study into this folder");
   c->callback([a] { run(*a); });
 });
 

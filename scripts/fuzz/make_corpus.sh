@@ -15,7 +15,7 @@ build=${COVSCREEN_FUZZ_BUILD:-$root/build-fuzz}
 data=${COVSCREEN_DATA:-$root/../shared/datasets}
 seeds_bin=${FUZZ_SEEDS_BIN:-$build/fuzz/fuzz_make_seeds}
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(image dicom decoder pack csv checkpoint serve)
+[ ${#targets[@]} -eq 0 ] && targets=(image dicom decoder pack csv checkpoint serve dicomweb)
 out=$build/corpus
 syn=$build/seeds
 mkdir -p "$out" "$syn"
@@ -117,6 +117,10 @@ for t in "${targets[@]}"; do
           head -c 2000 "$f" >"$out/csv/data-$(basename "$f")"
         done
       fi
+      ;;
+    dicomweb)
+      mkdir -p "$out/dicomweb"
+      cp -n --no-preserve=mode "$root"/fuzz/regressions/dicomweb/* "$out/dicomweb/"
       ;;
     serve)
       png=$(find "$syn/image" -name 'gray8.png' 2>/dev/null | head -1)

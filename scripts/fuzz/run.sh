@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 seconds=${1:-600}
 shift || true
-all=(image dicom decoder pack csv checkpoint serve)
+all=(image dicom decoder pack csv checkpoint serve dicomweb)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 build=${COVSCREEN_FUZZ_BUILD:-$root/build-fuzz}

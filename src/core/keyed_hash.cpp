@@ -119,8 +119,9 @@ std::string KeyedHasher::patient_pseudonym(const std::string& patient_id) const 
   return "pt-" + to_hex(d.data(), 6);
 }
 
-std::string KeyedHasher::replace_uid(const std::string& uid) const {
-  const Sha256Digest d = mac("uid", uid);
+std::string KeyedHasher::replace_uid(const std::string& uid) const { return uid_from_digest(mac("uid", uid)); }
+
+std::string uid_from_digest(const Sha256Digest& d) {
   unsigned __int128 v = 0;
   for (int i = 0; i < 16; ++i) v = (v << 8) | d[i];
   std::string digits;

@@ -2,11 +2,13 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <set>
 #include <sstream>
 
+#include "cam_share.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
@@ -18,17 +20,19 @@
 #include "covscreen/preprocess/data_source.h"
 #include "covscreen/report/report.h"
 #include "covscreen/screen/pipeline.h"
+#include "study_evaluation.h"
 
 namespace covscreen {
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double threshold) {
+std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double threshold,
+                            const std::vector<double>& cam_share) {
   std::ostringstream os;
   os << "path,label,patient_id";
   for (const auto& c : in.classes) os << ",prob_" << c;  // the model's classes; label = the data's own
-  os << ",predicted\n";
+  os << ",predicted" << (cam_share.empty() ? "" : ",cam_lung_share") << "\n";
   os.precision(6);
   const int k = in.num_classes;
   const int covid = in.positive;
@@ -42,7 +46,12 @@ std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double 
       if (j != covid && (pred < 0 || v > in.probs[i * k + pred])) pred = j;
     }
     if (covid >= 0 && in.probs[i * k + covid] >= threshold) pred = covid;
-    os << "," << in.classes[pred] << "\n";
+    os << "," << in.classes[pred];
+    if (!cam_share.empty()) {
+      os << ",";
+      if (std::isfinite(cam_share[size_t(i)])) os << cam_share[size_t(i)];
+    }
+    os << "\n";
   }
   return os.str();
 }
@@ -64,6 +73,8 @@ std::string model_name(const std::string& path, const Checkpoint& ck, size_t i) 
 EvaluateResult run_evaluation(const EvaluateJob& opt) {
   if (opt.models.empty()) throw UsageError("evaluate: give at least one --model");
   if (opt.out_dir.empty()) throw UsageError("evaluate: --out is required");
+  if (!opt.labels.empty()) return run_study_evaluation(opt);
+  if (!opt.rules.empty()) throw UsageError("evaluate: --rules needs --labels (study level)");
   fs::create_directories(opt.out_dir);
   EvaluateResult result;
   report::ReportInput rep;
@@ -104,6 +115,11 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     eo.threshold.description = "stored in the checkpoint (" + ck.threshold_rule + ", chosen on validation data)";
     eo.aggregation = metrics::parse_aggregation(opt.aggregation);
     metrics::Evaluation ev = metrics::evaluate_predictions(in, eo);
+    if (opt.cam_share && in.positive >= 0) {
+      Progress cams("Grad-CAM inside the lungs", data.pack.size());
+      ev.cam_lung_share = cam_lung_shares(ck, data.pack.images, in.positive, &cams);
+      cams.finish();
+    }
     if (in.positive >= 0) {
       std::vector<double> p_covid;
       for (int64_t r = 0; r < data.pack.size(); ++r) p_covid.push_back(in.probs[r * in.num_classes + in.positive]);
@@ -115,7 +131,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     while (!names.insert(name).second) name += "-" + std::to_string(i + 1);
     const std::string csv =
         (fs::path(opt.out_dir) / (i == 0 ? std::string("predictions.csv") : "predictions_" + name + ".csv")).string();
-    write_file_atomic(csv, predictions_csv(data.pack, in, ck.threshold));
+    write_file_atomic(csv, predictions_csv(data.pack, in, ck.threshold, ev.cam_lung_share));
     result.files.push_back(csv);
 
     std::ostringstream desc;

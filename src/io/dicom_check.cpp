@@ -335,6 +335,9 @@ class Walker {
       if (!sequence(p, pos + len, depth, false, key)) return false;
     }
     if (icon && !check_icon()) return false;
+    if (depth == 0 && (g == 0x0008 || g == 0x0010 || g == 0x0018 || g == 0x0020) && len <= 1024 && vr != "SQ" &&
+        !(vr.empty() && known_sequence))
+      out_.text.emplace_back(key, b_.substr(pos, len));
     if (depth == 0 && !record(g, e, pos, len)) return false;
     if (depth == 1 && in_icon_) record_icon(g, e, pos, len);
     if (pixel_data) {

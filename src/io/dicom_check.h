@@ -44,6 +44,9 @@ struct DicomScan {
 
   // Text attributes (DS/IS/LO/CS), trimmed; empty when absent.
   std::string rescale_slope, rescale_intercept, window_center, window_width, patient_id, modality;
+  // Every top-level element of groups 0008, 0010, 0018 and 0020 that is not a sequence and holds
+  // at most 1024 bytes, raw (io/dicom_header.h picks and trims what it needs), in file order.
+  std::vector<std::pair<uint32_t, std::string>> text;
   // Enhanced multi-frame: Pixel Value Transformation in the shared / per-frame functional groups.
   std::string shared_slope, shared_intercept;
   std::vector<std::pair<std::string, std::string>> per_frame_rescale;  // (slope, intercept) per frame

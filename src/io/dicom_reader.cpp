@@ -30,19 +30,11 @@
 #include "covscreen/io/image_reader.h"
 #include "dicom_check.h"
 #include "dicom_pixels.h"
+#include "gdcm_trace.h"
 #include "image_header.h"
 
 namespace covscreen {
 namespace {
-
-void silence_gdcm() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    gdcm::Trace::DebugOff();
-    gdcm::Trace::WarningOff();
-    gdcm::Trace::ErrorOff();
-  });
-}
 
 // Sizes from the header: one frame at most `max_pixels`, all frames at most
 // kDicomAllFramesFactor times that, and native pixel data holding every frame; "" when they fit.
@@ -152,7 +144,7 @@ io_detail::RawFrame gdcm_frame(const std::string& bytes, const std::string& name
 }  // namespace
 
 DicomImage decode_dicom(const std::string& bytes, const std::string& name, const DicomLimits& limits, int frame) {
-  silence_gdcm();
+  io_detail::silence_gdcm();
   if (bytes.empty()) throw FileError(name, "empty file");
   io_detail::DicomScan scan = prevalidate(bytes, name, limits);
   if (frame < 0 || frame >= scan.frames)

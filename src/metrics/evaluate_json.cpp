@@ -1,5 +1,6 @@
 // metrics.json form of an Evaluation (see evaluate.h for the field list).
 #include <cmath>
+#include <limits>
 
 #include "covscreen/metrics/evaluate.h"
 
@@ -82,6 +83,15 @@ json to_json(const Evaluation& e) {
   j["n_total"] = e.n_total;
   j["n_unlabelled"] = e.n_unlabelled;
   j["by_data_class"] = to_json(e.by_data_class);
+  if (!e.cam_lung_share.empty()) {
+    const CamShareSummary c = summarize_cam_share(e.cam_lung_share);
+    j["cam_lung_share"] = {{"mean", c.n ? nlohmann::json(c.mean) : nlohmann::json()},
+                           {"n", c.n},
+                           {"no_lungs", c.no_lungs},
+                           {"meaning",
+                            "share of the Grad-CAM mass (COVID class) inside the lung fields, mean over "
+                            "the images where lungs were found"}};
+  }
   if (e.patient) {
     json p = to_json(*e.patient, e.classes, e.positive);
     p["level"] = "patient";
@@ -96,6 +106,21 @@ json to_json(const Evaluation& e) {
     j["patient_level"] = nullptr;
   }
   return j;
+}
+
+CamShareSummary summarize_cam_share(const std::vector<double>& per_image) {
+  CamShareSummary c;
+  double sum = 0;
+  for (double v : per_image) {
+    if (std::isfinite(v)) {
+      sum += v;
+      ++c.n;
+    } else {
+      ++c.no_lungs;
+    }
+  }
+  c.mean = c.n ? sum / double(c.n) : std::numeric_limits<double>::quiet_NaN();
+  return c;
 }
 
 }  // namespace covscreen::metrics

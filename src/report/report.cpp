@@ -123,6 +123,26 @@ void by_data_class_table(detail::Document& d, const ReportInput& in, const std::
   d.paragraph("Share of each class's images with P(" + pos + ") >= the threshold: value (95% Wilson interval) k/n.");
 }
 
+// Where each model looks: the share of Grad-CAM mass inside the lung fields.
+void cam_share_table(detail::Document& d, const ReportInput& in, const std::string& pos) {
+  std::vector<std::vector<std::string>> rows{
+      {"Model", "Grad-CAM share inside the lungs (mean)", "images", "images without lungs found"}};
+  for (const ModelReport& m : in.models) {
+    if (m.evaluation.cam_lung_share.empty()) continue;
+    const metrics::CamShareSummary c = metrics::summarize_cam_share(m.evaluation.cam_lung_share);
+    char v[32];
+    std::snprintf(v, sizeof v, "%.3f", c.mean);
+    rows.push_back({m.name, c.n ? v : "-", std::to_string(c.n), std::to_string(c.no_lungs)});
+  }
+  if (rows.size() == 1) return;
+  d.heading("Where the models look");
+  d.table(rows);
+  d.paragraph("Per image, the share of the Grad-CAM map of P(" + pos +
+              ") that falls inside the lung fields found by preprocess/lung_region.h on the stage-1 image, "
+              "averaged over the images where lungs were found. A good AUC with a low share comes from "
+              "outside the lungs (borders, text, devices): a shortcut.");
+}
+
 detail::Document build(const ReportInput& in) {
   require_models(in);
   const Evaluation& first = in.models.front().evaluation;
@@ -174,6 +194,7 @@ detail::Document build(const ReportInput& in) {
   d.figure("ROC curves, slice level", roc_svg(series, "ROC — slice level (" + pos + " vs rest)"), "roc.svg");
 
   by_data_class_table(d, in, pos);
+  cam_share_table(d, in, pos);
 
   bool any_patient = false;
   for (const ModelReport& m : in.models) any_patient = any_patient || m.evaluation.patient.has_value();

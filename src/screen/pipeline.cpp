@@ -21,6 +21,7 @@
 #include "covscreen/explain/explain.h"
 #include "covscreen/io/decoder_pool.h"
 #include "covscreen/io/dicom_reader.h"
+#include "covscreen/preprocess/lung_region.h"
 #include "covscreen/preprocess/stage1.h"
 #include "covscreen/screen/worker_pool.h"
 
@@ -76,6 +77,7 @@ nlohmann::json to_json(const ScreenResult& r) {
   if (r.cam_class >= 0) j["cam_class"] = r.classes[static_cast<size_t>(r.cam_class)];
   if (!r.cam_path.empty()) j["cam"] = r.cam_path;
   if (!r.cam_png.empty()) j["cam_png_base64"] = base64_encode(r.cam_png);
+  if (r.lung_fraction >= 0) j["lung_fraction"] = r.lung_fraction;
   return j;
 }
 
@@ -189,7 +191,8 @@ WorkerPool& Pipeline::pool() {
   return *pool_;
 }
 
-PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes, size_t index, int frame) const {
+PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes, size_t index, int frame,
+                               bool keep_image) const {
   const auto t0 = Clock::now();
   PipelineInput in;
   in.file = name;
@@ -204,7 +207,8 @@ PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes
     in.image = bytes ? decoders.decode(*bytes, name, read) : decoders.read(name, read);
     in.input = stage1(in.image.gray, ck_.spec.stage1);
     if (!in.input.isContinuous()) in.input = in.input.clone();
-    if (in.want_cam)
+    if (opt_.lung_fraction) in.lung_fraction = find_lungs(in.image.gray).fraction;
+    if (in.want_cam || keep_image)
       in.image.gray = shrink_to(in.image.gray, opt_.cam_max_side);
     else
       in.image.gray.release();  // keep only what the CAM needs
@@ -232,13 +236,8 @@ torch::Tensor Pipeline::model_input(const PipelineInput& in) const {
 }
 
 void Pipeline::add_cam(const PipelineInput& in, const torch::Tensor& x1, ScreenResult& r) const {
-  const int cls = opt_.cam_class >= 0 ? opt_.cam_class : (covid_ >= 0 ? covid_ : r.predicted);
-  const ExplainResult ex = explain_image(*ck_.net, x1, cls, opt_.cam_method);
-  const cv::Mat map01 = to_mat(ex.map);
-  char label[96];
-  std::snprintf(label, sizeof label, "%s p=%.2f", ck_.classes[static_cast<size_t>(cls)].c_str(),
-                r.probs[static_cast<size_t>(cls)]);
-  r.cam_class = cls;
+  std::string label;
+  const cv::Mat map01 = cam_of(x1, r, &label);
   if (opt_.keep_cam_map) r.cam_map = map01;
   if (opt_.cam == CamOutput::kFiles) {
     const std::string stem =
@@ -248,6 +247,34 @@ void Pipeline::add_cam(const PipelineInput& in, const torch::Tensor& x1, ScreenR
     std::vector<uchar> png;
     cv::imencode(".png", cam_overlay(in.image.gray, map01, label, opt_.overlay), png);
     r.cam_png.assign(png.begin(), png.end());
+  }
+}
+
+cv::Mat Pipeline::cam_of(const torch::Tensor& x1, ScreenResult& r, std::string* label) const {
+  const int cls = opt_.cam_class >= 0 ? opt_.cam_class : (covid_ >= 0 ? covid_ : r.predicted);
+  const ExplainResult ex = explain_image(*ck_.net, x1, cls, opt_.cam_method);
+  char text[96];
+  std::snprintf(text, sizeof text, "%s p=%.2f", ck_.classes[static_cast<size_t>(cls)].c_str(),
+                r.probs[static_cast<size_t>(cls)]);
+  *label = text;
+  r.cam_class = cls;
+  return to_mat(ex.map);
+}
+
+cv::Mat Pipeline::screen_with_overlay(const std::string& path, ScreenResult* r) const {
+  std::vector<PipelineInput> batch;
+  batch.push_back(decode(path, nullptr, 0, 0, /*keep_image=*/true));
+  batch[0].want_cam = false;
+  *r = infer(batch)[0];
+  if (!r->ok) return {};
+  try {
+    std::string label;
+    const cv::Mat map01 = cam_of(model_input(batch[0]), *r, &label);
+    if (opt_.keep_cam_map) r->cam_map = map01;
+    return cam_overlay(batch[0].image.gray, map01, label, opt_.overlay);
+  } catch (const std::exception& e) {
+    r->error = std::string("screened, but the CAM overlay failed: ") + e.what();
+    return {};
   }
 }
 
@@ -286,6 +313,7 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     r.threshold = threshold_;
     r.decode_ms = in.decode_ms;
     r.queue_ms = in.queue_ms;
+    r.lung_fraction = in.lung_fraction;
     if (!in.error.empty()) {
       r.error = in.error;
       continue;

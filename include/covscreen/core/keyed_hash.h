@@ -14,6 +14,9 @@ using Sha256Digest = std::array<uint8_t, 32>;
 Sha256Digest sha256(const std::string& data);
 Sha256Digest hmac_sha256(const std::string& key, const std::string& message);
 std::string to_hex(const uint8_t* data, size_t n);
+// "2.25." + the first 128 bits of the digest in decimal (a UUID-derived UID, PS3.5 B.2): at most
+// 44 characters, digits and dots only.
+std::string uid_from_digest(const Sha256Digest& d);
 inline std::string to_hex(const Sha256Digest& d) { return to_hex(d.data(), d.size()); }
 
 inline constexpr size_t kMinKeyBytes = 16;

@@ -1,6 +1,8 @@
 #pragma once
-// `covscreen evaluate`: one or more checkpoints on one data set (pack, manifest or folder).
-// Writes into out_dir: predictions.csv (columns path,label,patient_id,prob_<class>...,predicted;
+// `covscreen evaluate`: one or more checkpoints on one data set (pack, manifest or folder), or
+// one checkpoint on DICOM studies (study level, with a labels CSV).
+// Writes into out_dir: predictions.csv (columns path,label,patient_id,prob_<class>...,predicted,
+// cam_lung_share;
 // with several models, predictions_<name>.csv for the 2nd and later), and the report files of
 // report/report.h (metrics.json, report.md, report.html, roc.svg, ...). Labels line up through
 // the canonical vocabulary: a covid/non-covid model evaluates pneumonia/normal data as non-covid.
@@ -20,8 +22,13 @@ struct EvaluateJob {
   std::string out_dir;
   std::string aggregation = "mean";  // patient-level: mean | max
   std::string cache_dir;             // on-the-fly packs; "" = <out_dir>/packs
+  bool cam_share = true;             // Grad-CAM share inside the lungs, per image and mean (metrics.json)
   InferenceOptions inference;
   std::string command;  // recorded in the report
+  // Study level (`evaluate --labels`): `data` is a folder of DICOM studies, `labels` a CSV with
+  // columns study_uid,label or patient,label (patient = PatientID as in the files), screened by
+  // screen/study.h with `rules` (a rules file; "" = the defaults), one model.
+  std::string labels, rules;
 };
 
 struct EvaluateResult {
@@ -30,6 +37,9 @@ struct EvaluateResult {
   size_t unreadable = 0;   // data files that could not be packed
 };
 
+// With `labels` set: one row per study in study_predictions.csv, the study-level metrics in
+// metrics.json / report.*, and under metrics.json "run": the rules, and the AUC of every
+// aggregation rule on the same slice probabilities ("aggregation_rules"), to choose one.
 EvaluateResult run_evaluation(const EvaluateJob& opt);
 
 }  // namespace covscreen

@@ -69,7 +69,17 @@ struct Evaluation {
   // Slice-level COVID calls per class of the data's own vocabulary (call_rates.h); filled by
   // the caller that knows the data's classes (screen/evaluate.cpp), empty otherwise.
   std::vector<ClassCallRate> by_data_class;
+  // Where the model looks: per image, the share of its Grad-CAM mass (COVID class) inside the
+  // lung fields; NaN where no lungs were found. Filled by the caller (src/evaluate), else empty.
+  std::vector<double> cam_lung_share;
 };
+
+// The mean of the finite per-image shares (NaN when none), and how many images had no lungs.
+struct CamShareSummary {
+  double mean = 0;
+  long n = 0, no_lungs = 0;
+};
+CamShareSummary summarize_cam_share(const std::vector<double>& per_image);
 
 // Throws covscreen::UsageError when there is no positive class (no COVID class in `classes` and
 // positive < 0) or K < 2; covscreen::Error on mismatched sizes, labels >= K or no labelled sample.
@@ -85,7 +95,8 @@ LevelMetrics evaluate_level(const std::vector<float>& probs, int num_classes, co
 // confusion_multiclass {labels, matrix}, per_class {name: {precision, recall, f1, support,
 // predicted, auc, ap}}, macro_auc, macro_f1, roc {fpr, tpr, thresholds (first = null, i.e. +inf)},
 // classes, positive_class, n_total, n_unlabelled, n_positive, n_negative, notes, and
-// patient_level (the same per-level fields plus aggregation, n_patients, label_rule) or null.
+// patient_level (the same per-level fields plus aggregation, n_patients, label_rule) or null, and
+// cam_lung_share {mean, n, no_lungs} when it was measured.
 nlohmann::json to_json(const Evaluation& e);
 nlohmann::json to_json(const LevelMetrics& m, const std::vector<std::string>& classes, int positive);
 

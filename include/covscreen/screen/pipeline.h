@@ -57,8 +57,9 @@ struct PipelineOptions {
   int cam_class = -1;   // the class CAMs explain; -1: COVID, else the predicted class
   CamMethod cam_method = CamMethod::kGradCam;
   OverlayOptions overlay;
-  int cam_max_side = 0;       // > 0: overlays drawn on the picture shrunk to at most this side
-  bool keep_cam_map = false;  // also keep the raw map in the result (explain's checks)
+  int cam_max_side = 0;        // > 0: overlays drawn on the picture shrunk to at most this side
+  bool keep_cam_map = false;   // also keep the raw map in the result (explain's checks)
+  bool lung_fraction = false;  // measure the lung share of each image (preprocess/lung_region.h)
 };
 
 // One image's result: the record `screen --format json` and POST /v1/screen both write.
@@ -75,17 +76,18 @@ struct ScreenResult {
   double covid_prob = std::numeric_limits<double>::quiet_NaN();
   bool positive = false;  // covid_prob >= threshold
   double threshold = 0.5;
-  int cam_class = -1;    // the class the CAM explains (when one was made)
-  std::string cam_path;  // CamOutput::kFiles
-  std::string cam_png;   // CamOutput::kPng: PNG bytes
-  cv::Mat cam_map;       // keep_cam_map: CV_32FC1 [S x S] in [0, 1]
+  int cam_class = -1;         // the class the CAM explains (when one was made)
+  std::string cam_path;       // CamOutput::kFiles
+  std::string cam_png;        // CamOutput::kPng: PNG bytes
+  cv::Mat cam_map;            // keep_cam_map: CV_32FC1 [S x S] in [0, 1]
+  double lung_fraction = -1;  // PipelineOptions::lung_fraction: lung pixels / all pixels; -1 when not measured
   double decode_ms = 0, queue_ms = 0, inference_ms = 0;
   int batch_size = 0;  // images in the model call
 };
 // {"file", "ok", "error"?, and when screened: "format", "width", "height", "probabilities"
 // {class: p}, "predicted", "covid_probability", "positive", "threshold", "batch_size",
 // "timings_ms" {decode, queue, inference}; with a CAM: "cam_class" and "cam" (file) or
-// "cam_png_base64"}.
+// "cam_png_base64"; with PipelineOptions::lung_fraction: "lung_fraction"}.
 nlohmann::json to_json(const ScreenResult& r);
 
 // A decoded image between the decode and model stages (the server decodes on its HTTP threads).
@@ -96,6 +98,7 @@ struct PipelineInput {
   DecodedImage image;  // gray at original size: kept only while a CAM overlay is wanted
   cv::Mat input;       // stage-1 output, CV_8UC1 [S x S], continuous
   bool want_cam = false;
+  double lung_fraction = -1;
   std::string cam_stem;  // CamOutput::kFiles: <cam_dir>/<cam_stem>_cam.png (see cam_stems)
   double decode_ms = 0, queue_ms = 0;
 };
@@ -140,6 +143,9 @@ class Pipeline {
                              int frame = 0) const;  // frame: of a multi-frame DICOM file (0-based)
   std::vector<ScreenResult> infer(std::vector<PipelineInput>& batch) const;  // one model call
   torch::Tensor model_input(const PipelineInput& in) const;                  // stage 2 output [1, C, S, S]
+  // One file screened with its CAM overlay (BGR, at most cam_max_side), whatever PipelineOptions::cam
+  // says; the overlay is empty when the file could not be screened (r->error says why).
+  cv::Mat screen_with_overlay(const std::string& path, ScreenResult* r) const;
 
   WorkerPool& pool();  // created on first use, with the intra-op threads as set then
   const Checkpoint& checkpoint() const { return ck_; }
@@ -149,8 +155,10 @@ class Pipeline {
   int workers() const { return opt_.workers; }
 
  private:
-  PipelineInput decode(const std::string& name, const std::string* bytes, size_t index, int frame = 0) const;
+  PipelineInput decode(const std::string& name, const std::string* bytes, size_t index, int frame = 0,
+                       bool keep_image = false) const;
   void add_cam(const PipelineInput& in, const torch::Tensor& x1, ScreenResult& r) const;
+  cv::Mat cam_of(const torch::Tensor& x1, ScreenResult& r, std::string* label) const;  // map in [0, 1]; sets cam_class
   Checkpoint ck_;
   PipelineOptions opt_;
   double threshold_;

@@ -1,0 +1,20 @@
+#pragma once
+// Private to src/evaluate: where a model looks. Per stage-1 image, the share of the Grad-CAM map
+// of class `cls` inside the lung fields (preprocess/lung_region.h on the same image); NaN when no
+// lungs are found there (fewer than kMinLungFraction of the pixels).
+#include <torch/types.h>
+
+#include <vector>
+
+#include "covscreen/models/checkpoint.h"
+
+namespace covscreen {
+
+class Progress;
+
+inline constexpr double kMinLungFraction = 0.02;
+
+// stage1: uint8 [N, S, S]. The model is used as it is (eval mode, its device).
+std::vector<double> cam_lung_shares(const Checkpoint& ck, const torch::Tensor& stage1, int cls, Progress* progress);
+
+}  // namespace covscreen
