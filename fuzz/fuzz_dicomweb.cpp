@@ -17,7 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     switch (data[0] % 3) {
       case 0: {
         std::vector<MultipartPart> streamed;
-        MultipartParser p("b", {[&](const std::map<std::string, std::string>& h) { streamed.push_back({h, ""}); },
+        MultipartParser p("b", {[&](const std::map<std::string, std::string>& h) {
+                                  streamed.push_back({h, ""});
+                                },
                                 [&](const char* d, size_t n) { streamed.back().body.append(d, n); }, [] {}});
         const size_t chunk = 1 + data[0] / 3 % 17;
         for (size_t at = 0; at < in.size(); at += chunk) p.feed(in.data() + at, std::min(chunk, in.size() - at));

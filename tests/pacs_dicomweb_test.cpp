@@ -234,7 +234,7 @@ json study_match(const std::string& uid, const std::string& date) {
 TEST(DicomWebClient, TokenPrefixQueryAndPaging) {
   FakeArchive fake;
   std::vector<std::string> seen_queries;
-  std::atomic<int> unauthorized{0};
+  std::atomic<int> unauthorized{0}, cap{1000};  // cap: the archive's own page limit
   fake.http.Get("/pacs/dw/studies", [&](const httplib::Request& req, httplib::Response& res) {
     if (req.get_header_value("Authorization") != "Bearer s3cret" ||
         req.get_header_value("Accept") != "application/dicom+json") {
@@ -244,7 +244,7 @@ TEST(DicomWebClient, TokenPrefixQueryAndPaging) {
     }
     seen_queries.push_back(req.get_param_value("StudyDate") + "|" + req.get_param_value("limit") + "|" +
                            req.get_param_value("offset"));
-    const int limit = std::stoi(req.get_param_value("limit")),
+    const int limit = std::min(cap.load(), std::stoi(req.get_param_value("limit"))),
               offset = req.has_param("offset") ? std::stoi(req.get_param_value("offset")) : 0;
     json out = json::array();
     for (int i = offset; i < std::min(5, offset + limit); ++i)
@@ -261,7 +261,15 @@ TEST(DicomWebClient, TokenPrefixQueryAndPaging) {
   EXPECT_EQ(all[3].patient_id, "P-1.2.3");
   EXPECT_EQ(all[3].modalities, (std::vector<std::string>{"CT", "SR"}));
   EXPECT_EQ(all[3].instances, 12);
-  EXPECT_EQ(seen_queries, (std::vector<std::string>{"20240101-|2|", "20240101-|2|2", "20240101-|2|4"}));
+  // A short page is not the end (archives cap their pages): only an empty page is.
+  EXPECT_EQ(seen_queries,
+            (std::vector<std::string>{"20240101-|2|", "20240101-|2|2", "20240101-|2|4", "20240101-|2|5"}));
+  // An archive that caps pages at 2 when asked for 4 still gives every study.
+  cap = 2;
+  seen_queries.clear();
+  EXPECT_EQ(c.search_all_studies("20240101", 4).size(), 5u);
+  EXPECT_EQ(seen_queries,
+            (std::vector<std::string>{"20240101-|4|", "20240101-|4|2", "20240101-|4|4", "20240101-|4|5"}));
 }
 
 TEST(DicomWebClient, ErrorsNameUrlAndStatus) {

@@ -45,6 +45,9 @@ TEST(StudyRules, JsonRoundTripAndClearErrors) {
   EXPECT_THROW(study_rules_from_json(nlohmann::json{{"top_k", 0}}, "r.json"), UsageError);
   EXPECT_THROW(study_rules_from_json(nlohmann::json{{"top_k", "five"}}, "r.json"), UsageError);
   EXPECT_THROW(study_rules_from_json(nlohmann::json::array(), "r.json"), UsageError);
+  EXPECT_THROW(study_rules_from_json(nlohmann::json{{"top_k", 2.7}}, "r.json"), UsageError);
+  EXPECT_THROW(study_rules_from_json(nlohmann::json{{"threshold", -0.5}}, "r.json"), UsageError);
+  EXPECT_LT(study_rules_from_json(nlohmann::json{{"threshold", nullptr}}, "r.json").threshold, 0);
 }
 
 TEST(StudyAggregate, EachRule) {
@@ -119,6 +122,30 @@ TEST(StudyGrouping, SlicesInPatientOrderAndTheSeriesTheRulesPick) {
   c = choose_series(studies[0], rules, StudyKind::kCt);
   EXPECT_EQ(c.series, -1);
   EXPECT_NE(c.why_none.find("no screenable CT series"), std::string::npos) << c.why_none;
+}
+
+TEST(StudyGrouping, DuplicatesCountOnceLocalizersAndDerivedSeriesGiveWay) {
+  std::vector<DicomHeader> headers;
+  for (int i = 0; i < 12; ++i) headers.push_back(slice("1.2.6.1", 2.0 * i, 2, i + 1));
+  headers.push_back(headers[3]);  // the same file given twice (a folder and its parent)
+  headers.back().path = "/other/copy.dcm";
+  for (int i = 0; i < 12; ++i) {
+    headers.push_back(slice("1.2.6.2", 2.0 * i, 2, i + 1));  // a derived (MIP) series, same thickness
+    headers.back().image_type = "DERIVED\\SECONDARY\\MIP";
+  }
+  for (int i = 0; i < 12; ++i) {
+    headers.push_back(slice("1.2.6.3", 2.0 * i, 2, i + 1));  // an axial localizer
+    headers.back().image_type = "ORIGINAL\\PRIMARY\\LOCALIZER";
+  }
+  const std::vector<StudyGroup> st = group_headers(headers);
+  ASSERT_EQ(st[0].series.size(), 3u);
+  EXPECT_EQ(st[0].series[0].instances.size(), 12u) << "a repeated instance counts once";
+  const SeriesChoice c = choose_series(st[0], StudyRules{}, StudyKind::kCt);
+  ASSERT_GE(c.series, 0);
+  EXPECT_EQ(st[0].series[size_t(c.series)].series_uid, "1.2.6.1");
+  std::map<std::string, std::string> why(c.skipped.begin(), c.skipped.end());
+  EXPECT_NE(why["1.2.6.3"].find("localizer"), std::string::npos) << why["1.2.6.3"];
+  EXPECT_NE(why["1.2.6.2"].find("another series"), std::string::npos) << why["1.2.6.2"];
 }
 
 TEST(StudyGrouping, XrayFrontalViewsOnly) {

@@ -151,8 +151,7 @@ size_t run_by_study(ScreenArgs& a, const std::string& model, const std::vector<s
   so.rules = a.rules.empty() ? StudyRules{} : load_study_rules(a.rules);
   so.cam_dir = a.cam_dir;
   so.keep_overlay = !a.dicom_out.empty();
-  a.opt.cam = CamOutput::kNone;
-  a.opt.lung_fraction = resolve_kind(so.rules.kind, ck) == StudyKind::kCt;
+  a.opt = study_pipeline_options(a.opt, so.rules, ck);
   const ModelIdentity identity = a.dicom_out.empty() ? ModelIdentity{} : model_identity(model, ck);
   StudyInputs in = group_studies(paths);
   for (auto& e : in.errors) errors.push_back(std::move(e));
@@ -188,8 +187,7 @@ size_t run_by_study(ScreenArgs& a, const std::string& model, const std::vector<s
       nullptr);
   bar.finish();
   std::cerr << ok << " studies screened (" << positive << " COVID-positive at threshold "
-            << (so.rules.threshold >= 0 ? so.rules.threshold : pipeline.threshold()) << ", "
-            << describe_aggregate(so.rules) << "), " << failed
+            << study_threshold(so.rules, pipeline) << ", " << describe_aggregate(so.rules) << "), " << failed
             << " not screened. Research use only, not a medical device.\n";
   if (in.other_files.empty() && errors.empty()) return failed;
   // Files that are not DICOM keep the per-file behaviour, after the studies.
@@ -198,7 +196,10 @@ size_t run_by_study(ScreenArgs& a, const std::string& model, const std::vector<s
   files.header();
   for (const auto& r : pipeline.screen_files(in.other_files)) {
     files.rows({r});
-    failed += !r.ok;
+    if (!r.ok) {
+      ++failed;
+      std::cerr << "covscreen: " << r.file << ": " << r.error << "\n";
+    }
   }
   files.rows(errors);
   for (const auto& r : errors) std::cerr << "covscreen: " << r.file << ": " << r.error << "\n";
@@ -274,7 +275,8 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
   add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
   c->add_option("--threads", a->threads, "Intra-op threads, shared by the workers (0 = usable CPUs)");
-  c->add_option("--cam-dir", a->cam_dir, "Also write Grad-CAM overlays here (--by study: the top slice of each study)");
+  c->add_option("--cam-dir", a->cam_dir,
+                "Also write Grad-CAM overlays here (--by study: the top slice of each study only)");
   add_enum_option(c, "--by", a->by, by_names(),
                   "file: one row per image; study: DICOM files grouped into studies, one row per study");
   c->add_option("--rules", a->rules,

@@ -46,7 +46,7 @@ std::vector<double> cam_lung_shares(const Checkpoint& ck, const torch::Tensor& s
       cv::Mat mask;
       lungs.mask.convertTo(mask, CV_32F, 1.0 / 255.0);
       const double inside = cv::sum(cam.mul(mask))[0];
-      out.push_back(total > 0 ? inside / total : std::numeric_limits<double>::quiet_NaN());
+      out.push_back(total > 0 ? inside / total : -1.0);
     }
     if (progress) progress->advance(size_t(m));
   }

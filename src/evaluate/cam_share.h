@@ -1,7 +1,8 @@
 #pragma once
 // Private to src/evaluate: where a model looks. Per stage-1 image, the share of the Grad-CAM map
 // of class `cls` inside the lung fields (preprocess/lung_region.h on the same image); NaN when no
-// lungs are found there (fewer than kMinLungFraction of the pixels).
+// lungs are found there (fewer than kMinLungFraction of the pixels), -1 when the map is all zero
+// (metrics::summarize_cam_share counts both apart).
 #include <torch/types.h>
 
 #include <vector>
@@ -11,8 +12,6 @@
 namespace covscreen {
 
 class Progress;
-
-inline constexpr double kMinLungFraction = 0.02;
 
 // stage1: uint8 [N, S, S]. The model is used as it is (eval mode, its device).
 std::vector<double> cam_lung_shares(const Checkpoint& ck, const torch::Tensor& stage1, int cls, Progress* progress);

@@ -49,7 +49,7 @@ std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double 
     os << "," << in.classes[pred];
     if (!cam_share.empty()) {
       os << ",";
-      if (std::isfinite(cam_share[size_t(i)])) os << cam_share[size_t(i)];
+      if (cam_share[size_t(i)] >= 0) os << cam_share[size_t(i)];  // empty: no lungs, or an all-zero map
     }
     os << "\n";
   }

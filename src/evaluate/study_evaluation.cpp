@@ -64,7 +64,7 @@ EvaluateResult run_study_evaluation(const EvaluateJob& job) {
   so.rules = job.rules.empty() ? StudyRules{} : load_study_rules(job.rules);
   PipelineOptions po;
   po.inference = job.inference;
-  po.lung_fraction = resolve_kind(so.rules.kind, ck) == StudyKind::kCt;
+  po = study_pipeline_options(po, so.rules, ck);
   Pipeline pipeline(std::move(ck), po);
 
   std::vector<ScreenResult> missing;
@@ -117,7 +117,7 @@ EvaluateResult run_study_evaluation(const EvaluateJob& job) {
   result.files.push_back(csv_path);
   result.unreadable = unscreened + in.errors.size() + missing.size();
 
-  const double threshold = so.rules.threshold >= 0 ? so.rules.threshold : pipeline.threshold();
+  const double threshold = study_threshold(so.rules, pipeline);
   metrics::EvaluateOptions eo;
   eo.threshold = metrics::fixed_threshold(threshold);
   eo.threshold.description = so.rules.threshold >= 0

@@ -464,7 +464,8 @@ std::string screening_sr(const ScreeningReport& rep) {
   if (rep.slices_skipped > 0) {
     put(ds, 0x0040, 0xA491, gdcm::VR::CS, "PARTIAL");
     put(ds, 0x0040, 0xA492, gdcm::VR::LO,
-        std::to_string(rep.slices_skipped) + " slice(s) of the series could not be screened");
+        std::to_string(rep.slices_skipped) + " slice(s) not counted: rules, no lungs or unreadable");
+    ;
   } else {
     put(ds, 0x0040, 0xA491, gdcm::VR::CS, "COMPLETE");
   }
@@ -599,12 +600,16 @@ std::string screening_sc(const ScreeningReport& rep, const cv::Mat& overlay_bgr)
   return encode(ds, kSecondaryCapture, instance_uid);
 }
 
+std::string uid_file_name(const std::string& uid) {
+  std::string name = uid.empty() ? "_" : uid;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
+  return name;
+}
+
 ResultFiles write_screening_results(const ScreeningReport& rep, const cv::Mat& overlay_bgr, const std::string& dir) {
   check_ids(rep);
-  std::string folder_name = rep.study.study_uid;
-  for (char& c : folder_name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
-  const fs::path folder = fs::path(dir) / folder_name;
+  const fs::path folder = fs::path(dir) / uid_file_name(rep.study.study_uid);
   // Encode first: nothing is written when either object cannot be made.
   const std::string sr = screening_sr(rep);
   const std::string sc = overlay_bgr.empty() ? std::string() : screening_sc(rep, overlay_bgr);

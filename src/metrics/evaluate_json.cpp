@@ -88,6 +88,7 @@ json to_json(const Evaluation& e) {
     j["cam_lung_share"] = {{"mean", c.n ? nlohmann::json(c.mean) : nlohmann::json()},
                            {"n", c.n},
                            {"no_lungs", c.no_lungs},
+                           {"empty_map", c.empty_map},
                            {"meaning",
                             "share of the Grad-CAM mass (COVID class) inside the lung fields, mean over "
                             "the images where lungs were found"}};
@@ -112,11 +113,13 @@ CamShareSummary summarize_cam_share(const std::vector<double>& per_image) {
   CamShareSummary c;
   double sum = 0;
   for (double v : per_image) {
-    if (std::isfinite(v)) {
+    if (std::isnan(v)) {
+      ++c.no_lungs;
+    } else if (v < 0) {
+      ++c.empty_map;
+    } else {
       sum += v;
       ++c.n;
-    } else {
-      ++c.no_lungs;
     }
   }
   c.mean = c.n ? sum / double(c.n) : std::numeric_limits<double>::quiet_NaN();

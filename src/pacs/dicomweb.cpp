@@ -328,7 +328,7 @@ std::vector<StudySummary> DicomWebClient::search_all_studies(const std::string& 
   if (page < 1) page = 100;
   std::vector<StudySummary> out;
   std::set<std::string> seen;
-  for (int offset = 0;; offset += page) {
+  for (int offset = 0;;) {
     StudyQuery q;
     q.date_from = date_from;
     q.limit = page;
@@ -340,8 +340,10 @@ std::vector<StudySummary> DicomWebClient::search_all_studies(const std::string& 
         out.push_back(s);
         ++fresh;
       }
-    // A short page ends the list; so does a page of nothing new (an archive ignoring offset).
-    if (int(got.size()) < page || fresh == 0) break;
+    // An empty page ends the list; so does a page of nothing new (an archive ignoring offset). A
+    // short page does not: archives cap pages below the limit asked for (e.g. at 200).
+    if (got.empty() || fresh == 0) break;
+    offset += int(got.size());
   }
   return out;
 }

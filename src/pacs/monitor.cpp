@@ -171,8 +171,7 @@ PacsMonitor::PacsMonitor(PacsOptions opt, std::ostream& log) : opt_(std::move(op
   if (opt_.kind != StudyKind::kAuto) rules_.kind = opt_.kind;
   rules_.kind = resolve_kind(rules_.kind, ck);
   model_ = model_identity(opt_.model_path, ck);
-  PipelineOptions po = opt_.pipeline;
-  if (rules_.kind == StudyKind::kCt && rules_.ct_min_lung_fraction > 0) po.lung_fraction = true;
+  const PipelineOptions po = study_pipeline_options(opt_.pipeline, rules_, ck);
   pipeline_ = std::make_unique<Pipeline>(std::move(ck), po);
   load_state();
 }

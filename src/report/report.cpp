@@ -126,13 +126,14 @@ void by_data_class_table(detail::Document& d, const ReportInput& in, const std::
 // Where each model looks: the share of Grad-CAM mass inside the lung fields.
 void cam_share_table(detail::Document& d, const ReportInput& in, const std::string& pos) {
   std::vector<std::vector<std::string>> rows{
-      {"Model", "Grad-CAM share inside the lungs (mean)", "images", "images without lungs found"}};
+      {"Model", "Grad-CAM share inside the lungs (mean)", "images", "images without lungs found", "all-zero maps"}};
   for (const ModelReport& m : in.models) {
     if (m.evaluation.cam_lung_share.empty()) continue;
     const metrics::CamShareSummary c = metrics::summarize_cam_share(m.evaluation.cam_lung_share);
     char v[32];
     std::snprintf(v, sizeof v, "%.3f", c.mean);
-    rows.push_back({m.name, c.n ? v : "-", std::to_string(c.n), std::to_string(c.no_lungs)});
+    rows.push_back(
+        {m.name, c.n ? v : "-", std::to_string(c.n), std::to_string(c.no_lungs), std::to_string(c.empty_map)});
   }
   if (rows.size() == 1) return;
   d.heading("Where the models look");

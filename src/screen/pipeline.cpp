@@ -265,15 +265,15 @@ cv::Mat Pipeline::screen_with_overlay(const std::string& path, ScreenResult* r) 
   std::vector<PipelineInput> batch;
   batch.push_back(decode(path, nullptr, 0, 0, /*keep_image=*/true));
   batch[0].want_cam = false;
-  *r = infer(batch)[0];
-  if (!r->ok) return {};
   try {
+    *r = infer(batch)[0];
+    if (!r->ok) return {};
     std::string label;
     const cv::Mat map01 = cam_of(model_input(batch[0]), *r, &label);
     if (opt_.keep_cam_map) r->cam_map = map01;
     return cam_overlay(batch[0].image.gray, map01, label, opt_.overlay);
   } catch (const std::exception& e) {
-    r->error = std::string("screened, but the CAM overlay failed: ") + e.what();
+    r->error = std::string(r->ok ? "screened, but the CAM overlay failed: " : "could not be screened: ") + e.what();
     return {};
   }
 }
@@ -364,8 +364,16 @@ std::vector<ScreenResult> Pipeline::screen_files(const std::vector<std::string>&
       std::lock_guard<std::mutex> lock(mu);
       if (progress) progress->advance(batch.size());
       done[k] = 1;
-      for (; emitted < batches && done[emitted]; ++emitted)
-        if (on_batch) on_batch(results[emitted]);
+      while (emitted < batches && done[emitted]) {
+        const size_t e = emitted++;  // before the callback: a batch is never handed over twice
+        if (!on_batch) continue;
+        try {
+          on_batch(results[e]);
+        } catch (...) {  // the caller gave up: the other workers stop too
+          next = batches;
+          throw;
+        }
+      }
     }
   };
   if (batches == 1)

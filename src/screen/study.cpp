@@ -10,6 +10,7 @@
 #include <numeric>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
+#include <type_traits>
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
@@ -49,6 +50,10 @@ namespace {
 
 template <class T>
 T get_as(const nlohmann::json& v, const std::string& what, const std::string& key) {
+  if (std::is_same<T, int>::value && !v.is_number_integer())
+    throw UsageError(what + ": '" + key + "' must be a whole number (" + v.dump() + ")");
+  if (std::is_same<T, double>::value && !v.is_number())
+    throw UsageError(what + ": '" + key + "' must be a number (" + v.dump() + ")");
   try {
     return v.get<T>();
   } catch (const nlohmann::json::exception&) {
@@ -94,7 +99,7 @@ StudyRules study_rules_from_json(const nlohmann::json& j, const std::string& wha
       check(r.top_k >= 1, what, key, ">= 1");
     } else if (key == "threshold") {
       r.threshold = v.is_null() ? -1 : get_as<double>(v, what, key);
-      check(r.threshold < 0 || r.threshold <= 1, what, key, "in [0, 1] (or null: the model's)");
+      check(v.is_null() || (r.threshold >= 0 && r.threshold <= 1), what, key, "in [0, 1] (or null: the model's)");
     } else if (key == "report_top") {
       r.report_top = get_as<int>(v, what, key);
       check(r.report_top >= 1, what, key, ">= 1");
@@ -160,6 +165,16 @@ double aggregate_study(std::vector<double> probs, const StudyRules& r) {
   return probs.front();
 }
 
+double study_threshold(const StudyRules& r, const Pipeline& p) {
+  return r.threshold >= 0 ? r.threshold : p.threshold();
+}
+
+PipelineOptions study_pipeline_options(PipelineOptions base, const StudyRules& r, const Checkpoint& ck) {
+  base.lung_fraction = resolve_kind(r.kind, ck) == StudyKind::kCt && r.ct_min_lung_fraction > 0;
+  base.cam = CamOutput::kNone;
+  return base;
+}
+
 // ---------------------------------------------------------------- grouping
 
 namespace {
@@ -207,7 +222,9 @@ std::vector<StudyGroup> group_headers(std::vector<DicomHeader> headers) {
   std::vector<StudyGroup> studies;
   std::map<std::string, size_t> study_at;
   std::map<std::pair<size_t, std::string>, size_t> series_at;
+  std::set<std::pair<std::string, int>> seen;  // (SOP Instance UID, frame): the same file given twice
   for (auto& h : headers) {
+    if (!seen.emplace(h.sop_instance_uid, frame_of(h.path)).second) continue;
     auto [it, added] = study_at.emplace(h.study_uid, studies.size());
     if (added) studies.push_back({h.study_uid, {}});
     StudyGroup& st = studies[it->second];
@@ -253,6 +270,7 @@ StudyInputs group_studies(const std::vector<std::string>& paths) {
       out.other_files.push_back(address);
       continue;
     }
+    if (lower_trim(fs::path(file).filename().string()) == "dicomdir") continue;  // an export's index
     auto it = cache.find(file);
     if (it == cache.end()) {
       try {
@@ -316,8 +334,11 @@ SeriesChoice choose_series(const StudyGroup& study, const StudyRules& rules, Stu
     if (!refusal.empty()) {
       c.skipped.emplace_back(s.series_uid, refusal);
     } else if (kind == StudyKind::kCt) {
-      if (!std::all_of(s.instances.begin(), s.instances.end(),
-                       [&](const DicomHeader& h) { return axial_within(h, rules.axial_max_tilt_deg); })) {
+      if (std::any_of(s.instances.begin(), s.instances.end(),
+                      [](const DicomHeader& h) { return h.image_type.find("LOCALIZER") != std::string::npos; })) {
+        c.skipped.emplace_back(s.series_uid, "a localizer (ImageType LOCALIZER)");
+      } else if (!std::all_of(s.instances.begin(), s.instances.end(),
+                              [&](const DicomHeader& h) { return axial_within(h, rules.axial_max_tilt_deg); })) {
         c.skipped.emplace_back(s.series_uid, "not axial");
       } else if (int(s.instances.size()) < rules.ct_min_slices) {
         c.skipped.emplace_back(s.series_uid, std::to_string(s.instances.size()) + " slices (fewer than " +
@@ -330,9 +351,12 @@ SeriesChoice choose_series(const StudyGroup& study, const StudyRules& rules, Stu
     }
   }
   if (kind == StudyKind::kCt) {
-    // The slice thickness closest to the configured one; then more slices; then series order.
+    // Original images before derived ones (reformats, MIPs); then the slice thickness closest to
+    // the configured one; then more slices; then series order.
+    auto original = [&](const SeriesGroup& g) { return g.instances.front().image_type.rfind("DERIVED", 0) != 0; };
     auto better = [&](int a, int b) {
       const SeriesGroup &sa = study.series[size_t(a)], &sb = study.series[size_t(b)];
+      if (original(sa) != original(sb)) return original(sa);
       const double da = sa.slice_thickness > 0 ? std::abs(sa.slice_thickness - rules.ct_slice_thickness_mm) : 1e9;
       const double db = sb.slice_thickness > 0 ? std::abs(sb.slice_thickness - rules.ct_slice_thickness_mm) : 1e9;
       if (da != db) return da < db;
@@ -467,12 +491,6 @@ struct Planned {
   size_t first = 0, count = 0;  // its slices in the flat input list
 };
 
-std::string file_stem_for(const std::string& uid) {
-  std::string s;
-  for (char ch : uid) s += (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-') ? ch : '_';
-  return s.empty() ? "study" : s.substr(0, 120);
-}
-
 StudyOutput finish(const Planned& pl, const std::vector<ScreenResult>& slices, const StudyRules& rules,
                    const Pipeline& p, StudyKind kind, const StudyScreenOptions& opt) {
   StudyOutput out;
@@ -480,7 +498,7 @@ StudyOutput finish(const Planned& pl, const std::vector<ScreenResult>& slices, c
   const StudyGroup& st = *pl.study;
   s.study_uid = st.study_uid;
   s.aggregation = describe_aggregate(rules);
-  s.threshold = rules.threshold >= 0 ? rules.threshold : p.threshold();
+  s.threshold = study_threshold(rules, p);
   s.skipped_series = pl.choice.skipped;
   s.covid_probability = std::numeric_limits<double>::quiet_NaN();
   if (!st.series.empty() && !st.series.front().instances.empty()) {
@@ -544,16 +562,21 @@ StudyOutput finish(const Planned& pl, const std::vector<ScreenResult>& slices, c
   if (!opt.cam_dir.empty() || opt.keep_overlay) {
     ScreenResult top;
     cv::Mat overlay = p.screen_with_overlay(s.top.front().file, &top);
-    if (overlay.empty()) {
-      s.slice_errors.push_back("CAM overlay: " + top.error);
+    if (overlay.empty()) {  // noted in the study's errors; the study stands
+      s.slice_errors.push_back(s.top.front().file + ": " + top.error);
     } else {
       if (!opt.cam_dir.empty()) {
-        std::error_code ec;
-        fs::create_directories(opt.cam_dir, ec);
-        std::vector<uchar> png;
-        cv::imencode(".png", overlay, png);
-        s.cam_path = (fs::path(opt.cam_dir) / (file_stem_for(s.study_uid) + "_cam.png")).string();
-        write_file_atomic(s.cam_path, std::string(png.begin(), png.end()));
+        try {
+          std::error_code ec;
+          fs::create_directories(opt.cam_dir, ec);
+          std::vector<uchar> png;
+          cv::imencode(".png", overlay, png);
+          const std::string path = (fs::path(opt.cam_dir) / (uid_file_name(s.study_uid) + "_cam.png")).string();
+          write_file_atomic(path, std::string(png.begin(), png.end()));
+          s.cam_path = path;
+        } catch (const std::exception& e) {
+          s.slice_errors.push_back(std::string("CAM overlay not written: ") + e.what());
+        }
       }
       if (opt.keep_overlay) out.overlay = overlay;
     }
@@ -567,6 +590,9 @@ std::vector<StudyOutput> screen_studies(Pipeline& p, const StudyInputs& in, cons
                                         const std::function<void(StudyOutput&)>& on_study, Progress* progress) {
   const StudyRules& rules = opt.rules;
   const StudyKind kind = resolve_kind(rules.kind, p.checkpoint());
+  if (p.covid_class() < 0)
+    throw UsageError("screening studies needs a model with a COVID class (this one has: " +
+                     join(p.checkpoint().classes, ", ") + ")");
   if (kind == StudyKind::kCt && rules.ct_min_lung_fraction > 0 && !p.options().lung_fraction)
     throw UsageError(
         "screen_studies: the lung check needs a pipeline that measures lungs (PipelineOptions::lung_fraction)");
@@ -588,7 +614,10 @@ std::vector<StudyOutput> screen_studies(Pipeline& p, const StudyInputs& in, cons
   auto emit_ready = [&]() {
     while (next_study < plan.size() && plan[next_study].first + plan[next_study].count <= results.size()) {
       out.push_back(finish(plan[next_study], results, rules, p, kind, opt));
-      if (on_study) on_study(out.back());
+      if (on_study) {
+        on_study(out.back());
+        out.back().overlay.release();
+      }
       ++next_study;
     }
   };

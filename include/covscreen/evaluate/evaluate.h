@@ -2,7 +2,7 @@
 // `covscreen evaluate`: one or more checkpoints on one data set (pack, manifest or folder), or
 // one checkpoint on DICOM studies (study level, with a labels CSV).
 // Writes into out_dir: predictions.csv (columns path,label,patient_id,prob_<class>...,predicted,
-// cam_lung_share;
+// and cam_lung_share when measured;
 // with several models, predictions_<name>.csv for the 2nd and later), and the report files of
 // report/report.h (metrics.json, report.md, report.html, roc.svg, ...). Labels line up through
 // the canonical vocabulary: a covid/non-covid model evaluates pneumonia/normal data as non-covid.

@@ -75,6 +75,9 @@ std::string results_uid(const std::string& role, const ScreeningReport& rep);
 std::string screening_sr(const ScreeningReport& rep);
 std::string screening_sc(const ScreeningReport& rep, const cv::Mat& overlay_bgr);
 
+// A UID (or any identifier) as a file or folder name: characters other than [0-9A-Za-z.-] become '_'.
+std::string uid_file_name(const std::string& uid);
+
 struct ResultFiles {
   std::string sr, sc;  // paths written ("" when not written)
 };

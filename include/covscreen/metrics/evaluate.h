@@ -70,14 +70,16 @@ struct Evaluation {
   // the caller that knows the data's classes (screen/evaluate.cpp), empty otherwise.
   std::vector<ClassCallRate> by_data_class;
   // Where the model looks: per image, the share of its Grad-CAM mass (COVID class) inside the
-  // lung fields; NaN where no lungs were found. Filled by the caller (src/evaluate), else empty.
+  // lung fields; NaN where no lungs were found, -1 where the map is all zero. Filled by the
+  // caller (src/evaluate), else empty.
   std::vector<double> cam_lung_share;
 };
 
-// The mean of the finite per-image shares (NaN when none), and how many images had no lungs.
+// The mean of the shares in [0, 1] (NaN when none), and how many images had no lungs or an
+// all-zero map.
 struct CamShareSummary {
   double mean = 0;
-  long n = 0, no_lungs = 0;
+  long n = 0, no_lungs = 0, empty_map = 0;
 };
 CamShareSummary summarize_cam_share(const std::vector<double>& per_image);
 
@@ -96,7 +98,7 @@ LevelMetrics evaluate_level(const std::vector<float>& probs, int num_classes, co
 // predicted, auc, ap}}, macro_auc, macro_f1, roc {fpr, tpr, thresholds (first = null, i.e. +inf)},
 // classes, positive_class, n_total, n_unlabelled, n_positive, n_negative, notes, and
 // patient_level (the same per-level fields plus aggregation, n_patients, label_rule) or null, and
-// cam_lung_share {mean, n, no_lungs} when it was measured.
+// cam_lung_share {mean, n, no_lungs, empty_map} when it was measured.
 nlohmann::json to_json(const Evaluation& e);
 nlohmann::json to_json(const LevelMetrics& m, const std::vector<std::string>& classes, int positive);
 

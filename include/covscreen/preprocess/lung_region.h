@@ -13,6 +13,10 @@
 
 namespace covscreen {
 
+// The lung share of a slice below which it counts as having no lungs (study rules' default, and
+// evaluate's Grad-CAM share).
+inline constexpr double kMinLungFraction = 0.02;
+
 struct LungRegion {
   cv::Mat mask;         // CV_8UC1, the input's size, 255 inside the lungs
   cv::Rect box;         // bounding box of the mask (empty when none)

@@ -26,6 +26,7 @@
 
 #include "covscreen/core/registry.h"
 #include "covscreen/io/dicom_header.h"
+#include "covscreen/preprocess/lung_region.h"
 #include "covscreen/screen/pipeline.h"
 
 namespace covscreen {
@@ -51,7 +52,7 @@ struct StudyRules {
   double ct_slice_thickness_mm = 2.0;
   double axial_max_tilt_deg = 20.0;
   int ct_every_kth = 1;
-  double ct_min_lung_fraction = 0.02;
+  double ct_min_lung_fraction = kMinLungFraction;
   std::vector<std::string> xray_views = {"PA", "AP"};
   StudyAggregate aggregate = StudyAggregate::kTopKMean;
   int top_k = 5;
@@ -68,6 +69,14 @@ std::string describe_aggregate(const StudyRules& r);  // e.g. "top-k-mean k=5"
 
 // The study probability of the counted slices' probabilities (NaN when empty).
 double aggregate_study(std::vector<double> probs, const StudyRules& r);
+
+// The threshold on the study probability: the rules', else the pipeline's (the checkpoint's).
+double study_threshold(const StudyRules& r, const Pipeline& p);
+
+// `base` with what screen_studies needs for these rules and this model: the lung share measured
+// (CT) and no per-image CAM files (a study's CAM is its top slice's). Every caller builds its
+// Pipeline with this.
+PipelineOptions study_pipeline_options(PipelineOptions base, const StudyRules& r, const Checkpoint& ck);
 
 // One series of one study, instances in slice order.
 struct SeriesGroup {
@@ -87,9 +96,11 @@ struct StudyInputs {
   std::vector<ScreenResult> errors;      // files that could not be read as DICOM headers
 };
 // Splits files (already expanded by collect_inputs; "file.dcm#frame-N" entries are taken per file)
-// into DICOM studies and other files. A DICOM file whose header cannot be read is an error result.
+// into DICOM studies and other files. A DICOM file whose header cannot be read is an error result;
+// a DICOMDIR (the index of a CD/USB export) is left out.
 StudyInputs group_studies(const std::vector<std::string>& paths);
 // The same from headers already read (e.g. DICOMweb metadata); DicomHeader::path may be empty.
+// An instance (SOP Instance UID and frame) given twice counts once: the first.
 std::vector<StudyGroup> group_headers(std::vector<DicomHeader> headers);
 
 // The part of the series rule that needs no instance: "" when a series of this modality can be
@@ -137,7 +148,7 @@ struct StudyResult {
 };
 // {"study_uid", "patient_id", "modality", "series_uid", "slices_screened", "slices_skipped",
 //  "covid_probability", "positive", "threshold", "aggregation", "top_slices" [{file,
-//  sop_instance_uid, frame?, position, covid_probability}], "skipped_series" [{uid, reason}],
+//  sop_instance_uid, frame?, position, covid_probability, lung_fraction?}], "skipped_series" [{uid, reason}],
 //  "errors"?, "cam"?, "error"?}
 nlohmann::json to_json(const StudyResult& s);
 
@@ -153,7 +164,9 @@ struct StudyOutput {
 };
 
 // Screens every study (its chosen series' lung slices) with the pipeline, batch by batch on its
-// workers. `on_study` sees each study as soon as it is done, in order. Progress counts slices.
+// workers. `on_study` sees each study as soon as it is done, in order; with it, the overlay of
+// each StudyOutput is released after the call (a long run keeps no images). Progress counts slices.
+// Throws UsageError when the model has no COVID class.
 std::vector<StudyOutput> screen_studies(Pipeline& p, const StudyInputs& in, const StudyScreenOptions& opt,
                                         const std::function<void(StudyOutput&)>& on_study = {},
                                         Progress* progress = nullptr);
