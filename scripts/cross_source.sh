@@ -58,12 +58,7 @@ PY
 "$bin" evaluate --model "$ct" ct-md-slices.csv --out ct-md-slice >/dev/null
 
 # ---- CXR
-for s in covid-chestxray-dataset Figure1-COVID-chestxray-dataset Actualmed-COVID-chestxray-dataset; do
-  "$bin" dataset index "$data/$s" --out "$s.csv"
-done
-$py "$repo/scripts/cxr/merge_manifests.py" cxr-covid.csv covid-chestxray-dataset.csv \
-  Figure1-COVID-chestxray-dataset.csv Actualmed-COVID-chestxray-dataset.csv
-"$bin" dataset split cxr-covid.csv --ratios 60,10,30 --seed $seed --resplit
+"$repo/scripts/cxr/covid_manifest.sh" "$data" $seed
 $py "$repo/scripts/cxr/merge_manifests.py" ieee-test.csv cxr-covid.csv:split=test,source=covid-chestxray-dataset
 "$bin" evaluate --model "$cxr" ieee-test.csv --out cxr-ieee-test >/dev/null
 nih="$data/NIH-ChestX-ray14-sample"

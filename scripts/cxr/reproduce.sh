@@ -18,13 +18,7 @@ mkdir -p "$work" && cd "$work"
 
 # 1. Manifests and patient-level splits.
 "$bin" dataset index "$data/chest_xray_pneumonia" --out kermany.csv
-for s in covid-chestxray-dataset Figure1-COVID-chestxray-dataset Actualmed-COVID-chestxray-dataset; do
-  "$bin" dataset index "$data/$s" --out "$s.csv"
-done
-$py "$repo/scripts/cxr/merge_manifests.py" cxr-covid.csv covid-chestxray-dataset.csv \
-  Figure1-COVID-chestxray-dataset.csv Actualmed-COVID-chestxray-dataset.csv
-# 60/10/30: train + val = the paper's 70% (val picks the checkpoint and the threshold), test = 30%.
-"$bin" dataset split cxr-covid.csv --ratios 60,10,30 --seed $seed --resplit
+"$repo/scripts/cxr/covid_manifest.sh" "$data" $seed  # cxr-covid.csv, 60/10/30 by patient
 # Kermany: 35% of the patients held out, so parts 1 and 2 never see the extra test pneumonia.
 "$bin" dataset split kermany.csv --ratios 55,10,35 --seed $seed --resplit
 $py "$repo/scripts/cxr/merge_manifests.py" tablevi-test.csv cxr-covid.csv:split=test \
