@@ -6,6 +6,7 @@
 #include <limits>
 #include <opencv2/core.hpp>
 
+#include "covscreen/core/error.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/explain/explain.h"
@@ -31,16 +32,11 @@ std::vector<double> cam_lung_shares(const Checkpoint& ck, const torch::Tensor& s
         out.push_back(std::numeric_limits<double>::quiet_NaN());
         continue;
       }
-      torch::Tensor map = ex[size_t(j)].map.to(torch::kFloat).contiguous();
-      if (map.size(0) != s || map.size(1) != s)
-        map = torch::nn::functional::interpolate(map.unsqueeze(0).unsqueeze(0),
-                                                 torch::nn::functional::InterpolateFuncOptions()
-                                                     .size(std::vector<int64_t>{s, s})
-                                                     .mode(torch::kBilinear)
-                                                     .align_corners(false))
-                  .squeeze(0)
-                  .squeeze(0)
-                  .contiguous();
+      // explain_batch gives the map at the model input's size, which is the stage-1 size here.
+      const torch::Tensor map = ex[size_t(j)].map.to(torch::kFloat).contiguous();
+      if (map.dim() != 2 || map.size(0) != s || map.size(1) != s)
+        throw Error("Grad-CAM map of shape " + std::to_string(map.size(0)) + "x" + std::to_string(map.size(1)) +
+                    ", expected " + std::to_string(s) + "x" + std::to_string(s));
       const cv::Mat cam(static_cast<int>(s), static_cast<int>(s), CV_32FC1, map.data_ptr<float>());
       const double total = cv::sum(cam)[0];
       cv::Mat mask;

@@ -7,11 +7,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <initializer_list>
 #include <vector>
 
+#include "covscreen/core/error.h"
 #include "covscreen/core/strings.h"
 #include "covscreen/io/dicom_reader.h"
+#include "image_header.h"
 
 namespace covscreen::io_detail {
 namespace {
@@ -92,13 +95,6 @@ const char* expected_vr(uint16_t g, uint16_t e) {
   for (const Entry& t : kTable)
     if (t.g == g && t.e == e) return t.vr;
   return nullptr;
-}
-
-// DICOM values are padded with spaces (text) or NUL (UIDs).
-std::string trim_padding(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
-  while (!s.empty() && s.front() == ' ') s.erase(s.begin());
-  return s;
 }
 
 // Transfer syntaxes GDCM decodes (PS3.5 annex A): implicit/explicit VR little endian, explicit
@@ -602,11 +598,32 @@ std::string check_image_header(const DicomScan& s, bool frame_header) {
   return frame_header ? check_frame_header(s) : "";
 }
 
+// DICOM values are padded with spaces (text) or NUL (UIDs).
+std::string trim_padding(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
+  while (!s.empty() && s.front() == ' ') s.erase(s.begin());
+  return s;
+}
+
 DicomScan scan_dicom(const std::string& bytes, uint64_t max_inflated, bool header_only) {
   DicomScan out;
   out.source = &bytes;
   Walker(bytes, out, max_inflated, header_only).run();
   return out;
+}
+
+DicomScan scan_dicom_file_header(const std::string& path, uint64_t max_file_bytes, std::string* bytes) {
+  constexpr size_t kHead = size_t(64) << 10;  // most headers end well within it
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw FileError(path, "cannot open");
+  bytes->assign(kHead, '\0');
+  in.read(&(*bytes)[0], std::streamsize(bytes->size()));
+  bytes->resize(size_t(in.gcount()));
+  if (bytes->empty()) throw FileError(path, "empty file");
+  DicomScan scan = scan_dicom(*bytes, max_file_bytes, true);
+  if (scan.problem.empty() || bytes->size() < kHead) return scan;
+  *bytes = read_file_bytes(path, int64_t(max_file_bytes));
+  return scan_dicom(*bytes, max_file_bytes, true);
 }
 
 }  // namespace covscreen::io_detail

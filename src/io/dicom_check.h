@@ -56,9 +56,17 @@ struct DicomScan {
   bool segmented_palette = false;
 };
 
+// A DICOM text value without its padding: trailing spaces and NULs, leading spaces.
+std::string trim_padding(std::string s);
+
 // Structure only; `problem` says what is wrong. `max_inflated` bounds a deflated data set.
 // `header_only`: stop at the pixel data (whose bytes may be cut off).
 DicomScan scan_dicom(const std::string& bytes, uint64_t max_inflated = uint64_t(1) << 30, bool header_only = false);
+
+// The header of the DICOM file at `path` (header_only): the first 64 KiB are scanned, and a header
+// that runs on past them (or a deflated file) is read whole, up to `max_file_bytes`. `bytes` holds
+// what the scan points into. Throws FileError when the file cannot be opened or read, or is empty.
+DicomScan scan_dicom_file_header(const std::string& path, uint64_t max_file_bytes, std::string* bytes);
 
 // The image attributes (and, on the GDCM path, the first compressed frame's header); "" when usable.
 std::string check_image_header(const DicomScan& scan, bool frame_header = true);

@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <opencv2/core.hpp>
 #include <sstream>
@@ -166,15 +165,8 @@ DicomImage read_dicom(const std::string& path, const DicomLimits& limits, int fr
 
 int count_dicom_frames(const std::string& path) {
   try {
-    std::ifstream in(path, std::ios::binary);
-    std::string head(size_t(1) << 20, '\0');
-    in.read(&head[0], std::streamsize(head.size()));
-    head.resize(size_t(in.gcount()));
-    io_detail::DicomScan scan = io_detail::scan_dicom(head, uint64_t(kMaxDicomFileBytes), true);
-    if (!scan.problem.empty() && head.size() == (size_t(1) << 20)) {  // the header runs on (or is deflated)
-      const std::string all = io_detail::read_file_bytes(path, kMaxDicomFileBytes);
-      scan = io_detail::scan_dicom(all, uint64_t(kMaxDicomFileBytes), true);
-    }
+    std::string bytes;
+    const io_detail::DicomScan scan = io_detail::scan_dicom_file_header(path, uint64_t(kMaxDicomFileBytes), &bytes);
     // Only frames that decoding would accept: the same header and size checks.
     const bool ok = scan.problem.empty() && scan.has_pixel_data && scan.rows > 0 && scan.cols > 0 &&
                     io_detail::check_image_header(scan, false).empty() && size_problem(scan, kMaxDicomPixels).empty();

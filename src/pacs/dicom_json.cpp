@@ -50,33 +50,13 @@ std::string value_text(const json& v) {
   return "";  // null (an empty value) or a sequence item
 }
 
-template <size_t N>
-bool numbers(const json& inst, const std::string& tag, std::array<double, N>& out) {
-  const json* e = element(inst, tag);
-  if (!e) return false;
-  auto it = e->find("Value");
-  if (it == e->end() || !it->is_array() || it->size() != N) return false;
-  for (size_t k = 0; k < N; ++k) {
-    const json& v = (*it)[k];
-    if (v.is_number()) {
-      out[k] = v.get<double>();
-    } else if (v.is_string()) {
-      const std::string s = trim(v.get<std::string>());
-      char* stop = nullptr;
-      out[k] = std::strtod(s.c_str(), &stop);
-      if (s.empty() || *stop != '\0') return false;
-    } else {
-      return false;
-    }
-    if (!std::isfinite(out[k])) return false;
-  }
-  return true;
-}
-
+// Rows, Columns, NumberOfFrames (US / IS): a whole number in [0, 1e9], else `fallback`.
 int int_value(const json& inst, const std::string& tag, int fallback) {
-  std::array<double, 1> v{};
-  if (!numbers(inst, tag, v) || v[0] < 0 || v[0] > 1e9) return fallback;
-  return int(v[0]);
+  const std::string v = dicom_json_string(inst, tag);
+  char* stop = nullptr;
+  const double d = std::strtod(v.c_str(), &stop);
+  if (v.empty() || *stop != '\0' || !std::isfinite(d) || d < 0 || d > 1e9) return fallback;
+  return int(d);
 }
 
 }  // namespace
@@ -94,45 +74,17 @@ std::string dicom_json_string(const json& instance, const std::string& tag) {
 
 DicomHeader header_from_dicom_json(const json& inst) {
   if (!inst.is_object()) throw Error("dicom+json: an instance is not a JSON object");
-  DicomHeader h;
-  auto s = [&](const char* tag) { return dicom_json_string(inst, tag); };
-  h.specific_character_set = s("00080005");
-  h.image_type = s("00080008");
-  h.sop_class_uid = s("00080016");
-  h.sop_instance_uid = s("00080018");
-  h.study_date = s("00080020");
-  h.study_time = s("00080030");
-  h.accession_number = s("00080050");
-  h.modality = s("00080060");
-  h.manufacturer = s("00080070");
-  h.referring_physician = s("00080090");
-  h.study_description = s("00081030");
-  h.series_description = s("0008103E");
-  h.patient_name = s("00100010");
-  h.patient_id = s("00100020");
-  h.patient_birth_date = s("00100030");
-  h.patient_sex = s("00100040");
-  h.patient_age = s("00101010");
-  h.body_part = s("00180015");
-  std::array<double, 1> thickness{};
-  if (numbers(inst, "00180050", thickness) && thickness[0] > 0) h.slice_thickness = thickness[0];
-  h.view_position = s("00185101");
-  h.study_uid = s("0020000D");
-  h.series_uid = s("0020000E");
-  h.study_id = s("00200010");
-  h.series_number = s("00200011");
-  h.instance_number = s("00200013");
-  h.has_position = numbers(inst, "00200032", h.position);
-  h.has_orientation = numbers(inst, "00200037", h.orientation);
-  h.frame_of_reference_uid = s("00200052");
+  char key[9];
+  DicomHeader h = dicom_header_from_text(
+      [&](uint32_t tag) {
+        std::snprintf(key, sizeof key, "%08X", tag);
+        return dicom_json_string(inst, key);
+      },
+      "dicom+json instance " + dicom_json_string(inst, "00080018"));
+  h.path.clear();
   h.rows = int_value(inst, "00280010", 0);
   h.cols = int_value(inst, "00280011", 0);
   h.frames = std::max(1, int_value(inst, "00280008", 1));
-  if (h.sop_instance_uid.empty()) throw Error("dicom+json instance without a SOP Instance UID (0008,0018)");
-  if (h.study_uid.empty())
-    throw Error("dicom+json instance " + h.sop_instance_uid + " without a Study Instance UID (0020,000D)");
-  if (h.series_uid.empty())
-    throw Error("dicom+json instance " + h.sop_instance_uid + " without a Series Instance UID (0020,000E)");
   return h;
 }
 

@@ -7,6 +7,8 @@
 //   covscreen::DicomHeader h = covscreen::read_dicom_header("ct/slice-001.dcm");
 //   h.study_uid, h.series_uid, h.sop_instance_uid, h.position[2] (when h.has_position), ...
 #include <array>
+#include <cstdint>
+#include <functional>
 #include <string>
 
 namespace covscreen {
@@ -32,5 +34,11 @@ struct DicomHeader {
 // fails, or it has no SOP Instance UID).
 DicomHeader read_dicom_header(const std::string& path);
 DicomHeader parse_dicom_header(const std::string& bytes, const std::string& name);  // the same, from bytes
+
+// A header from its attributes' text, looked up by tag (group << 16 | element): trimmed, multiple
+// values joined by '\' as in Part 10, "" when absent. The one list of what a DicomHeader holds,
+// filled from a file's header here and from DICOMweb metadata in pacs/dicomweb.h. Rows, columns
+// and frames are left to the caller. Throws FileError(name, ...) without the three UIDs.
+DicomHeader dicom_header_from_text(const std::function<std::string(uint32_t tag)>& text, const std::string& name);
 
 }  // namespace covscreen
