@@ -5,10 +5,13 @@
 #        COVID-19, CAP and normal patient) at study level (`evaluate --labels`, screen --by study's
 #        rules) and at slice level (the radiologists' infection slices vs clean slices).
 #   CXR (trained on ieee8023 + Figure1 + Actualmed + Kermany): the held-out ieee8023 patients of
-#        scripts/cxr/reproduce.sh's patient-level split (same seed), and the NIH ChestX-ray14 sample
-#        (adult hospital X-rays): COVID calls on "No Finding" images = the false-positive rate.
-# Usage: scripts/cross_source.sh [--ct CKPT] [--cxr CKPT] [WORK_DIR]   (default runs/cross-source;
-#        COVSCREEN_DATA = datasets root). Writes WORK_DIR/cross_source.md and one evaluate folder each.
+#        scripts/cxr/reproduce.sh's patient-level split (same seed), and the test side (30% of the
+#        patients, scripts/cxr/nih_manifest.sh) of the NIH ChestX-ray14 sample (adult hospital
+#        X-rays): COVID calls on "No Finding" images = the false-positive rate. (A model trained by
+#        scripts/cxr/reproduce_adults.sh has seen the other 70%: --nih-trained marks NIH in source.)
+# Usage: scripts/cross_source.sh [--ct CKPT] [--cxr CKPT] [--only ct|cxr] [--nih-trained] [WORK_DIR]   (default runs/cross-source;
+#        COVSCREEN_DATA = datasets root). Writes WORK_DIR/cross_source.md, WORK_DIR/cross_source.json
+#        (the same numbers, for `covscreen model convert --evaluations`) and one evaluate folder each.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 data="${COVSCREEN_DATA:-$repo/../shared/datasets}"
@@ -17,10 +20,14 @@ py=/usr/bin/python3
 ct="$repo/models/deep-ct-net-covid-ct.ckpt"
 cxr="$repo/models/deep-cxr-net-cxr.ckpt"
 work="$repo/runs/cross-source"
+only=""
+nih_trained=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --ct) ct="$(realpath "$2")"; shift 2 ;;
     --cxr) cxr="$(realpath "$2")"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --nih-trained) nih_trained=1; shift ;;
     *) work="$1"; shift ;;
   esac
 done
@@ -28,6 +35,7 @@ seed=20261127  # scripts/cxr/reproduce.sh's split seed: its test side is held ou
 mkdir -p "$work" && cd "$work"
 
 # ---- CT
+if [ "$only" != cxr ]; then
 "$bin" dataset index "$data/COVID-CT" --out covid-ct.csv
 "$bin" evaluate --model "$ct" covid-ct.csv --split val --out ct-val >/dev/null
 md="$data/COVID-CT-MD"
@@ -56,30 +64,20 @@ with open("ct-md-slices.csv", "w", newline="") as f:
 PY
 "$bin" evaluate --model "$ct" --labels ct-md-studies.csv "$md" --out ct-md-study >/dev/null
 "$bin" evaluate --model "$ct" ct-md-slices.csv --out ct-md-slice >/dev/null
+fi
 
 # ---- CXR
+if [ "$only" != ct ]; then
 "$repo/scripts/cxr/covid_manifest.sh" "$data" $seed
 $py "$repo/scripts/cxr/merge_manifests.py" ieee-test.csv cxr-covid.csv:split=test,source=covid-chestxray-dataset
 "$bin" evaluate --model "$cxr" ieee-test.csv --out cxr-ieee-test >/dev/null
-nih="$data/NIH-ChestX-ray14-sample"
-$py - "$nih" <<'PY'
-import csv, os, sys
-nih = sys.argv[1]
-with open("nih.csv", "w", newline="") as f:
-    w = csv.writer(f); w.writerow(["path", "label", "patient_id", "split", "source", "original_label"])
-    for r in csv.DictReader(open(os.path.join(nih, "labels.csv"))):
-        path = os.path.join(nih, "images", r["Image Index"])
-        if not os.path.exists(path): continue
-        found = r["Finding Labels"].split("|")
-        label = "normal" if found == ["No Finding"] else (
-            "pneumonia" if {"Pneumonia", "Consolidation", "Infiltration"} & set(found) else "non-covid")
-        w.writerow([path, label, "nih-" + r["Patient ID"], "", "NIH-ChestX-ray14", r["Finding Labels"]])
-PY
-"$bin" evaluate --model "$cxr" nih.csv --out cxr-nih >/dev/null
+"$repo/scripts/cxr/nih_manifest.sh" "$data" $seed  # nih.csv: the test side is never trained on
+"$bin" evaluate --model "$cxr" nih.csv --split test --out cxr-nih >/dev/null
+fi
 
 # ---- the table
-$py - "$ct" "$cxr" <<'PY'
-import json, sys
+$py - "$ct" "$cxr" "$only" "$nih_trained" <<'PY'
+import json, os, sys
 def m(d): return json.load(open(d + "/metrics.json"))
 def auc(x):
     if x.get("auc") is None: return "n/a"
@@ -94,22 +92,46 @@ def fpr(x, cls):
 def cam(x):
     c = x.get("cam_lung_share")
     return f"{c['mean']:.2f} (n={c['n']})" if c and c.get("mean") is not None else "n/a"
+card = []  # the same rows as numbers, for `covscreen model convert --evaluations` (the model card)
+def keep(model, data, level, x, cross, extra=None):
+    r = {"model": model, "data": data, "level": level, "n": x.get("n_total", x.get("n")), "cross_source": cross,
+         "auc": x.get("auc"), "auc_ci": x.get("auc_ci"), "cam_lung_share": (x.get("cam_lung_share") or {}).get("mean")}
+    r.update(extra or {})
+    card.append(r)
+def calls(x, cls):
+    for c in x.get("by_data_class", []):
+        if c["data_class"] == cls: return {"rate": c["rate"], "rate_ci": c["rate_ci"], "called": c["called_covid"], "n": c["n"]}
 rows = []
-v = m("ct-val"); rows.append(("CT", "COVID-CT val (in source)", "slice", v["n"], auc(v), cam(v), ""))
-s = m("ct-md-study")
-studies = open("ct-md-study/study_predictions.csv").read().strip().splitlines()[1:]
-probs = "; ".join(f"{r.split(',')[2]} {float(r.split(',')[3]):.3f}" for r in studies if r.split(',')[3])
-rows.append(("CT", "COVID-CT-MD studies (cross source)", "study", s["n"], auc(s), "", "P(covid): " + probs))
-sl = m("ct-md-slice")
-rows.append(("CT", "COVID-CT-MD infection vs clean slices (cross source)", "slice", sl["n"], auc(sl), cam(sl), ""))
-i = m("cxr-ieee-test"); rows.append(("CXR", "ieee8023 held-out patients", "image", i["n"], auc(i), cam(i), ""))
-n = m("cxr-nih")
-rows.append(("CXR", "NIH ChestX-ray14 sample (cross source, no COVID)", "image", n["n_total"], "n/a", cam(n),
-             "COVID calls on No Finding: " + fpr(n, "normal") + "; on pneumonia: " + fpr(n, "pneumonia")))
-out = [f"CT model: {sys.argv[1]}  \nCXR model: {sys.argv[2]}\n",
+if sys.argv[3] != "cxr":
+  v = m("ct-val");   rows.append(("CT", "COVID-CT val (in source)", "slice", v["n"], auc(v), cam(v), ""))
+  keep("CT", "COVID-CT val", "slice", v, False)
+  s = m("ct-md-study")
+  import csv
+  diagnosis = {r["study_uid"]: r["label"] for r in csv.DictReader(open("ct-md-studies.csv"))}
+  p_covid = {diagnosis[r["study_uid"]]: float(r["covid_probability"])
+             for r in csv.DictReader(open("ct-md-study/study_predictions.csv")) if r["covid_probability"]}
+  probs = "; ".join(f"{k} {v:.3f}" for k, v in p_covid.items())
+  rows.append(("CT", "COVID-CT-MD studies (cross source)", "study", s["n"], auc(s), "", "P(covid): " + probs))
+  keep("CT", "COVID-CT-MD studies", "study", s, True,
+       {"p_covid": p_covid})
+  sl = m("ct-md-slice")
+  rows.append(("CT", "COVID-CT-MD infection vs clean slices (cross source)", "slice", sl["n"], auc(sl), cam(sl), ""))
+  keep("CT", "COVID-CT-MD infection vs clean slices", "slice", sl, True)
+if sys.argv[3] != "ct":
+  i = m("cxr-ieee-test"); rows.append(("CXR", "ieee8023 held-out patients", "image", i["n"], auc(i), cam(i), ""))
+  keep("CXR", "ieee8023 held-out patients", "image", i, False)
+  n = m("cxr-nih")
+  nih_cross = sys.argv[4] != "1"
+  rows.append(("CXR", "NIH ChestX-ray14 sample, test side (no COVID; " + ("cross source" if nih_cross else "in source") + ")",
+               "image", n["n_total"], "n/a", cam(n),
+               "COVID calls on No Finding: " + fpr(n, "normal") + "; on pneumonia: " + fpr(n, "pneumonia")))
+  keep("CXR", "NIH ChestX-ray14 sample, test side", "image", n, nih_cross,
+       {"covid_calls_no_finding": calls(n, "normal"), "covid_calls_pneumonia": calls(n, "pneumonia")})
+out = [f"CT model: {sys.argv[1] if sys.argv[3] != 'cxr' else '-'}  \nCXR model: {sys.argv[2] if sys.argv[3] != 'ct' else '-'}\n",
        "| model | data | level | n | AUC (95% CI) | Grad-CAM share in lungs | notes |",
        "|---|---|---|---|---|---|---|"]
 out += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
 open("cross_source.md", "w").write("\n".join(out) + "\n")
+json.dump({"command": "scripts/cross_source.sh", "rows": card}, open("cross_source.json", "w"), indent=1)
 print("\n".join(out))
 PY

@@ -69,6 +69,43 @@ TEST(Stage2, AugmentationIsSeededAndOffWithoutIt) {
   EXPECT_FALSE(torch::allclose(a, s2(img, false)));
 }
 
+TEST(Stage2, ZoomAndGammaDrawTwoMoreColumnsAndDoWhatTheySay) {
+  Stage2Spec plain;
+  EXPECT_EQ(Stage2(plain).draw_columns(), 3) << "recipes without zoom and gamma draw as before";
+  auto g1 = at::detail::createCPUGenerator(5), g2 = at::detail::createCPUGenerator(5);
+  EXPECT_TRUE(torch::equal(Stage2(plain).draw(4, &g1), torch::rand({4, 3}, g2) * 2 - 1));
+  Stage2Spec spec;
+  spec.rotate_degrees = 0;
+  spec.translate_fraction = 0;
+  spec.blur_ksize = 0;
+  spec.channels = 1;
+  spec.scale_fraction = 0.5;
+  spec.gamma_log = 0.5;
+  const Stage2 s2(spec);
+  ASSERT_EQ(s2.draw_columns(), 5);
+  // A bright square in the middle of a dark image: zoom in (u = +1, factor 1.5) makes it larger.
+  auto img = torch::full({1, 64, 64}, 20, torch::kUInt8);
+  img.slice(1, 24, 40).slice(2, 24, 40).fill_(220);
+  auto bright = [](const torch::Tensor& x) {  // above half-way between the darkest and the brightest
+    return (x > (x.max() + x.min()) / 2).sum().item<int64_t>();
+  };
+  const auto none = s2.augmented(img, torch::zeros({1, 5}));
+  const auto in = s2.augmented(img, torch::tensor({{0.f, 0.f, 0.f, 1.f, 0.f}}));
+  const auto out = s2.augmented(img, torch::tensor({{0.f, 0.f, 0.f, -1.f, 0.f}}));
+  EXPECT_EQ(bright(none), 16 * 16);
+  EXPECT_NEAR(double(bright(in)), 16 * 16 * 1.5 * 1.5, 40);
+  EXPECT_NEAR(double(bright(out)), 16 * 16 * 0.5 * 0.5, 20);
+  // Gamma: a ramp; u = +1 is gamma e^0.5 > 1, which darkens the middle grays relative to the ends.
+  auto ramp = torch::arange(0, 256, torch::kInt64).to(torch::kUInt8).view({1, 16, 16});
+  auto flat = [&](const torch::Tensor& d) { return s2.augmented(ramp, d).view({-1}); };
+  const auto g0 = flat(torch::zeros({1, 5})), gp = flat(torch::tensor({{0.f, 0.f, 0.f, 0.f, 1.f}}));
+  // Standardized: compare the middle value's rank-preserving position between the two ends.
+  auto mid = [](const torch::Tensor& x) { return ((x[128] - x[0]) / (x[255] - x[0])).item<double>(); };
+  EXPECT_NEAR(mid(g0), 128.0 / 255.0, 1e-3);
+  EXPECT_NEAR(mid(gp), std::pow(128.0 / 255.0, std::exp(0.5)), 1e-3);
+  EXPECT_ANY_THROW(s2.augmented(img, torch::zeros({1, 3}))) << "draws of the wrong width";
+}
+
 TEST(Stage2, RejectsWrongInput) {
   Stage2 s2(Stage2Spec{});
   EXPECT_ANY_THROW(s2(torch::zeros({2, 3, 8, 8}, torch::kUInt8), false));

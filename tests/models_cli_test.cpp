@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli_util.h"
 #include "covscreen/core/container.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/models/state_dict.h"
@@ -87,6 +88,34 @@ TEST_F(ModelCli, ImportExportInfo) {
   EXPECT_FALSE(std::filesystem::exists(dir_.file("r.ckpt")));
   EXPECT_EQ(run("model info " + exported, &out), 1);
   EXPECT_NE(out.find("PyTorch"), std::string::npos) << out;
+}
+
+// model convert --evaluations: results on other data kept in the card, the weights unchanged; a
+// file that is not such a JSON object is refused, naming it, and nothing is written.
+TEST_F(ModelCli, ConvertKeepsEvaluationsInTheCard) {
+  const std::string ckpt = test::small_checkpoint(dir_, 3);
+  const std::string ev = dir_.file("cross_source.json");
+  write_file_atomic(ev, R"({"command": "scripts/cross_source.sh", "rows": [{"data": "COVID-CT-MD studies",
+      "auc": 0.5, "auc_ci": [0.1, 0.9], "cross_source": true}]})");
+  std::string out;
+  const std::string with = dir_.file("with.ckpt");
+  ASSERT_EQ(run("model convert " + ckpt + " --evaluations " + ev + " --out " + with, &out), 0) << out;
+  ASSERT_EQ(run("model info " + with + " --json", &out), 0) << out;
+  const auto card = nlohmann::json::parse(out);
+  EXPECT_EQ(card["evaluations"]["rows"][0]["data"], "COVID-CT-MD studies");
+  ASSERT_EQ(run("model info " + with, &out), 0) << out;
+  EXPECT_NE(out.find("evaluated       COVID-CT-MD studies"), std::string::npos) << out;
+  const Checkpoint a = load_checkpoint(ckpt), b = load_checkpoint(with);
+  for (const auto& [name, t] : module_tensors(*a.net)) {
+    bool same = false;
+    for (const auto& [n2, t2] : module_tensors(*b.net))
+      if (n2 == name) same = torch::equal(t, t2);
+    EXPECT_TRUE(same) << name;
+  }
+  write_file_atomic(ev, "[1, 2]");
+  ASSERT_EQ(run("model convert " + ckpt + " --evaluations " + ev + " --out " + dir_.file("bad.ckpt"), &out), 1);
+  EXPECT_NE(out.find("cross_source.json"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("bad.ckpt")));
 }
 
 }  // namespace

@@ -7,8 +7,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "covscreen/core/container.h"
+#include "covscreen/data/pack.h"
 #include "test_util.h"
 
 using namespace covscreen;
@@ -122,4 +124,36 @@ TEST(CliDataset, PackReportsBadFilesWithExitCode2AndStatsReadsThePack) {
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("t.pack"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("truncated"), std::string::npos) << bad.err;
+}
+
+// --lung-crop: the spec in the pack says so, an image without lungs is packed whole and named.
+TEST(CliDataset, PackWithLungCropRecordsItAndNamesImagesWithoutLungs) {
+  REQUIRE_CLI();
+  test::TempDir dir;
+  const fs::path root = dir.path() / "scans";
+  fs::create_directories(root / "covid");
+  cv::Mat ct(200, 300, CV_8UC1, cv::Scalar(15));
+  cv::ellipse(ct, {100, 100}, {80, 60}, 0, 0, 360, cv::Scalar(210), cv::FILLED);
+  cv::ellipse(ct, {70, 100}, {20, 35}, 0, 0, 360, cv::Scalar(45), cv::FILLED);
+  cv::ellipse(ct, {130, 100}, {20, 35}, 0, 0, 360, cv::Scalar(45), cv::FILLED);
+  cv::imwrite((root / "covid" / "ct.png").string(), ct);
+  cv::imwrite((root / "covid" / "flat.png").string(), cv::Mat(64, 64, CV_8UC1, cv::Scalar(128)));
+  const CliResult p = run_cli("dataset pack " + quote(root.string()) +
+                                  " --size 32 --lung-crop ct --no-progress --out " + quote(dir.file("l.pack")),
+                              dir);
+  ASSERT_EQ(p.code, 0) << p.out << p.err;
+  EXPECT_NE(p.err.find("no lungs found in 1 of 2"), std::string::npos) << p.err;
+  const Pack pack = read_pack(dir.file("l.pack"));
+  EXPECT_TRUE(pack.spec.stage1.lungs.enabled);
+  EXPECT_EQ(pack.spec.stage1.lungs.method, LungMethod::kCt);
+  const auto& lc = pack.provenance.at("lung_crop");
+  EXPECT_EQ(lc.at("cropped"), 1);
+  EXPECT_EQ(lc.at("whole_image"), 1);
+  ASSERT_EQ(lc.at("whole_image_paths").size(), 1u);
+  EXPECT_NE(lc.at("whole_image_paths")[0].get<std::string>().find("flat.png"), std::string::npos);
+  const CliResult bad =
+      run_cli("dataset pack " + quote(root.string()) + " --lung-crop mri --out " + quote(dir.file("m.pack")), dir);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("ct, xray"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(dir.file("m.pack")));
 }

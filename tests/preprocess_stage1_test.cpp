@@ -5,6 +5,7 @@
 #include <random>
 
 #include "covscreen/core/error.h"
+#include "covscreen/preprocess/lung_region.h"
 #include "covscreen/preprocess/stage1.h"
 #include "test_util.h"
 
@@ -146,6 +147,159 @@ TEST(Stage1, DefaultSizeIs256AndBadInputThrows) {
   Stage1Spec bad;
   bad.size = 0;
   EXPECT_THROW(stage1(src, bad), UsageError);
+}
+
+// A CT-like slice, 300 x 400, with the body and its two lungs in the upper left part.
+cv::Mat off_centre_ct() {
+  cv::Mat img(300, 400, CV_8UC1, cv::Scalar(15));                                             // air around the body
+  cv::ellipse(img, {150, 120}, {120, 90}, 0, 0, 360, cv::Scalar(210), cv::FILLED);            // body
+  cv::ellipse(img, {105, 120}, {30, 55}, 0, 0, 360, cv::Scalar(45), cv::FILLED);              // right lung
+  cv::ellipse(img, {195, 120}, {30, 55}, 0, 0, 360, cv::Scalar(45), cv::FILLED);              // left lung
+  cv::putText(img, "FIG. 3", {250, 280}, cv::FONT_HERSHEY_SIMPLEX, 1.0, cv::Scalar(255), 2);  // a caption
+  return img;
+}
+
+TEST(Stage1LungCrop, CropsASquareAroundBothLungsThenEqualizesAndResizes) {
+  const cv::Mat img = off_centre_ct();
+  Stage1Spec spec;
+  spec.size = 64;
+  spec.lungs.enabled = true;
+  Stage1Info info;
+  const cv::Mat out = stage1(img, spec, &info);
+  ASSERT_EQ(out.size(), cv::Size(64, 64));
+  EXPECT_EQ(info.crop, LungCrop::kLungs);
+  EXPECT_STREQ(lung_crop_name(info.crop), "lungs");
+  EXPECT_GT(info.lung_fraction, 0.05);
+  const cv::Rect r = info.region;
+  EXPECT_EQ(r.width, r.height) << "square: no distortion at the resize";
+  EXPECT_TRUE(r.contains({75, 120}) && r.contains({224, 120}) && r.contains({150, 66}) && r.contains({150, 174}))
+      << "both lungs inside " << r;
+  EXPECT_FALSE(r.contains({300, 270})) << "the caption is cut away: " << r;
+  // Lungs span 75..225 (150 px): the square is 150 * 1.2 = 180 px, around their centre.
+  EXPECT_NEAR(r.width, 180, 6);
+  EXPECT_NEAR(r.x + r.width / 2.0, 150, 4);
+  // The same as stage 1 without the crop, on the cropped region.
+  Stage1Spec plain = spec;
+  plain.lungs.enabled = false;
+  EXPECT_EQ(cv::norm(out, stage1(img(r).clone(), plain), cv::NORM_INF), 0.0);
+  // margin 0: the lungs' own box, made square.
+  spec.lungs.margin = 0;
+  stage1(img, spec, &info);
+  EXPECT_NEAR(info.region.width, 150, 6);
+}
+
+TEST(Stage1LungCrop, NoLungsFallsBackToTheWholeImageAndSaysSo) {
+  Stage1Spec spec;
+  spec.size = 32;
+  spec.lungs.enabled = true;
+  const cv::Mat blank = random_gray(50, 60, 3);  // no dark fields inside a body
+  Stage1Info info;
+  const cv::Mat out = stage1(blank, spec, &info);
+  EXPECT_EQ(info.crop, LungCrop::kWholeImage);
+  EXPECT_EQ(std::string(lung_crop_name(info.crop)), "whole image (no lungs found)");
+  EXPECT_EQ(info.region, cv::Rect(0, 0, 60, 50));
+  Stage1Spec plain = spec;
+  plain.lungs.enabled = false;
+  EXPECT_EQ(cv::norm(out, stage1(blank, plain), cv::NORM_INF), 0.0);
+  stage1(blank, plain, &info);
+  EXPECT_EQ(info.crop, LungCrop::kOff);
+  EXPECT_EQ(info.lung_fraction, -1);
+}
+
+TEST(Stage1LungCrop, MaskBlacksOutWhatIsNotLungOrMargin) {
+  const cv::Mat img = off_centre_ct();
+  Stage1Spec spec;
+  spec.size = 90;
+  spec.equalize = false;
+  spec.lungs.enabled = true;
+  spec.lungs.mask = true;
+  spec.lungs.margin = 0.05;
+  Stage1Info info;
+  const cv::Mat out = stage1(img, spec, &info);
+  ASSERT_EQ(info.crop, LungCrop::kLungs);
+  EXPECT_EQ(out.at<uint8_t>(1, 1), 0) << "a corner of the square is outside the grown lungs";
+  EXPECT_EQ(out.at<uint8_t>(45, 23), 45) << "a lung stays as it was";
+}
+
+TEST(LungCropBox, SquareInsideTheImageClippedWhereItCannotBe) {
+  LungRegion lr;
+  lr.box = cv::Rect(10, 40, 100, 50);  // wide, near the left edge
+  const cv::Rect r = lung_crop_box(lr, {400, 300}, 0.1);
+  EXPECT_EQ(r, cv::Rect(0, 5, 120, 120)) << "shifted right to stay inside";
+  const cv::Rect narrow = lung_crop_box(lr, {130, 60}, 0.1);
+  EXPECT_EQ(narrow, cv::Rect(0, 0, 120, 60)) << "clipped to the image's height";
+  EXPECT_TRUE(lung_crop_box(LungRegion{}, {10, 10}, 0.1).empty());
+}
+
+TEST(PreprocessSpecJson, LungCropRoundTripsOldSpecsReadAsNoCropAndBadValuesAreRefused) {
+  PreprocessSpec s;
+  s.stage1.lungs.enabled = true;
+  s.stage1.lungs.method = LungMethod::kXray;
+  s.stage1.lungs.margin = 0.2;
+  s.stage2.scale_fraction = 0.2;
+  s.stage2.gamma_log = 0.3;
+  const nlohmann::json j = s;
+  EXPECT_EQ(j["stage1"]["lungs"]["method"], "xray");
+  const PreprocessSpec back = j.get<PreprocessSpec>();
+  EXPECT_TRUE(back.stage1.lungs.enabled);
+  EXPECT_EQ(back.stage1.lungs.method, LungMethod::kXray);
+  EXPECT_EQ(back.stage1.lungs.margin, 0.2);
+  EXPECT_EQ(back.stage2.scale_fraction, 0.2);
+  EXPECT_EQ(back.stage2.gamma_log, 0.3);
+  // A spec written before the lung crop existed: no crop, no new augmentation.
+  const auto old = nlohmann::json::parse(R"({"stage1":{"size":128,"equalize":true},"stage2":{"rotate_degrees":10}})")
+                       .get<PreprocessSpec>();
+  EXPECT_FALSE(old.stage1.lungs.enabled);
+  EXPECT_EQ(old.stage2.scale_fraction, 0);
+  auto bad = j;
+  bad["stage1"]["lungs"]["method"] = "mri";
+  try {
+    (void)bad.get<PreprocessSpec>();
+    ADD_FAILURE() << "an unknown lung method was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("mri"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ct, xray"), std::string::npos) << e.what();
+  }
+  bad = j;
+  bad["stage1"]["lungs"]["version"] = 2;
+  EXPECT_THROW((void)bad.get<PreprocessSpec>(), UsageError) << "a newer finder must not be run as version 1";
+  bad = j;
+  bad["stage1"]["lungs"]["margin"] = 1.5;
+  EXPECT_THROW((void)bad.get<PreprocessSpec>(), UsageError);
+}
+
+TEST(Stage1LungCrop, TinyAndThinImagesWithEitherFinder) {
+  for (const LungMethod method : {LungMethod::kCt, LungMethod::kXray})
+    for (const cv::Size size :
+         {cv::Size(1, 1), cv::Size(300, 1), cv::Size(1, 300), cv::Size(3, 2), cv::Size(2000, 9)}) {
+      SCOPED_TRACE(std::to_string(size.width) + "x" + std::to_string(size.height));
+      Stage1Spec spec;
+      spec.size = 32;
+      spec.lungs.enabled = true;
+      spec.lungs.method = method;
+      spec.lungs.mask = true;
+      Stage1Info info;
+      const cv::Mat out = stage1(random_gray(size.height, size.width, 5), spec, &info);
+      EXPECT_EQ(out.size(), cv::Size(32, 32));
+      EXPECT_NE(info.crop, LungCrop::kOff);
+      EXPECT_TRUE((info.region & cv::Rect(0, 0, size.width, size.height)) == info.region) << info.region;
+    }
+}
+
+TEST(Stage1LungCrop, XrayCropKeepsBothSidesWhenOneLungIsFound) {
+  cv::Mat img(256, 256, CV_8UC1, cv::Scalar(25));
+  cv::ellipse(img, {128, 300}, {200, 270}, 0, 0, 360, cv::Scalar(185), cv::FILLED);  // shoulders, body
+  cv::ellipse(img, {84, 134}, {32, 66}, 0, 0, 360, cv::Scalar(70), cv::FILLED);      // one dark lung field
+  cv::GaussianBlur(img, img, cv::Size(7, 7), 0);
+  Stage1Spec spec;
+  spec.size = 64;
+  spec.lungs.enabled = true;
+  spec.lungs.method = LungMethod::kXray;
+  Stage1Info info;
+  stage1(img, spec, &info);
+  ASSERT_EQ(info.crop, LungCrop::kLungs);
+  EXPECT_TRUE(info.region.contains({84, 134}) && info.region.contains({172, 134}) && info.region.contains({200, 134}))
+      << "the other side, where the white-out lung is, stays in: " << info.region;
 }
 
 }  // namespace

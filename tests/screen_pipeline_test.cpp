@@ -140,4 +140,38 @@ TEST_F(PipelineTest, CamFilesGetUniqueStemsInInputOrder) {
   EXPECT_TRUE(fs::exists(dir_.file("cams") + "/img11_cam16.png"));
 }
 
+// A model whose spec crops to the lungs: each result says whether it did, and the CAM overlay is
+// drawn on the whole picture with the map where the crop came from (zero elsewhere).
+TEST_F(PipelineTest, LungCropIsReportedAndTheCamLandsWhereTheCropCameFrom) {
+  Checkpoint ck = load_checkpoint(model_);
+  ck.spec.stage1.lungs.enabled = true;
+  const std::string cropped = dir_.file("cropped.ckpt");
+  save_checkpoint(cropped, ck);
+  cv::Mat ct(200, 300, CV_8UC1, cv::Scalar(15));  // body and lungs in the left part, air elsewhere
+  cv::ellipse(ct, {100, 100}, {80, 60}, 0, 0, 360, cv::Scalar(210), cv::FILLED);
+  cv::ellipse(ct, {70, 100}, {20, 35}, 0, 0, 360, cv::Scalar(45), cv::FILLED);
+  cv::ellipse(ct, {130, 100}, {20, 35}, 0, 0, 360, cv::Scalar(45), cv::FILLED);
+  cv::imwrite(dir_.file("ct.png"), ct);
+  cv::imwrite(dir_.file("flat.png"), cv::Mat(80, 80, CV_8UC1, cv::Scalar(128)));
+  PipelineOptions o = options(1);
+  o.cam = CamOutput::kPng;
+  o.overlay.colour_bar = false;
+  Pipeline p(load_checkpoint(cropped), o);
+  const auto r = p.screen_files({dir_.file("ct.png"), dir_.file("flat.png")});
+  ASSERT_TRUE(r[0].ok) << r[0].error;
+  EXPECT_EQ(r[0].lung_crop, LungCrop::kLungs);
+  EXPECT_EQ(to_json(r[0]).value("lung_crop", ""), "lungs");
+  ASSERT_TRUE(r[1].ok) << r[1].error;  // no lungs: the whole image, and said so
+  EXPECT_EQ(to_json(r[1]).value("lung_crop", ""), "whole image (no lungs found)");
+  // The overlay has the picture's size; far right (outside the crop) it is the picture blended
+  // with the colour of 0, the same in every row there.
+  const cv::Mat png(1, static_cast<int>(r[0].cam_png.size()), CV_8UC1, const_cast<char*>(r[0].cam_png.data()));
+  const cv::Mat overlay = cv::imdecode(png, cv::IMREAD_COLOR);
+  ASSERT_EQ(overlay.size(), cv::Size(300, 200));
+  EXPECT_EQ(overlay.at<cv::Vec3b>(60, 280), overlay.at<cv::Vec3b>(190, 280));
+  // A model without the crop: nothing said.
+  Pipeline plain(load_checkpoint(model_), options(1));
+  EXPECT_FALSE(to_json(plain.screen_files({dir_.file("ct.png")})[0]).contains("lung_crop"));
+}
+
 }  // namespace

@@ -121,6 +121,7 @@ void add_pack(CLI::App* ds) {
   cmd->add_option("--window-center", opt.spec.stage1.window.center, "DICOM window centre, HU")->capture_default_str();
   cmd->add_option("--window-width", opt.spec.stage1.window.width, "DICOM window width, HU")->capture_default_str();
   cmd->add_flag("--file-voi", opt.spec.stage1.window.use_file_voi, "DICOM: use the file's own window");
+  add_lung_crop_options(cmd, &opt.spec.stage1.lungs);
   cmd->add_flag("--no-progress", no_progress, "no progress bar");
   cmd->add_flag("--chexpert", chexpert,
                 "the input is a CheXpert-format CSV (Path + finding columns): a multi-label pack");

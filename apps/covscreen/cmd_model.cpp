@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/models/registry.h"
 #include "covscreen/models/weights_io.h"
@@ -86,15 +87,30 @@ exp->callback([] {
 });
 
 // ---- convert (for shipping: fp16 weights, no optimizer state)
-static std::string conv_in, conv_out;
+static std::string conv_in, conv_out, conv_evaluations;
 static bool conv_half = false;
 auto* conv = model->add_subcommand("convert", "rewrite a checkpoint without its optimizer state, optionally in fp16");
 conv->add_option("checkpoint", conv_in, "covscreen checkpoint")->required();
 conv->add_option("--out", conv_out, "checkpoint to write")->required();
 conv->add_flag("--half", conv_half, "store floating weights as fp16 (loaded back as fp32)");
+conv->add_option("--evaluations", conv_evaluations,
+                 "JSON object {\"command\", \"rows\": [...]} of results on other data (scripts/cross_source.sh "
+                 "writes one) to keep in the model card");
 conv->callback([] {
   Checkpoint ck = load_checkpoint(conv_in);
   ck.optimizer_state.clear();
+  if (!conv_evaluations.empty()) {
+    nlohmann::json e;
+    try {
+      e = nlohmann::json::parse(read_file(conv_evaluations));
+    } catch (const nlohmann::json::exception& x) {
+      throw FileError(conv_evaluations, std::string("not valid JSON: ") + x.what());
+    }
+    if (!e.is_object() || !e.contains("rows") || !e.at("rows").is_array())
+      throw FileError(conv_evaluations, "expected a JSON object with a \"rows\" array");
+    if (!ck.extra.is_object()) ck.extra = nlohmann::json::object();
+    ck.extra["evaluations"] = e;
+  }
   save_checkpoint(conv_out, ck, conv_half);
   std::cout << "wrote " << conv_out << (conv_half ? " (fp16 weights)" : "") << "\n";
 });

@@ -84,8 +84,11 @@ class RowPrinter {
         return;
       }
       for (float v : r.probs) std::printf("  %9.3f", v);
+      std::string note = r.error;
+      if (r.lung_crop == LungCrop::kWholeImage)
+        note += std::string(note.empty() ? "" : "; ") + "no lungs found: whole image";
       std::printf("  %-10s%s\n", classes_[static_cast<size_t>(r.predicted)].c_str(),
-                  r.error.empty() ? "" : ("  (" + r.error + ")").c_str());
+                  note.empty() ? "" : ("  (" + note + ")").c_str());
     }
   }
   Format f_;

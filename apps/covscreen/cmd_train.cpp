@@ -23,6 +23,7 @@ struct TrainArgs {
   std::string train, val, out, config, recipe = "paper", layout = "auto", train_split, val_split;
   std::string model, device, amp, threshold_rule, lr_schedule, class_weights;
   int epochs = 0, batch = 0, threads = -1, size = 0;
+  LungCropSpec lungs;
   double lr = 0, weight_decay = -1;
   long long seed = -1;
   bool resume = false, no_augment = false;
@@ -99,9 +100,14 @@ void run(const TrainArgs& a) {
   ds.layout = a.layout;
   ds.cache_dir = cache;
   if (a.size > 0) ds.stage1.size = a.size;
+  ds.stage1.lungs = a.lungs;
   ds.split = a.train_split;
   LoadedData train = load_data(a.train, ds);
   for (const auto& f : train.failures) std::cerr << "skipped " << f.path << ": " << f.reason << "\n";
+  if (a.lungs.enabled && train.pack.spec.stage1.lungs != a.lungs)  // a pack keeps the stage 1 it was made with
+    throw UsageError("--lung-crop: " + a.train + " was packed with another lung crop (" +
+                     nlohmann::json(train.pack.spec).at("stage1").at("lungs").dump() +
+                     "); pack it again with these flags, or leave them out");
   LoadedData val;
   if (!a.val.empty()) {
     ds.split = a.val_split;
@@ -176,6 +182,7 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
       ->check(parse_check([](const std::string& v) { metrics::parse_threshold_rule(v); }, "RULE", "threshold rule"));
   c->add_option("--threads", a->threads, "Intra-op threads (0 = default)");
   c->add_option("--size", a->size, "Stage-1 image size when packing on the fly (default 256)");
+  add_lung_crop_options(c, &a->lungs);
   c->add_option("--layout", a->layout, "Layout of folder inputs: " + layouts().choices())
       ->check(registry_check(layouts()));
   c->add_option("--train-split", a->train_split, "Split of --train to use (e.g. train)");

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "covscreen/core/preprocess_spec.h"
 #include "covscreen/core/registry.h"
 
 namespace covscreen::app {
@@ -72,6 +73,23 @@ CLI::Option* add_enum_option(CLI::App* app, const std::string& flags, E& target,
   opt->check(enum_check(names));
   opt->default_str(names.name(target));
   return opt;
+}
+
+// Stage 1's lung crop (core/preprocess_spec.h LungCropSpec), the same flags wherever a pack is made:
+// --lung-crop ct|xray turns it on with that finder; --lung-margin, --lung-mask.
+inline void add_lung_crop_options(CLI::App* app, LungCropSpec* spec) {
+  app->add_option_function<std::string>(
+         "--lung-crop",
+         [spec](const std::string& v) {
+           spec->enabled = true;
+           spec->method = lung_method_names().parse(v);
+         },
+         "Crop each image to its lung fields (stage 1), found by the finder for: " + lung_method_names().choices())
+      ->check(enum_check(lung_method_names()));
+  app->add_option("--lung-margin", spec->margin, "--lung-crop: margin around the lungs, a fraction of their size")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app->add_flag("--lung-mask", spec->mask, "--lung-crop: also black out what is outside the lungs (and the margin)");
 }
 
 // Thrown by a subcommand callback to end with an exit code without an error message.

@@ -4,9 +4,22 @@
 
 namespace covscreen {
 
+const EnumNames<LungMethod>& lung_method_names() {
+  static const EnumNames<LungMethod> n{"lung method", {{LungMethod::kCt, "ct"}, {LungMethod::kXray, "xray"}}};
+  return n;
+}
+
 void PreprocessSpec::validate() const {
   if (stage1.size < 32 || stage1.size > 2048) throw UsageError("preprocess: size must be in [32, 2048]");
   if (stage1.window.width <= 0) throw UsageError("preprocess: window width must be > 0");
+  if (stage1.lungs.margin < 0 || stage1.lungs.margin > 1)
+    throw UsageError("preprocess: lung crop margin must be in [0, 1]");
+  if (stage1.lungs.version != 1)
+    throw UsageError("preprocess: lung crop version " + std::to_string(stage1.lungs.version) +
+                     " is not known to this covscreen (it has version 1)");
+  if (stage2.scale_fraction < 0 || stage2.scale_fraction > 0.5)
+    throw UsageError("preprocess: scale_fraction must be in [0, 0.5]");
+  if (stage2.gamma_log < 0 || stage2.gamma_log > 1) throw UsageError("preprocess: gamma_log must be in [0, 1]");
   if (stage2.rotate_degrees < 0 || stage2.rotate_degrees > 180)
     throw UsageError("preprocess: rotate_degrees must be in [0, 180]");
   if (stage2.translate_fraction < 0 || stage2.translate_fraction > 0.5)
@@ -24,10 +37,18 @@ void to_json(nlohmann::json& j, const PreprocessSpec& s) {
          {"window",
           {{"center", s.stage1.window.center},
            {"width", s.stage1.window.width},
-           {"use_file_voi", s.stage1.window.use_file_voi}}}}},
+           {"use_file_voi", s.stage1.window.use_file_voi}}},
+         {"lungs",
+          {{"crop", s.stage1.lungs.enabled},
+           {"method", lung_method_names().name(s.stage1.lungs.method)},
+           {"margin", s.stage1.lungs.margin},
+           {"mask", s.stage1.lungs.mask},
+           {"version", s.stage1.lungs.version}}}}},
        {"stage2",
         {{"rotate_degrees", s.stage2.rotate_degrees},
          {"translate_fraction", s.stage2.translate_fraction},
+         {"scale_fraction", s.stage2.scale_fraction},
+         {"gamma_log", s.stage2.gamma_log},
          {"blur_ksize", s.stage2.blur_ksize},
          {"blur_sigma", s.stage2.blur_sigma},
          {"channels", s.stage2.channels},
@@ -45,10 +66,20 @@ void from_json(const nlohmann::json& j, PreprocessSpec& s) {
       s.stage1.window.width = w->value("width", d.stage1.window.width);
       s.stage1.window.use_file_voi = w->value("use_file_voi", d.stage1.window.use_file_voi);
     }
+    if (auto l = a->find("lungs"); l != a->end()) {  // absent in packs and checkpoints before the lung crop
+      s.stage1.lungs.enabled = l->value("crop", d.stage1.lungs.enabled);
+      if (auto m = l->find("method"); m != l->end())
+        s.stage1.lungs.method = lung_method_names().parse(m->get<std::string>());
+      s.stage1.lungs.margin = l->value("margin", d.stage1.lungs.margin);
+      s.stage1.lungs.mask = l->value("mask", d.stage1.lungs.mask);
+      s.stage1.lungs.version = l->value("version", d.stage1.lungs.version);
+    }
   }
   if (auto b = j.find("stage2"); b != j.end()) {
     s.stage2.rotate_degrees = b->value("rotate_degrees", d.stage2.rotate_degrees);
     s.stage2.translate_fraction = b->value("translate_fraction", d.stage2.translate_fraction);
+    s.stage2.scale_fraction = b->value("scale_fraction", d.stage2.scale_fraction);
+    s.stage2.gamma_log = b->value("gamma_log", d.stage2.gamma_log);
     s.stage2.blur_ksize = b->value("blur_ksize", d.stage2.blur_ksize);
     s.stage2.blur_sigma = b->value("blur_sigma", d.stage2.blur_sigma);
     s.stage2.channels = b->value("channels", d.stage2.channels);

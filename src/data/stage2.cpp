@@ -25,10 +25,12 @@ Stage2::Stage2(const Stage2Spec& spec) : spec_(spec) {
   }
 }
 
-torch::Tensor Stage2::draw(int64_t n, at::Generator* gen) {
+int64_t Stage2::draw_columns() const { return spec_.scale_fraction > 0 || spec_.gamma_log > 0 ? 5 : 3; }
+
+torch::Tensor Stage2::draw(int64_t n, at::Generator* gen) const {
   c10::optional<at::Generator> g;
   if (gen) g = *gen;
-  return torch::rand({n, 3}, g, torch::TensorOptions().dtype(torch::kFloat32)) * 2 - 1;
+  return torch::rand({n, draw_columns()}, g, torch::TensorOptions().dtype(torch::kFloat32)) * 2 - 1;
 }
 
 torch::Tensor Stage2::operator()(const torch::Tensor& images, bool augment, at::Generator* gen) const {
@@ -38,8 +40,8 @@ torch::Tensor Stage2::operator()(const torch::Tensor& images, bool augment, at::
 }
 
 torch::Tensor Stage2::augmented(const torch::Tensor& images, const torch::Tensor& draws) const {
-  if (draws.dim() != 2 || draws.size(1) != 3 || images.dim() < 1 || draws.size(0) != images.size(0))
-    throw Error("stage 2: augmentation draws must be [B, 3] for B images");
+  if (draws.dim() != 2 || draws.size(1) != draw_columns() || images.dim() < 1 || draws.size(0) != images.size(0))
+    throw Error("stage 2: augmentation draws must be [B, " + std::to_string(draw_columns()) + "] for B images");
   return apply(images, &draws);
 }
 
@@ -50,17 +52,25 @@ torch::Tensor Stage2::apply(const torch::Tensor& images, const torch::Tensor* dr
   const int64_t b = images.size(0);
   auto x = images.to(torch::kFloat32).unsqueeze(1);  // [B, 1, H, W]
 
-  if (draws && (spec_.rotate_degrees > 0 || spec_.translate_fraction > 0)) {
-    const auto u = draws->to(torch::kCPU, torch::kFloat32);  // uniform in [-1, 1): angle, tx, ty
+  const bool extra = draws && draws->size(1) == 5;
+  if (draws && (spec_.rotate_degrees > 0 || spec_.translate_fraction > 0 || spec_.scale_fraction > 0)) {
+    const auto u = draws->to(torch::kCPU, torch::kFloat32);  // uniform in [-1, 1): angle, tx, ty[, zoom]
     auto angle = u.select(1, 0) * (spec_.rotate_degrees * M_PI / 180.0);
     // Normalized coordinates span 2 units over the image: a shift of t * size is 2t.
     auto tx = u.select(1, 1) * (2.0 * spec_.translate_fraction);
     auto ty = u.select(1, 2) * (2.0 * spec_.translate_fraction);
-    auto c = torch::cos(angle), s = torch::sin(angle);
+    // The grid maps output to input coordinates: zoom z in shows 1/z of the image.
+    auto inv_zoom = extra ? 1.0 / (1.0 + u.select(1, 3) * spec_.scale_fraction) : torch::ones_like(angle);
+    auto c = torch::cos(angle) * inv_zoom, s = torch::sin(angle) * inv_zoom;
     auto theta = torch::stack({torch::stack({c, -s, tx}, 1), torch::stack({s, c, ty}, 1)}, 1).to(x.device());
     auto grid = F::affine_grid(theta, {b, 1, x.size(2), x.size(3)}, /*align_corners=*/false);
     x = F::grid_sample(
         x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kZeros).align_corners(false));
+  }
+
+  if (extra && spec_.gamma_log > 0) {  // (a linear contrast change would be undone by step 3)
+    const auto gamma = torch::exp(draws->select(1, 4).to(x.device(), torch::kFloat32) * spec_.gamma_log);
+    x = (x / 255.0).clamp(0, 1).pow(gamma.view({b, 1, 1, 1})) * 255.0;
   }
 
   if (kernel_.defined()) {

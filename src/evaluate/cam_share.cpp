@@ -11,11 +11,16 @@
 #include "covscreen/data/stage2.h"
 #include "covscreen/explain/explain.h"
 #include "covscreen/preprocess/lung_region.h"
+#include "covscreen/screen/study.h"
 
 namespace covscreen {
 
 std::vector<double> cam_lung_shares(const Checkpoint& ck, const torch::Tensor& stage1, int cls, Progress* progress) {
   const Stage2 stage2(ck.spec.stage2);
+  // The lung finder of the model's crop; without one, the one for the model's kind of image.
+  const LungMethod method = ck.spec.stage1.lungs.enabled                             ? ck.spec.stage1.lungs.method
+                            : resolve_kind(StudyKind::kAuto, ck) == StudyKind::kXray ? LungMethod::kXray
+                                                                                     : LungMethod::kCt;
   const int64_t n = stage1.size(0), s = stage1.size(1);
   constexpr int64_t kBatch = 8;
   std::vector<double> out;
@@ -27,7 +32,7 @@ std::vector<double> cam_lung_shares(const Checkpoint& ck, const torch::Tensor& s
         explain_batch(*ck.net, stage2(u8, /*augment=*/false), std::vector<int64_t>(size_t(m), cls));
     for (int64_t j = 0; j < m; ++j) {
       cv::Mat gray(static_cast<int>(s), static_cast<int>(s), CV_8UC1, u8[j].data_ptr<uint8_t>());
-      const LungRegion lungs = find_lungs(gray);
+      const LungRegion lungs = find_lungs(gray, method);
       if (lungs.fraction < kMinLungFraction) {
         out.push_back(std::numeric_limits<double>::quiet_NaN());
         continue;

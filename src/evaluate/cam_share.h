@@ -1,6 +1,7 @@
 #pragma once
 // Private to src/evaluate: where a model looks. Per stage-1 image, the share of the Grad-CAM map
-// of class `cls` inside the lung fields (preprocess/lung_region.h on the same image); NaN when no
+// of class `cls` inside the lung fields (preprocess/lung_region.h on the same image, with the finder of the
+// model's lung crop, else the X-ray finder for Deep-CXR-Net and the CT one otherwise); NaN when no
 // lungs are found there (fewer than kMinLungFraction of the pixels), -1 when the map is all zero
 // (metrics::summarize_cam_share counts both apart).
 #include <torch/types.h>

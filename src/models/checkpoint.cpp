@@ -158,11 +158,13 @@ nlohmann::json model_card(const Checkpoint& ck) {
       total += n;
     }
   }
-  return {{"arch", ck.model.arch},     {"model", ck.model},
-          {"classes", ck.classes},     {"parts", parts},
-          {"total_parameters", total}, {"spec", ck.spec},
-          {"threshold", ck.threshold}, {"threshold_rule", ck.threshold_rule},
-          {"training", ck.training},   {"metrics", ck.metrics}};
+  nlohmann::json card = {{"arch", ck.model.arch},     {"model", ck.model},
+                         {"classes", ck.classes},     {"parts", parts},
+                         {"total_parameters", total}, {"spec", ck.spec},
+                         {"threshold", ck.threshold}, {"threshold_rule", ck.threshold_rule},
+                         {"training", ck.training},   {"metrics", ck.metrics}};
+  if (ck.extra.is_object() && ck.extra.contains("evaluations")) card["evaluations"] = ck.extra.at("evaluations");
+  return card;
 }
 
 }  // namespace covscreen

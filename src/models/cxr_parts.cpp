@@ -98,6 +98,10 @@ ModelConfig::Cxr cxr_settings(const CxrPart& part1, const std::vector<int>& sele
   for (const auto& [p, name] : parts) {
     if (!p->from_checkpoint) continue;  // a state_dict brings no spec: the user vouches for it
     const auto& a = p->spec;
+    if (a.stage1.lungs != spec.stage1.lungs)
+      throw UsageError(std::string(name) + " (" + p->provenance.value("file", "") +
+                       ") was trained with another lung crop than this data's (" +
+                       nlohmann::json(a).at("stage1").at("lungs").dump() + ")");
     if (a.stage1.equalize != spec.stage1.equalize || a.stage2.blur_ksize != spec.stage2.blur_ksize ||
         a.stage2.blur_sigma != spec.stage2.blur_sigma || a.stage2.channels != spec.stage2.channels)
       throw UsageError(std::string(name) + " (" + p->provenance.value("file", "") +

@@ -87,6 +87,9 @@ std::string format_model_card(const nlohmann::json& card) {
          std::to_string(card.at("threshold").get<double>()) + " (" + card.value("threshold_rule", std::string()) + ")");
   if (card.contains("training") && !card.at("training").empty()) line("training", card.at("training").dump());
   if (card.contains("metrics") && !card.at("metrics").empty()) line("metrics", card.at("metrics").dump());
+  if (card.contains("evaluations"))
+    for (const auto& e : card.at("evaluations").value("rows", nlohmann::json::array()))
+      line("evaluated", e.value("data", std::string("?")) + ": " + e.dump());
   return out.str();
 }
 

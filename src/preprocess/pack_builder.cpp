@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <opencv2/core.hpp>
@@ -79,6 +80,7 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
   ReadOptions ro;
   ro.window = opt.spec.stage1.window;
 
+  std::vector<uint8_t> whole_image(todo.size(), 0);  // the spec's lung crop found no lungs
   std::atomic<size_t> next{0};
   std::mutex progress_mu;
   std::unique_ptr<Progress> progress;
@@ -91,7 +93,9 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
       if (reason.empty()) {
         bool failed = false;
         try {
-          const cv::Mat out = stage1(default_decoder_pool().read(path, ro).gray, opt.spec.stage1);
+          Stage1Info info;
+          const cv::Mat out = stage1(default_decoder_pool().read(path, ro).gray, opt.spec.stage1, &info);
+          whole_image[k] = info.crop == LungCrop::kWholeImage;
           if (out.type() != CV_8UC1 || out.rows != s || out.cols != s)
             throw Error("stage 1 returned an image of the wrong size or type");
           for (int r = 0; r < s; ++r)
@@ -123,6 +127,7 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
 
   // Keep the rows that worked, in manifest order.
   std::vector<int64_t> keep;
+  nlohmann::json no_lungs = nlohmann::json::array();
   for (size_t k = 0; k < todo.size(); ++k) {
     const size_t i = todo[k];
     const auto& e = m.entries[i];
@@ -131,6 +136,7 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
       continue;
     }
     keep.push_back(static_cast<int64_t>(k));
+    if (whole_image[k]) no_lungs.push_back(e.path);
     p.labels.push_back(labels[k]);
     p.patient_ids.push_back(e.patient_id);
     p.paths.push_back(e.path);
@@ -150,6 +156,13 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
   p.provenance["selected"] = todo.size();
   p.provenance["packed"] = keep.size();
   p.provenance["failed"] = res.failures.size();
+  if (opt.spec.stage1.lungs.enabled) {
+    p.provenance["lung_crop"] = {
+        {"cropped", keep.size() - no_lungs.size()}, {"whole_image", no_lungs.size()}, {"whole_image_paths", no_lungs}};
+    if (!no_lungs.empty())
+      std::cerr << "pack: no lungs found in " << no_lungs.size() << " of " << keep.size()
+                << " images: the whole image was used (listed in the pack's provenance, lung_crop)\n";
+  }
   p.validate("pack");
   return res;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -45,6 +46,25 @@ cv::Mat to_mat(const torch::Tensor& map) {
   return cv::Mat(static_cast<int>(m.size(0)), static_cast<int>(m.size(1)), CV_32FC1, m.data_ptr<float>()).clone();
 }
 
+// A map of the stage-1 image placed where that image came from in the picture the overlay is
+// drawn on (the decoded image, perhaps shrunk): zero outside the lung crop.
+cv::Mat map_in_picture(const cv::Mat& map01, const PipelineInput& in) {
+  const cv::Size original(in.image.width, in.image.height), picture = in.image.gray.size();
+  const Stage1Info& s1 = in.stage1;
+  if (s1.crop != LungCrop::kLungs || s1.region.size() == original) return map01;
+  const double sx = double(picture.width) / original.width, sy = double(picture.height) / original.height;
+  const cv::Rect r = cv::Rect(int(std::lround(s1.region.x * sx)), int(std::lround(s1.region.y * sy)),
+                              std::max(1, int(std::lround(s1.region.width * sx))),
+                              std::max(1, int(std::lround(s1.region.height * sy)))) &
+                     cv::Rect(cv::Point(0, 0), picture);
+  cv::Mat out = cv::Mat::zeros(picture, CV_32FC1);
+  if (r.empty()) return out;
+  cv::Mat m;
+  map01.convertTo(m, CV_32F);
+  cv::resize(m, out(r), r.size(), 0, 0, cv::INTER_LINEAR);
+  return out;
+}
+
 cv::Mat shrink_to(const cv::Mat& gray, int max_side) {
   const int side = std::max(gray.cols, gray.rows);
   if (max_side <= 0 || side <= max_side) return gray;
@@ -78,6 +98,7 @@ nlohmann::json to_json(const ScreenResult& r) {
   if (!r.cam_path.empty()) j["cam"] = r.cam_path;
   if (!r.cam_png.empty()) j["cam_png_base64"] = base64_encode(r.cam_png);
   if (r.lung_fraction >= 0) j["lung_fraction"] = r.lung_fraction;
+  if (r.lung_crop != LungCrop::kOff) j["lung_crop"] = lung_crop_name(r.lung_crop);
   return j;
 }
 
@@ -205,9 +226,12 @@ PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes
     ReadOptions read = opt_.read;
     read.frame = frame;
     in.image = bytes ? decoders.decode(*bytes, name, read) : decoders.read(name, read);
-    in.input = stage1(in.image.gray, ck_.spec.stage1);
+    in.input = stage1(in.image.gray, ck_.spec.stage1, &in.stage1);
     if (!in.input.isContinuous()) in.input = in.input.clone();
-    if (opt_.lung_fraction) in.lung_fraction = find_lungs(in.image.gray).fraction;
+    if (opt_.lung_fraction)  // the CT finder's share (study rules); the crop's when it used that finder
+      in.lung_fraction = in.stage1.lung_fraction >= 0 && ck_.spec.stage1.lungs.method == LungMethod::kCt
+                             ? in.stage1.lung_fraction
+                             : find_lungs(in.image.gray).fraction;
     if (in.want_cam || keep_image)
       in.image.gray = shrink_to(in.image.gray, opt_.cam_max_side);
     else
@@ -237,8 +261,9 @@ torch::Tensor Pipeline::model_input(const PipelineInput& in) const {
 
 void Pipeline::add_cam(const PipelineInput& in, const torch::Tensor& x1, ScreenResult& r) const {
   std::string label;
-  const cv::Mat map01 = cam_of(x1, r, &label);
-  if (opt_.keep_cam_map) r.cam_map = map01;
+  const cv::Mat cam = cam_of(x1, r, &label);
+  if (opt_.keep_cam_map) r.cam_map = cam;
+  const cv::Mat map01 = map_in_picture(cam, in);
   if (opt_.cam == CamOutput::kFiles) {
     const std::string stem =
         in.cam_stem.empty() ? fs::path(in.file).stem().string() + "_" + std::to_string(in.index) : in.cam_stem;
@@ -269,9 +294,10 @@ cv::Mat Pipeline::screen_with_overlay(const std::string& path, ScreenResult* r) 
     *r = infer(batch)[0];
     if (!r->ok) return {};
     std::string label;
-    const cv::Mat map01 = cam_of(model_input(batch[0]), *r, &label);
-    if (opt_.keep_cam_map) r->cam_map = map01;
-    return cam_overlay(batch[0].image.gray, map01, label, opt_.overlay);
+    const PipelineInput& in = batch[0];
+    const cv::Mat cam = cam_of(model_input(in), *r, &label);
+    if (opt_.keep_cam_map) r->cam_map = cam;
+    return cam_overlay(in.image.gray, map_in_picture(cam, in), label, opt_.overlay);
   } catch (const std::exception& e) {
     r->error = std::string(r->ok ? "screened, but the CAM overlay failed: " : "could not be screened: ") + e.what();
     return {};
@@ -314,6 +340,7 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     r.decode_ms = in.decode_ms;
     r.queue_ms = in.queue_ms;
     r.lung_fraction = in.lung_fraction;
+    r.lung_crop = in.stage1.crop;
     if (!in.error.empty()) {
       r.error = in.error;
       continue;

@@ -116,7 +116,9 @@ function showCam(i, tr) {
   if (it.cam_png_base64) {
     img.src = "data:image/png;base64," + it.cam_png_base64;
     img.style.display = "block";
-    $("camcap").textContent = name + ": map for class " + it.cam_class + " (yellow = most evidence)";
+    $("camcap").textContent = name + ": map for class " + it.cam_class + " (yellow = most evidence)" +
+        (it.lung_crop === "lungs" ? "; the model saw the lung region only (the map is 0 outside it)"
+         : it.lung_crop ? "; the model saw the " + it.lung_crop : "");
   } else {
     img.removeAttribute("src");
     img.style.display = "none";

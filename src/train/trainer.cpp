@@ -309,7 +309,7 @@ class Trainer {
     if (!dist_)
       for (size_t p = 0; p < order.size(); ++p) pos.push_back(static_cast<int64_t>(p));
     const int64_t positions = pos.empty() ? 0 : static_cast<int64_t>(pos.size()) * (dist_ ? dist_->world_size() : 1);
-    const torch::Tensor draws = cfg_.augment ? Stage2::draw(positions, &gen) : torch::Tensor();
+    const torch::Tensor draws = cfg_.augment ? stage2_.draw(positions, &gen) : torch::Tensor();
     net_->train();
     apply_bn_mode(*net_, cfg_.bn);
     const auto t0 = std::chrono::steady_clock::now();

@@ -1,8 +1,9 @@
 #pragma once
 // Stage 2 of preprocessing, as torch ops on a batch (CPU or CUDA):
 //   uint8 [B, H, W] (stage-1 output) -> float [B, C, H, W] model input
-//   1. training only: random rotation in [-rotate, rotate] degrees and translation in
-//      [-t, t] x size, one draw per image, via affine_grid + grid_sample (bilinear, zero fill)
+//   1. training only: random rotation in [-rotate, rotate] degrees, translation in [-t, t] x
+//      size and zoom in [1 - s, 1 + s], one draw per image, via affine_grid + grid_sample
+//      (bilinear, zero fill); then, when the spec asks, a random gamma (Stage2Spec)
 //   2. 3x3 Gaussian blur (sigma 0.8, OpenCV's default for ksize 3), reflect-101 borders
 //   3. per-image standardization: (x - mean) / max(std, 1e-6) over the image's pixels
 //   4. gray -> C channels (replicated)
@@ -19,10 +20,12 @@ class Stage2 {
   // images: uint8 [B, H, W] on any device. augment=true applies step 1 using `gen`
   // (a CPU generator; null = the global one) so training is reproducible from a seed.
   torch::Tensor operator()(const torch::Tensor& images, bool augment, at::Generator* gen = nullptr) const;
-  // Augmentation draws for n images: float [n, 3] uniform in [-1, 1) (angle, tx, ty scaled by
-  // the spec), from `gen` (null = the global generator).
-  static torch::Tensor draw(int64_t n, at::Generator* gen = nullptr);
-  // As operator() with augment=true, with the draws given ([B, 3], from draw()): training draws
+  // Augmentation draws for n images: float [n, k] uniform in [-1, 1) (angle, tx, ty, and when the
+  // spec has either, zoom and gamma: k = 3 or 5, so recipes without the last three
+  // draw as they did before they existed), from `gen` (null = the global generator).
+  torch::Tensor draw(int64_t n, at::Generator* gen = nullptr) const;
+  int64_t draw_columns() const;
+  // As operator() with augment=true, with the draws given ([B, k], from draw()): training draws
   // them per epoch and indexes them by a sample's global position, so a sample is augmented the
   // same whichever batch or data-parallel rank it lands in.
   torch::Tensor augmented(const torch::Tensor& images, const torch::Tensor& draws) const;

@@ -30,7 +30,9 @@ void export_state_dict(const Checkpoint& ck, const std::string& path);
 // The card of a fresh model (no checkpoint): arch and part sizes.
 nlohmann::json model_card(const ModelConfig& cfg);
 
-// model_card() as aligned text lines for a terminal.
+// model_card() as aligned text lines for a terminal. A checkpoint's card also carries
+// "evaluations" when `model convert --evaluations F.json` attached results on other data (kept in
+// Checkpoint::extra["evaluations"]): one "evaluated" line per row.
 std::string format_model_card(const nlohmann::json& card);
 
 }  // namespace covscreen

@@ -34,6 +34,7 @@
 #include "covscreen/io/image_reader.h"
 #include "covscreen/io/overlay.h"
 #include "covscreen/models/checkpoint.h"
+#include "covscreen/preprocess/stage1.h"
 
 namespace covscreen {
 
@@ -81,13 +82,15 @@ struct ScreenResult {
   std::string cam_png;        // CamOutput::kPng: PNG bytes
   cv::Mat cam_map;            // keep_cam_map: CV_32FC1 [S x S] in [0, 1]
   double lung_fraction = -1;  // PipelineOptions::lung_fraction: lung pixels / all pixels; -1 when not measured
+  LungCrop lung_crop = LungCrop::kOff;  // the spec's lung crop: done, or the whole image used
   double decode_ms = 0, queue_ms = 0, inference_ms = 0;
   int batch_size = 0;  // images in the model call
 };
 // {"file", "ok", "error"?, and when screened: "format", "width", "height", "probabilities"
 // {class: p}, "predicted", "covid_probability", "positive", "threshold", "batch_size",
 // "timings_ms" {decode, queue, inference}; with a CAM: "cam_class" and "cam" (file) or
-// "cam_png_base64"; with PipelineOptions::lung_fraction: "lung_fraction"}.
+// "cam_png_base64"; with PipelineOptions::lung_fraction: "lung_fraction"; when the model's spec
+// crops to the lungs: "lung_crop" ("lungs" | "whole image (no lungs found)")}.
 nlohmann::json to_json(const ScreenResult& r);
 
 // A decoded image between the decode and model stages (the server decodes on its HTTP threads).
@@ -97,6 +100,7 @@ struct PipelineInput {
   std::string error;   // decoding failed: the result carries it
   DecodedImage image;  // gray at original size: kept only while a CAM overlay is wanted
   cv::Mat input;       // stage-1 output, CV_8UC1 [S x S], continuous
+  Stage1Info stage1;   // the lung crop: which part of the image `input` shows
   bool want_cam = false;
   double lung_fraction = -1;
   std::string cam_stem;  // CamOutput::kFiles: <cam_dir>/<cam_stem>_cam.png (see cam_stems)

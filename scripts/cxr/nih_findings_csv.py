@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Writes a CheXpert-format label CSV for the NIH ChestX-ray14 sample: Deep-CXR-Net's part 1 data.
+
+NIH's 14 text-mined findings become CheXpert's columns where the two name the same thing:
+No Finding, Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural Effusion (NIH: Effusion),
+Pneumonia: 1.0 when NIH lists the finding, else 0.0 (NIH's labels have no "uncertain"). Every
+other CheXpert column is blank. Rows: the images of one split of scripts/cxr/nih_manifest.sh's
+nih.csv. Paths are absolute.
+
+Usage: nih_findings_csv.py NIH.csv LABELS.csv OUT.csv --split train|val|test
+"""
+import argparse
+import csv
+import os
+
+OBSERVATIONS = ["No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
+                "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
+                "Pleural Other", "Fracture", "Support Devices"]
+COLUMNS = ["Path", "Sex", "Age", "Frontal/Lateral", "AP/PA"] + OBSERVATIONS
+NIH_TO_CHEXPERT = {"No Finding": "No Finding", "Atelectasis": "Atelectasis", "Cardiomegaly": "Cardiomegaly",
+                   "Consolidation": "Consolidation", "Edema": "Edema", "Effusion": "Pleural Effusion",
+                   "Pneumonia": "Pneumonia"}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("manifest")
+    ap.add_argument("labels")
+    ap.add_argument("out")
+    ap.add_argument("--split", required=True)
+    a = ap.parse_args()
+    info = {r["Image Index"]: r for r in csv.DictReader(open(a.labels, newline=""))}
+    n = 0
+    with open(a.out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in csv.DictReader(open(a.manifest, newline="")):
+            if r["split"] != a.split:
+                continue
+            nih = info[os.path.basename(r["path"])]
+            found = set(nih["Finding Labels"].split("|"))
+            row = {c: "" for c in COLUMNS}
+            row.update({"Path": os.path.abspath(r["path"]), "Sex": nih["Patient Gender"], "Age": nih["Patient Age"],
+                        "Frontal/Lateral": "Frontal", "AP/PA": nih["View Position"]})
+            for name, column in NIH_TO_CHEXPERT.items():
+                row[column] = "1.0" if name in found else "0.0"
+            w.writerow(row)
+            n += 1
+    print(f"{a.out}: {n} images of split {a.split}")
+
+
+if __name__ == "__main__":
+    main()
