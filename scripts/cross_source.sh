@@ -9,7 +9,8 @@
 #        patients, scripts/cxr/nih_manifest.sh) of the NIH ChestX-ray14 sample (adult hospital
 #        X-rays): COVID calls on "No Finding" images = the false-positive rate. (A model trained by
 #        scripts/cxr/reproduce_adults.sh has seen the other 70%: --nih-trained marks NIH in source.)
-# Usage: scripts/cross_source.sh [--ct CKPT] [--cxr CKPT] [--only ct|cxr] [--nih-trained] [WORK_DIR]   (default runs/cross-source;
+# Usage: scripts/cross_source.sh [--ct CKPT] [--cxr CKPT] [--only ct|cxr] [--nih-trained] [--tta N] [WORK_DIR]
+#        (--tta: evaluate's test-time augmentation over N views; default runs/cross-source;
 #        COVSCREEN_DATA = datasets root). Writes WORK_DIR/cross_source.md, WORK_DIR/cross_source.json
 #        (the same numbers, for `covscreen model convert --evaluations`) and one evaluate folder each.
 set -euo pipefail
@@ -22,12 +23,14 @@ cxr="$repo/models/deep-cxr-net-cxr.ckpt"
 work="$repo/runs/cross-source"
 only=""
 nih_trained=0
+tta=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --ct) ct="$(realpath "$2")"; shift 2 ;;
     --cxr) cxr="$(realpath "$2")"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --nih-trained) nih_trained=1; shift ;;
+    --tta) tta=(--tta "$2"); shift 2 ;;
     *) work="$1"; shift ;;
   esac
 done
@@ -37,7 +40,7 @@ mkdir -p "$work" && cd "$work"
 # ---- CT
 if [ "$only" != cxr ]; then
 "$bin" dataset index "$data/COVID-CT" --out covid-ct.csv
-"$bin" evaluate --model "$ct" covid-ct.csv --split val --out ct-val >/dev/null
+"$bin" evaluate "${tta[@]}" --model "$ct" covid-ct.csv --split val --out ct-val >/dev/null
 md="$data/COVID-CT-MD"
 # Study labels by StudyInstanceUID (read from each patient's first file); slice labels: the data
 # set's infection flags (normal patient: every slice clean).
@@ -62,21 +65,21 @@ with open("ct-md-slices.csv", "w", newline="") as f:
         w.writerow([os.path.join(md, r["file"]), "covid" if infected else "non-covid", r["patient"], "",
                     "COVID-CT-MD", "infection" if infected else "clean"])
 PY
-"$bin" evaluate --model "$ct" --labels ct-md-studies.csv "$md" --out ct-md-study >/dev/null
-"$bin" evaluate --model "$ct" ct-md-slices.csv --out ct-md-slice >/dev/null
+"$bin" evaluate "${tta[@]}" --model "$ct" --labels ct-md-studies.csv "$md" --out ct-md-study >/dev/null
+"$bin" evaluate "${tta[@]}" --model "$ct" ct-md-slices.csv --out ct-md-slice >/dev/null
 fi
 
 # ---- CXR
 if [ "$only" != ct ]; then
 "$repo/scripts/cxr/covid_manifest.sh" "$data" $seed
 $py "$repo/scripts/cxr/merge_manifests.py" ieee-test.csv cxr-covid.csv:split=test,source=covid-chestxray-dataset
-"$bin" evaluate --model "$cxr" ieee-test.csv --out cxr-ieee-test >/dev/null
+"$bin" evaluate "${tta[@]}" --model "$cxr" ieee-test.csv --out cxr-ieee-test >/dev/null
 "$repo/scripts/cxr/nih_manifest.sh" "$data" $seed  # nih.csv: the test side is never trained on
-"$bin" evaluate --model "$cxr" nih.csv --split test --out cxr-nih >/dev/null
+"$bin" evaluate "${tta[@]}" --model "$cxr" nih.csv --split test --out cxr-nih >/dev/null
 fi
 
 # ---- the table
-$py - "$ct" "$cxr" "$only" "$nih_trained" <<'PY'
+$py - "$ct" "$cxr" "$only" "$nih_trained" "${tta[@]}" <<'PY'
 import json, os, sys
 def m(d): return json.load(open(d + "/metrics.json"))
 def auc(x):
@@ -131,7 +134,9 @@ out = [f"CT model: {sys.argv[1] if sys.argv[3] != 'cxr' else '-'}  \nCXR model: 
        "| model | data | level | n | AUC (95% CI) | Grad-CAM share in lungs | notes |",
        "|---|---|---|---|---|---|---|"]
 out += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
+tta = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+if tta > 1: out[0] = out[0] + f"Test-time augmentation: P averaged over {tta} views (evaluate --tta {tta})\n"
 open("cross_source.md", "w").write("\n".join(out) + "\n")
-json.dump({"command": "scripts/cross_source.sh", "rows": card}, open("cross_source.json", "w"), indent=1)
+json.dump({"command": "scripts/cross_source.sh" + (f" --tta {tta}" if tta > 1 else ""), "tta_views": tta, "rows": card}, open("cross_source.json", "w"), indent=1)
 print("\n".join(out))
 PY

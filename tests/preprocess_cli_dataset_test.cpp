@@ -11,6 +11,7 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/data/pack.h"
+#include "synthetic_pack.h"
 #include "test_util.h"
 
 using namespace covscreen;
@@ -156,4 +157,53 @@ TEST(CliDataset, PackWithLungCropRecordsItAndNamesImagesWithoutLungs) {
   EXPECT_NE(bad.code, 0);
   EXPECT_NE(bad.err.find("ct, xray"), std::string::npos) << bad.err;
   EXPECT_FALSE(fs::exists(dir.file("m.pack")));
+}
+
+// dataset preview: a contact sheet of packed vs augmented images, with the config's stage 2.
+TEST(CliDataset, PreviewDrawsPackedAndAugmentedImagesSideBySide) {
+  REQUIRE_CLI();
+  test::TempDir dir;
+  write_pack(dir.file("s.pack"), test::synthetic_pack(10, 48, 3));
+  {
+    std::ofstream c(dir.file("marks.json"));
+    c << R"({"spec": {"stage2": {"rotate_degrees": 0, "translate_fraction": 0, "annotate_probability": 1}}})";
+  }
+  const CliResult r =
+      run_cli("dataset preview " + quote(dir.file("s.pack")) + " --config " + quote(dir.file("marks.json")) +
+                  " --count 6 --seed 4 --out " + quote(dir.file("p.png")),
+              dir);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("6 of 10 images"), std::string::npos) << r.out;
+  const cv::Mat sheet = cv::imread(dir.file("p.png"), cv::IMREAD_UNCHANGED);
+  ASSERT_EQ(sheet.type(), CV_8UC1);
+  EXPECT_EQ(sheet.cols, 8 * 48);
+  EXPECT_EQ(sheet.rows, 2 * 48) << "6 images, 4 pairs per row";
+  // Each pair differs (stretched and marked); the empty places of the last row stay black.
+  for (int i = 0; i < 6; ++i) {
+    const cv::Rect left((i % 4) * 96, (i / 4) * 48 + 20, 48, 28), right = left + cv::Point(48, 0);
+    EXPECT_GT(cv::norm(sheet(left), sheet(right), cv::NORM_L1), 0) << "image " << i;
+  }
+  EXPECT_EQ(cv::countNonZero(sheet(cv::Rect(2 * 96, 48, 2 * 96, 48))), 0);
+  // The same seed gives the same sheet.
+  ASSERT_EQ(run_cli("dataset preview " + quote(dir.file("s.pack")) + " --config " + quote(dir.file("marks.json")) +
+                        " --count 6 --seed 4 --out " + quote(dir.file("q.png")),
+                    dir)
+                .code,
+            0);
+  EXPECT_EQ(read_file(dir.file("p.png")), read_file(dir.file("q.png")));
+  // A bad value in the config, and a file that is not a pack: errors naming them, nothing written.
+  {
+    std::ofstream c(dir.file("bad.json"));
+    c << R"({"spec": {"stage2": {"jpeg_probability": 2}}})";
+  }
+  const CliResult bad = run_cli("dataset preview " + quote(dir.file("s.pack")) + " --config " +
+                                    quote(dir.file("bad.json")) + " --out " + quote(dir.file("b.png")),
+                                dir);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("jpeg_probability"), std::string::npos) << bad.err;
+  const CliResult notpack =
+      run_cli("dataset preview " + quote(dir.file("marks.json")) + " --out " + quote(dir.file("b.png")), dir);
+  EXPECT_NE(notpack.code, 0);
+  EXPECT_NE(notpack.err.find("marks.json"), std::string::npos) << notpack.err;
+  EXPECT_FALSE(fs::exists(dir.file("b.png")));
 }

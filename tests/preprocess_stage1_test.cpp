@@ -1,10 +1,12 @@
 // Stage 1 (histogram equalization + resize) against an independent reimplementation of OpenCV's
 // documented formulas (python3-opencv is not installed here), plus a hand-computed golden case.
 #include <cmath>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
 
 #include "covscreen/core/error.h"
+#include "covscreen/data/source_marks.h"
 #include "covscreen/preprocess/lung_region.h"
 #include "covscreen/preprocess/stage1.h"
 #include "test_util.h"
@@ -238,6 +240,8 @@ TEST(PreprocessSpecJson, LungCropRoundTripsOldSpecsReadAsNoCropAndBadValuesAreRe
   s.stage1.lungs.margin = 0.2;
   s.stage2.scale_fraction = 0.2;
   s.stage2.gamma_log = 0.3;
+  s.stage2.annotate_probability = 0.5;
+  s.stage2.jpeg_probability = 0.25;
   const nlohmann::json j = s;
   EXPECT_EQ(j["stage1"]["lungs"]["method"], "xray");
   const PreprocessSpec back = j.get<PreprocessSpec>();
@@ -246,11 +250,20 @@ TEST(PreprocessSpecJson, LungCropRoundTripsOldSpecsReadAsNoCropAndBadValuesAreRe
   EXPECT_EQ(back.stage1.lungs.margin, 0.2);
   EXPECT_EQ(back.stage2.scale_fraction, 0.2);
   EXPECT_EQ(back.stage2.gamma_log, 0.3);
+  EXPECT_EQ(back.stage2.annotate_probability, 0.5);
+  EXPECT_EQ(back.stage2.jpeg_probability, 0.25);
   // A spec written before the lung crop existed: no crop, no new augmentation.
   const auto old = nlohmann::json::parse(R"({"stage1":{"size":128,"equalize":true},"stage2":{"rotate_degrees":10}})")
                        .get<PreprocessSpec>();
   EXPECT_FALSE(old.stage1.lungs.enabled);
   EXPECT_EQ(old.stage2.scale_fraction, 0);
+  EXPECT_EQ(old.stage2.annotate_probability, 0);
+  EXPECT_EQ(old.stage2.jpeg_probability, 0);
+  for (const char* key : {"annotate_probability", "jpeg_probability"}) {
+    auto over = j;
+    over["stage2"][key] = 1.5;
+    EXPECT_THROW((void)over.get<PreprocessSpec>(), UsageError) << key;
+  }
   auto bad = j;
   bad["stage1"]["lungs"]["method"] = "mri";
   try {
@@ -303,4 +316,31 @@ TEST(Stage1LungCrop, XrayCropKeepsBothSidesWhenOneLungIsFound) {
 }
 
 }  // namespace
+// The JPEG re-compression of training (data/source_marks.h, torch ops) against a real JPEG
+// codec: OpenCV's (libjpeg-turbo) at the same quality, on a picture with edges, gradients and
+// noise. The codec's integer DCT rounds a little differently, so agreement is close, not exact.
+TEST(SourceMarks, JpegRoundTripMatchesOpenCvsEncoder) {
+  cv::Mat img(72, 100, CV_8UC1);  // not a multiple of 8 wide: partial blocks
+  std::mt19937 rng(7);
+  std::normal_distribution<double> noise(0, 6);
+  for (int y = 0; y < img.rows; ++y)
+    for (int x = 0; x < img.cols; ++x) {
+      double v = 40 + 1.5 * x + (std::hypot(x - 60, y - 30) < 18 ? 90 : 0) + noise(rng);
+      img.at<uint8_t>(y, x) = cv::saturate_cast<uint8_t>(v);
+    }
+  const auto t = torch::from_blob(img.data, {img.rows, img.cols}, torch::kUInt8).to(torch::kFloat32);
+  for (int quality : {25, 50, 85}) {
+    std::vector<uint8_t> buf;
+    ASSERT_TRUE(cv::imencode(".jpg", img, buf, {cv::IMWRITE_JPEG_QUALITY, quality}));
+    const cv::Mat dec = cv::imdecode(buf, cv::IMREAD_GRAYSCALE);
+    const auto codec = torch::from_blob(dec.data, {dec.rows, dec.cols}, torch::kUInt8).to(torch::kFloat32);
+    const auto ours = jpeg_roundtrip(t, quality);
+    ASSERT_EQ(ours.sizes(), t.sizes());
+    const double loss = (codec - t).abs().mean().item<double>(), gap = (ours - codec).abs().mean().item<double>();
+    EXPECT_GT(loss, 1.5) << "quality " << quality << ": the codec should lose something";
+    EXPECT_LT(gap, 0.25 * loss) << "quality " << quality << ": ours " << gap << " from the codec, which is " << loss
+                                << " from the original";
+  }
+}
+
 }  // namespace covscreen

@@ -173,3 +173,25 @@ TEST_F(ScreenCli, EvaluateReportsCovidCallsByTheDataOwnFinerClasses) {
   EXPECT_NE(csv.find(",pneumonia,"), std::string::npos);  // the data's own label is kept
   EXPECT_NE(slurp(out + "/report.md").find("false-positive rate"), std::string::npos);
 }
+
+// --tta N: P is the mean over N views, so it moves (the untrained model sees rotated and shifted
+// views), stays a probability, and the same command gives the same P; a bad count is refused.
+TEST_F(ScreenCli, TestTimeAugmentationChangesPReproduciblyAndRefusesBadCounts) {
+  const std::string img = dir_.file("slice.png");
+  cv::imwrite(img, synthetic_slice(128, 128, 5, true));
+  auto p_covid = [&](const std::string& extra) {
+    const CliRun r = run_cli("screen --model '" + model_ + "' '" + img + "' --format json" + extra, dir_);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    const auto j = parse_json_lines(r.out);
+    return j.size() == 1 ? j[0]["probabilities"]["covid"].get<double>() : -1.0;
+  };
+  const double plain = p_covid(""), tta = p_covid(" --tta 4");
+  EXPECT_GE(tta, 0.0);
+  EXPECT_LE(tta, 1.0);
+  EXPECT_NE(plain, tta);
+  EXPECT_EQ(tta, p_covid(" --tta 4"));
+  EXPECT_EQ(plain, p_covid(" --tta 1"));
+  const CliRun bad = run_cli("screen --model '" + model_ + "' '" + img + "' --tta 0", dir_);
+  EXPECT_NE(bad.rc, 0);
+  EXPECT_NE(bad.err.find("--tta"), std::string::npos) << bad.err;
+}

@@ -1,9 +1,14 @@
-// covscreen dataset index | split | pack | stats | build: index a data set folder, split it by
-// patient, preprocess it into a pack, count what is in a manifest or a pack, and build a
-// de-identified, publishable data set from DICOM studies or images.
+// covscreen dataset index | split | pack | stats | preview | build: index a data set folder, split
+// it by patient, preprocess it into a pack, count what is in a manifest or a pack, look at what
+// training's augmentation makes of a pack, and build a de-identified, publishable data set from
+// DICOM studies or images.
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "command.h"
 #include "covscreen/core/container.h"
@@ -12,9 +17,11 @@
 #include "covscreen/data/layouts.h"
 #include "covscreen/data/pack.h"
 #include "covscreen/data/split.h"
+#include "covscreen/data/stage2.h"
 #include "covscreen/data/stats.h"
 #include "covscreen/preprocess/pack_builder.h"
 #include "covscreen/publish/build.h"
+#include "covscreen/train/train_config.h"
 
 namespace covscreen::app {
 namespace {
@@ -210,6 +217,62 @@ void add_stats(CLI::App* ds) {
   });
 }
 
+// A contact sheet: `count` images of a pack, each as packed (stage 1) next to what training feeds
+// the model (stage 2 with the recipe's augmentation; channel 0, stretched to 0-255 for display).
+void add_preview(CLI::App* ds) {
+  static std::string pack_path, out, recipe = "scratch", config;
+  static int count = 16;
+  static int64_t seed = 1;
+  auto* cmd = ds->add_subcommand(
+      "preview", "a PNG contact sheet of a pack: each image as packed and as training augments it (--config)");
+  cmd->add_option("pack", pack_path, "pack file")->required();
+  cmd->add_option("--out", out, "PNG file to write")->required();
+  cmd->add_option("--recipe", recipe, "named training config: " + recipes().choices())->capture_default_str();
+  cmd->add_option("--config", config, "JSON training config, as for train (its spec.stage2 and augment)");
+  cmd->add_option("--count", count, "images shown")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--seed", seed, "chooses the images and the augmentation draws")->capture_default_str();
+  cmd->callback([] {
+    const TrainConfig cfg = train_config_from(recipe, config);
+    const Pack pack = read_pack(pack_path);
+    if (pack.size() == 0) throw FileError(pack_path, "the pack has no images");
+    auto gen = at::detail::createCPUGenerator(uint64_t(seed));
+    const int64_t n = std::min<int64_t>(count, pack.size());
+    const auto idx = torch::randperm(pack.size(), gen, torch::kInt64).slice(0, 0, n);
+    const auto images = pack.images.index_select(0, idx);
+    const Stage2 stage2(cfg.spec.stage2);
+    auto x = cfg.augment ? stage2.augmented(images, stage2.draw(n, &gen)) : stage2(images, false);
+    x = x.select(1, 0);
+    const auto lo = std::get<0>(x.flatten(1).min(1)).view({n, 1, 1}),
+               hi = std::get<0>(x.flatten(1).max(1)).view({n, 1, 1});
+    const auto shown = ((x - lo) / (hi - lo).clamp_min(1e-6) * 255).round().to(torch::kUInt8).contiguous();
+    const int side = int(std::min<int64_t>(256, images.size(1))), per_row = 4;
+    const int rows = int((n + per_row - 1) / per_row);
+    cv::Mat sheet(rows * side, per_row * 2 * side, CV_8UC1, cv::Scalar(0));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = idx[i].item<int64_t>();
+      const std::string label = "#" + std::to_string(k) + " " +
+                                (pack.multilabel() || pack.labels[k] < 0 ? "" : pack.classes[size_t(pack.labels[k])]);
+      for (int part = 0; part < 2; ++part) {
+        const torch::Tensor t = part == 0 ? images[i].contiguous() : shown[i];
+        const cv::Mat m(int(t.size(0)), int(t.size(1)), CV_8UC1, t.data_ptr<uint8_t>());
+        const int col = int(i % per_row) * 2 + part, row = int(i / per_row);
+        cv::Mat tile = sheet(cv::Rect(col * side, row * side, side, side));
+        cv::resize(m, tile, tile.size(), 0, 0, cv::INTER_AREA);
+        if (part == 0) {
+          cv::putText(tile, label, {4, 14}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(0), 3, cv::LINE_AA);
+          cv::putText(tile, label, {4, 14}, cv::FONT_HERSHEY_SIMPLEX, 0.4, cv::Scalar(255), 1, cv::LINE_AA);
+        }
+      }
+    }
+    std::vector<uint8_t> png;
+    if (!cv::imencode(".png", sheet, png)) throw FileError(out, "could not encode the PNG");
+    write_file_atomic(out, std::string(png.begin(), png.end()));
+    std::cout << "wrote " << out << ": " << n << " of " << pack.size() << " images of " << pack_path
+              << ", each as packed (left) and as training sees it (right; recipe " << cfg.name
+              << (cfg.augment ? ", augmented" : ", augmentation off") << "), seed " << seed << "\n";
+  });
+}
+
 void add_build(CLI::App* ds) {
   static publish::BuildOptions opt;
   static std::string ratios = "70,10,20", range;
@@ -265,12 +328,13 @@ void add_build(CLI::App* ds) {
 }
 
 const CommandRegistrar reg(20, [](CLI::App& app) {
-  auto* ds = app.add_subcommand("dataset", "index, split, pack, count and build data sets");
+  auto* ds = app.add_subcommand("dataset", "index, split, pack, count, preview and build data sets");
   ds->require_subcommand(1);
   add_index(ds);
   add_split(ds);
   add_pack(ds);
   add_stats(ds);
+  add_preview(ds);
   add_build(ds);
 });
 

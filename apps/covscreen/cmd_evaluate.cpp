@@ -33,6 +33,7 @@ const CommandRegistrar reg(25, [](CLI::App& app) {
   c->add_option("--batch", o->inference.batch_size, "Batch size")->capture_default_str();
   add_enum_option(c, "--device", o->inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", o->inference.precision, precision_names(), "Precision");
+  add_tta_option(c, &o->inference);
   c->callback([o] {
     EvaluateResult r = run_evaluation(*o);
     const auto& m = r.metrics;

@@ -147,6 +147,7 @@ const CommandRegistrar reg(65, [](CLI::App& app) {
   c->add_option("--workers", a->opt.pipeline.workers, "Parallel batch workers (0 = default)")->capture_default_str();
   add_enum_option(c, "--device", a->opt.pipeline.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.pipeline.inference.precision, precision_names(), "Precision");
+  add_tta_option(c, &a->opt.pipeline.inference);
   c->add_option("--threads", a->threads, "Intra-op threads (0 = usable CPUs)");
   c->callback([a] { run(*a); });
 });

@@ -277,6 +277,7 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
       ->capture_default_str();
   add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
+  add_tta_option(c, &a->opt.inference);
   c->add_option("--threads", a->threads, "Intra-op threads, shared by the workers (0 = usable CPUs)");
   c->add_option("--cam-dir", a->cam_dir,
                 "Also write Grad-CAM overlays here (--by study: the top slice of each study only)");

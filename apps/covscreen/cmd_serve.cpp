@@ -85,6 +85,7 @@ const CommandRegistrar reg(60, [](CLI::App& app) {
   c->add_option("--threads", a->threads, "Intra-op threads for the model (0 = default)");
   add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
+  add_tta_option(c, &a->opt.inference);
   c->add_flag("!--no-log", a->opt.log_requests, "Do not log one line per request");
   c->callback([a] { run(*a); });
 });

@@ -65,16 +65,7 @@ void run(const TrainArgs& a) {
   if (job) {
     if (const std::string why = dist::unavailable_reason(); !why.empty()) throw UsageError(why);
   }
-  TrainConfig cfg = named_config(a.recipe);
-  if (!a.config.empty()) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(a.config));
-    } catch (const nlohmann::json::exception& e) {
-      throw FileError(a.config, std::string("not valid JSON: ") + e.what());
-    }
-    merge_json(j, cfg);
-  }
+  TrainConfig cfg = train_config_from(a.recipe, a.config);
   nlohmann::json flags = nlohmann::json::object();
   if (!a.model.empty()) flags["model"] = {{"arch", a.model}};
   if (a.epochs > 0) flags["epochs"] = a.epochs;
@@ -210,4 +201,18 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
 });
 
 }  // namespace
+
+TrainConfig train_config_from(const std::string& recipe, const std::string& config_path) {
+  TrainConfig cfg = named_config(recipe);
+  if (config_path.empty()) return cfg;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(config_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(config_path, std::string("not valid JSON: ") + e.what());
+  }
+  merge_json(j, cfg);
+  return cfg;
+}
+
 }  // namespace covscreen::app

@@ -8,6 +8,11 @@
 
 #include "covscreen/core/preprocess_spec.h"
 #include "covscreen/core/registry.h"
+#include "covscreen/inference/inference.h"
+
+namespace covscreen {
+struct TrainConfig;
+}
 
 namespace covscreen::app {
 
@@ -91,6 +96,19 @@ inline void add_lung_crop_options(CLI::App* app, LungCropSpec* spec) {
       ->check(CLI::Range(0.0, 1.0));
   app->add_flag("--lung-mask", spec->mask, "--lung-crop: also black out what is outside the lungs (and the margin)");
 }
+
+// --tta N (InferenceOptions::tta_views), the same wherever a model screens.
+inline void add_tta_option(CLI::App* app, InferenceOptions* inference) {
+  app->add_option("--tta", inference->tta_views,
+                  "Test-time augmentation: P averaged over N views, the image and N-1 fixed transforms from the "
+                  "model's training augmentation (1 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, kMaxTtaViews));
+}
+
+// A training config as `train --recipe R --config F` makes it before its other flags: the named
+// recipe, then the JSON file over it (an empty path: none). Bad JSON is a FileError naming it.
+TrainConfig train_config_from(const std::string& recipe, const std::string& config_path);
 
 // Thrown by a subcommand callback to end with an exit code without an error message.
 struct ExitCode {

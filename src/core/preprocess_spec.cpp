@@ -20,6 +20,10 @@ void PreprocessSpec::validate() const {
   if (stage2.scale_fraction < 0 || stage2.scale_fraction > 0.5)
     throw UsageError("preprocess: scale_fraction must be in [0, 0.5]");
   if (stage2.gamma_log < 0 || stage2.gamma_log > 1) throw UsageError("preprocess: gamma_log must be in [0, 1]");
+  if (!(stage2.annotate_probability >= 0 && stage2.annotate_probability <= 1))
+    throw UsageError("preprocess: annotate_probability must be in [0, 1]");
+  if (!(stage2.jpeg_probability >= 0 && stage2.jpeg_probability <= 1))
+    throw UsageError("preprocess: jpeg_probability must be in [0, 1]");
   if (stage2.rotate_degrees < 0 || stage2.rotate_degrees > 180)
     throw UsageError("preprocess: rotate_degrees must be in [0, 180]");
   if (stage2.translate_fraction < 0 || stage2.translate_fraction > 0.5)
@@ -49,6 +53,8 @@ void to_json(nlohmann::json& j, const PreprocessSpec& s) {
          {"translate_fraction", s.stage2.translate_fraction},
          {"scale_fraction", s.stage2.scale_fraction},
          {"gamma_log", s.stage2.gamma_log},
+         {"annotate_probability", s.stage2.annotate_probability},
+         {"jpeg_probability", s.stage2.jpeg_probability},
          {"blur_ksize", s.stage2.blur_ksize},
          {"blur_sigma", s.stage2.blur_sigma},
          {"channels", s.stage2.channels},
@@ -80,6 +86,8 @@ void from_json(const nlohmann::json& j, PreprocessSpec& s) {
     s.stage2.translate_fraction = b->value("translate_fraction", d.stage2.translate_fraction);
     s.stage2.scale_fraction = b->value("scale_fraction", d.stage2.scale_fraction);
     s.stage2.gamma_log = b->value("gamma_log", d.stage2.gamma_log);
+    s.stage2.annotate_probability = b->value("annotate_probability", d.stage2.annotate_probability);
+    s.stage2.jpeg_probability = b->value("jpeg_probability", d.stage2.jpeg_probability);
     s.stage2.blur_ksize = b->value("blur_ksize", d.stage2.blur_ksize);
     s.stage2.blur_sigma = b->value("blur_sigma", d.stage2.blur_sigma);
     s.stage2.channels = b->value("channels", d.stage2.channels);

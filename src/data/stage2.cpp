@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "covscreen/core/error.h"
+#include "covscreen/data/source_marks.h"
 
 namespace covscreen {
 namespace F = torch::nn::functional;
@@ -25,7 +26,24 @@ Stage2::Stage2(const Stage2Spec& spec) : spec_(spec) {
   }
 }
 
-int64_t Stage2::draw_columns() const { return spec_.scale_fraction > 0 || spec_.gamma_log > 0 ? 5 : 3; }
+int64_t Stage2::draw_columns() const {
+  if (spec_.annotate_probability > 0 || spec_.jpeg_probability > 0) return 6;
+  return spec_.scale_fraction > 0 || spec_.gamma_log > 0 ? 5 : 3;
+}
+
+void Stage2::mark_sources(const torch::Tensor& x, const torch::Tensor& seeds) const {
+  const auto u = seeds.to(torch::kCPU, torch::kFloat32).contiguous();
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    // A draw in [-1, 1) has 24 bits of mantissa: a seed per image, whichever batch it is in.
+    SplitMix64 r(uint64_t((double(u[i].item<float>()) + 1) * 0.5 * double(1 << 24)));
+    const bool annotate = r.unit() < spec_.annotate_probability, jpeg = r.unit() < spec_.jpeg_probability;
+    const int quality = 20 + int(r.unit() * 71);  // [20, 90]
+    const uint64_t marks_seed = r.next();
+    auto image = x.select(0, i).select(0, 0);  // a view: drawn in place
+    if (annotate) draw_marks(image, random_marks(marks_seed, image.size(0), image.size(1)));
+    if (jpeg) image.copy_(jpeg_roundtrip(image, quality));
+  }
+}
 
 torch::Tensor Stage2::draw(int64_t n, at::Generator* gen) const {
   c10::optional<at::Generator> g;
@@ -52,7 +70,8 @@ torch::Tensor Stage2::apply(const torch::Tensor& images, const torch::Tensor* dr
   const int64_t b = images.size(0);
   auto x = images.to(torch::kFloat32).unsqueeze(1);  // [B, 1, H, W]
 
-  const bool extra = draws && draws->size(1) == 5;
+  const bool extra = draws && draws->size(1) >= 5;
+  if (draws && draws->size(1) == 6) mark_sources(x, draws->select(1, 5));
   if (draws && (spec_.rotate_degrees > 0 || spec_.translate_fraction > 0 || spec_.scale_fraction > 0)) {
     const auto u = draws->to(torch::kCPU, torch::kFloat32);  // uniform in [-1, 1): angle, tx, ty[, zoom]
     auto angle = u.select(1, 0) * (spec_.rotate_degrees * M_PI / 180.0);

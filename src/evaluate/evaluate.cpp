@@ -142,6 +142,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     const torch::Device device = resolve_device(opt.inference.device);
     desc << "; inference in " << precision_names().name(resolve_precision(opt.inference.precision, device)) << " on "
          << device.str();
+    if (opt.inference.tta_views > 1) desc << ", P averaged over " << opt.inference.tta_views << " test-time views";
     rep.models.push_back({name, opt.models[i], desc.str(), std::move(ev)});
     if (i == 0) {
       std::ostringstream d;

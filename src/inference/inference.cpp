@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "covscreen/core/compat.h"
@@ -79,13 +80,32 @@ torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const to
   c10::InferenceMode guard;
   compat::AutocastGuard autocast(device.type(), precision != Precision::kFp32,
                                  precision == Precision::kFp16 ? torch::kHalf : torch::kBFloat16);
+  if (opt.tta_views < 1 || opt.tta_views > kMaxTtaViews)
+    throw UsageError("tta: the number of views must be in [1, " + std::to_string(kMaxTtaViews) + "], got " +
+                     std::to_string(opt.tta_views));
+  // The TTA views: the training augmentation without its synthetic marks, with fixed draws.
+  std::optional<Stage2> views;
+  torch::Tensor draws;
+  if (opt.tta_views > 1) {
+    Stage2Spec view_spec = stage2.spec();
+    view_spec.annotate_probability = view_spec.jpeg_probability = 0;
+    views.emplace(view_spec);
+    auto gen = at::detail::createCPUGenerator(kTtaSeed);
+    draws = views->draw(opt.tta_views - 1, &gen);
+  }
+  const auto run = [&](torch::Tensor x) {
+    if (opt.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    return torch::sigmoid(net.forward(x).to(torch::kFloat32));
+  };
   const int64_t n = images.size(0);
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < n; i += opt.batch_size) {
     const int64_t b = std::min<int64_t>(opt.batch_size, n - i);
-    auto x = stage2(images.slice(0, i, i + b).to(device), /*augment=*/false);
-    if (opt.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-    out.push_back(torch::sigmoid(net.forward(x).to(torch::kFloat32)).to(torch::kCPU));
+    const auto u8 = images.slice(0, i, i + b).to(device);
+    auto p = run(stage2(u8, /*augment=*/false));
+    for (int v = 1; v < opt.tta_views; ++v)
+      p = p + run(views->augmented(u8, draws[v - 1].unsqueeze(0).expand({b, draws.size(1)})));
+    out.push_back((p / double(opt.tta_views)).to(torch::kCPU));
     if (progress) progress->advance(b);
   }
   if (out.empty()) return torch::empty({0, 0});

@@ -70,6 +70,14 @@ struct Stage2Spec {
   // be undone by the per-image standardization.)
   double scale_fraction = 0.0;
   double gamma_log = 0.0;
+  // Shortcut-breaking augmentation (not in the paper; 0 = off) for sources whose images carry
+  // marks of where they came from (COVID-CT's COVID slices are figures cut out of papers):
+  // with probability annotate_probability, 1-3 synthetic annotations (arrows, letters and digits,
+  // circles, boxes; white or black) drawn at random places on images of every class, so that
+  // such marks carry no label; with probability jpeg_probability, a JPEG re-compression at a
+  // quality in [20, 90] (data/source_marks.h). Both act on the stage-1 image, before the rest.
+  double annotate_probability = 0.0;
+  double jpeg_probability = 0.0;
   int blur_ksize = 3;       // Gaussian blur kernel (0 = off)
   double blur_sigma = 0.8;  // OpenCV's default sigma for a 3x3 kernel
   int channels = 3;         // gray replicated to this many channels

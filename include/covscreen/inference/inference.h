@@ -30,7 +30,15 @@ struct InferenceOptions {
   DeviceKind device = DeviceKind::kAuto;
   Precision precision = Precision::kAuto;  // auto: bf16 where the CPU has native bf16 (cpu_has_bf16)
   bool channels_last = true;
+  // Test-time augmentation: P averaged over this many views of each image, the image itself and
+  // tta_views - 1 fixed transforms drawn (seed kTtaSeed) from the model's own training
+  // augmentation (stage 2's rotation, translation, zoom and gamma; never its synthetic marks), so
+  // every view is one the model was trained on and an image's P does not depend on its batch.
+  // 1 = off.
+  int tta_views = 1;
 };
+inline constexpr uint64_t kTtaSeed = 20261201;
+inline constexpr int kMaxTtaViews = 32;
 
 torch::Device resolve_device(DeviceKind kind);  // auto -> cuda when available; cuda without one: UsageError
 bool cpu_has_bf16();                            // AVX512-BF16 or AMX-BF16
@@ -40,11 +48,11 @@ Precision resolve_precision(Precision precision, const torch::Device& device);
 // so oneDNN / cuDNN get NHWC weights for NHWC inputs instead of reordering them on every call.
 void to_channels_last(torch::nn::Module& module);
 
-// images: uint8 [N, H, W] -> float probabilities [N, K] on the CPU. The model is put in eval
-// mode on the resolved device only when it is not already there (moving it is not free, and the
-// pipeline's workers share one model). Its weights keep their layout: whoever owns the model
-// converts them once with to_channels_last (the pipeline, screen/pipeline.h, and the trainer,
-// whose validation calls this between epochs and puts the model back in training mode itself).
+// images: uint8 [N, H, W] -> float probabilities [N, K] on the CPU (the mean over the TTA views). The model is put in
+// eval mode on the resolved device only when it is not already there (moving it is not free, and the pipeline's workers
+// share one model). Its weights keep their layout: whoever owns the model converts them once with to_channels_last (the
+// pipeline, screen/pipeline.h, and the trainer, whose validation calls this between epochs and puts the model back in
+// training mode itself).
 torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
                             const InferenceOptions& opt, Progress* progress = nullptr);
 
