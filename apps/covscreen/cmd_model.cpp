@@ -100,12 +100,7 @@ conv->callback([] {
   Checkpoint ck = load_checkpoint(conv_in);
   ck.optimizer_state.clear();
   if (!conv_evaluations.empty()) {
-    nlohmann::json e;
-    try {
-      e = nlohmann::json::parse(read_file(conv_evaluations));
-    } catch (const nlohmann::json::exception& x) {
-      throw FileError(conv_evaluations, std::string("not valid JSON: ") + x.what());
-    }
+    const nlohmann::json e = read_json_file(conv_evaluations);
     if (!e.is_object() || !e.contains("rows") || !e.at("rows").is_array())
       throw FileError(conv_evaluations, "expected a JSON object with a \"rows\" array");
     if (!ck.extra.is_object()) ck.extra = nlohmann::json::object();

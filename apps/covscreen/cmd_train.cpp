@@ -204,14 +204,7 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
 
 TrainConfig train_config_from(const std::string& recipe, const std::string& config_path) {
   TrainConfig cfg = named_config(recipe);
-  if (config_path.empty()) return cfg;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(config_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FileError(config_path, std::string("not valid JSON: ") + e.what());
-  }
-  merge_json(j, cfg);
+  if (!config_path.empty()) merge_json(read_json_file(config_path), cfg);
   return cfg;
 }
 

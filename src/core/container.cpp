@@ -89,6 +89,15 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+nlohmann::json read_json_file(const std::string& path, const std::string& what) {
+  const std::string text = read_file(path);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, (what.empty() ? "" : what + " is ") + "not valid JSON: " + e.what());
+  }
+}
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -202,11 +202,7 @@ void PacsMonitor::load_state() {
     state_.update(identity);
     return;
   }
-  try {
-    state_ = json::parse(read_file(opt_.state_path));
-  } catch (const json::exception& e) {
-    throw FileError(opt_.state_path, std::string("state file is not valid JSON: ") + e.what());
-  }
+  state_ = read_json_file(opt_.state_path, "state file");
   if (!state_.is_object() || state_.value("format", "") != kStateFormat || !state_.contains("studies") ||
       !state_["studies"].is_object())
     throw FileError(opt_.state_path, "not a covscreen pacs state file");

@@ -111,15 +111,7 @@ StudyRules study_rules_from_json(const nlohmann::json& j, const std::string& wha
   return r;
 }
 
-StudyRules load_study_rules(const std::string& path) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FileError(path, std::string("not valid JSON: ") + e.what());
-  }
-  return study_rules_from_json(j, path);
-}
+StudyRules load_study_rules(const std::string& path) { return study_rules_from_json(read_json_file(path), path); }
 
 nlohmann::json to_json(const StudyRules& r) {
   nlohmann::json j = {{"kind", study_kind_names().name(r.kind)},

@@ -44,6 +44,9 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 
 // Reads a whole file. Throws FileError naming the path when it cannot be read.
 std::string read_file(const std::string& path);
+// Reads a whole file as JSON. Throws FileError naming the path when it cannot be read or is not
+// JSON ("<what> is not valid JSON: ..." with `what`, else "not valid JSON: ...").
+nlohmann::json read_json_file(const std::string& path, const std::string& what = "");
 
 uint64_t fnv1a64(const void* data, size_t n, uint64_t h = 1469598103934665603ull);
 
