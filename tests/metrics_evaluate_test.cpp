@@ -7,6 +7,8 @@
 //   [average_precision_score(y == k, P[:, k]) for k in 0..2]
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "covscreen/core/error.h"
 #include "covscreen/metrics/evaluate.h"
 
@@ -70,6 +72,48 @@ TEST(MetricsThreshold, YoudenAndTargetSensitivity) {
   EXPECT_EQ(back.description, y.description);
   EXPECT_THROW(cm::threshold_from_json(nlohmann::json::object()), covscreen::Error);
   EXPECT_THROW(cm::parse_threshold_method("best"), covscreen::UsageError);
+}
+
+// specificity>=S: the lowest threshold that keeps the false-positive share within 1 - S.
+// Negatives of kS/kY, highest first: 0.6 0.4 0.4 0.2 0.1 0.05.
+TEST(MetricsThreshold, TargetSpecificity) {
+  const auto spec = [](double s) { return cm::choose_threshold(kS, kY, cm::ThresholdMethod::kTargetSpecificity, s); };
+  EXPECT_DOUBLE_EQ(spec(0.9).threshold, 0.8);   // no false positive allowed: above 0.6
+  EXPECT_DOUBLE_EQ(spec(0.8).threshold, 0.6);   // one of six: 0.6 may be called
+  EXPECT_DOUBLE_EQ(spec(0.5).threshold, 0.35);  // three of six: 0.6, 0.4, 0.4
+  EXPECT_NE(spec(0.8).description.find("specificity 0.833 (1 of 6 negatives called positive), sensitivity 0.333"),
+            std::string::npos)
+      << spec(0.8).description;
+  const cm::ThresholdChoice back = cm::threshold_from_json(cm::to_json(spec(0.8)));
+  EXPECT_EQ(back.method, cm::ThresholdMethod::kTargetSpecificity);
+  EXPECT_DOUBLE_EQ(back.target, 0.8);
+  // Negatives alone decide it; when no observed score keeps them out, just above the highest.
+  const cm::ThresholdChoice only =
+      cm::choose_threshold({0.3, 0.7, 0.7}, {0, 0, 0}, cm::ThresholdMethod::kTargetSpecificity, 1.0);
+  EXPECT_GT(only.threshold, 0.7);
+  EXPECT_LT(only.threshold, 0.7 + 1e-12);
+  EXPECT_THROW(cm::choose_threshold({0.3, 0.7}, {1, 1}, cm::ThresholdMethod::kTargetSpecificity, 0.9),
+               covscreen::Error);
+  EXPECT_THROW(cm::choose_threshold(kS, kY, cm::ThresholdMethod::kTargetSpecificity, 0), covscreen::UsageError);
+  // Against brute force over every observed score, with ties (scores on a grid of 0.05).
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<double> s(1 + rng() % 40);
+    std::vector<int> y(s.size());
+    for (size_t i = 0; i < s.size(); ++i) s[i] = 0.05 * static_cast<double>(rng() % 21), y[i] = rng() % 3 == 0;
+    y[0] = 0;
+    const double target = 0.05 * static_cast<double>(1 + rng() % 20);
+    const double t = cm::choose_threshold(s, y, cm::ThresholdMethod::kTargetSpecificity, target).threshold;
+    const auto specificity = [&](double thr) {
+      double n = 0, tn = 0;
+      for (size_t i = 0; i < s.size(); ++i)
+        if (y[i] == 0) n += 1, tn += s[i] < thr;
+      return tn / n;
+    };
+    EXPECT_GE(specificity(t), target - 1e-12) << trial;
+    for (double v : s)
+      if (v < t) EXPECT_LT(specificity(v), target - 1e-12) << trial << " " << v << " < " << t;
+  }
 }
 
 TEST(MetricsPatient, MeanMaxAndLabelRule) {

@@ -137,6 +137,55 @@ TEST_F(ScreenCli, EvaluateOnACovidNonCovidFolderWritesEveryFileAndAgreesWithSkle
   EXPECT_NEAR(m["auc_ci"][1].get<double>(), sk["ci_hi"].get<double>(), 1e-6);
 }
 
+// model calibrate: a site's threshold from its own normal images. specificity>=0.9 on 20
+// non-COVID images lets exactly 2 of them be called COVID by the calibrated model (evaluate's
+// decisions on the same images); the card says where the threshold came from; a rule the data
+// cannot decide is refused and writes nothing.
+TEST_F(ScreenCli, ModelCalibrateSetsTheThresholdFromASiteOwnNormals) {
+  const auto root = dir_.path() / "site";
+  for (int i = 0; i < 20; ++i) {
+    const std::string cls = i < 12 ? "NORMAL" : "PNEUMONIA";
+    fs::create_directories(root / cls);
+    cv::imwrite((root / cls / (cls + std::to_string(i) + ".png")).string(), synthetic_slice(96, 96, 200 + i, false));
+  }
+  const std::string site = dir_.file("site.ckpt");
+  CliRun r = run_cli(
+      "model calibrate '" + model_ + "' '" + root.string() + "' --rule 'specificity>=0.9' --out '" + site + "'", dir_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("2 of 20 negatives called positive"), std::string::npos) << r.out;
+  r = run_cli("model info '" + site + "' --json", dir_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto card = nlohmann::json::parse(r.out);
+  EXPECT_EQ(card["threshold_rule"], "specificity>=0.9");
+  EXPECT_EQ(card["calibration"]["rule"], "specificity>=0.9");
+  EXPECT_EQ(card["calibration"]["negatives"], 20);
+  EXPECT_EQ(card["calibration"]["positives"], 0);
+  EXPECT_DOUBLE_EQ(card["calibration"]["previous_threshold"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(card["calibration"]["threshold"].get<double>(), card["threshold"].get<double>());
+  EXPECT_FALSE(card["calibration"]["data"]["hash"].get<std::string>().empty());
+  EXPECT_NE(card["calibration"]["command"].get<std::string>().find("model calibrate"), std::string::npos);
+
+  const std::string out = dir_.file("eval");
+  r = run_cli("evaluate --no-cam-share --model '" + site + "' '" + root.string() + "' --out '" + out + "'", dir_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string csv = slurp(out + "/predictions.csv");
+  size_t called = 0;
+  for (size_t at = csv.find(",covid\n"); at != std::string::npos; at = csv.find(",covid\n", at + 1)) ++called;
+  EXPECT_EQ(called, 2u) << csv;
+  EXPECT_NE(slurp(out + "/report.md").find("by model calibrate"), std::string::npos);
+
+  // youden needs COVID images too; a bad rule is refused by the parser. Nothing is written.
+  const std::string bad = dir_.file("bad.ckpt");
+  r = run_cli("model calibrate '" + model_ + "' '" + root.string() + "' --rule youden --out '" + bad + "'", dir_);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("needs labelled COVID and non-COVID images"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("0 COVID and 20 non-COVID"), std::string::npos) << r.err;
+  r = run_cli("model calibrate '" + model_ + "' '" + root.string() + "' --rule 'specificity>=2' --out '" + bad + "'",
+              dir_);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_FALSE(fs::exists(bad));
+}
+
 TEST_F(ScreenCli, EvaluateReportsCovidCallsByTheDataOwnFinerClasses) {
   // covid / pneumonia / normal data for a covid / non-covid model (the paper's Table VI setting):
   // pneumonia and normal count as non-covid, and each gets its own false-positive rate.

@@ -68,7 +68,11 @@ TEST(TrainOptions, ThresholdRuleIsParsedWithItsTarget) {
   EXPECT_DOUBLE_EQ(metrics::parse_threshold_rule("fixed=0.3").value, 0.3);
   EXPECT_DOUBLE_EQ(metrics::parse_threshold_rule("fixed").value, 0.5);
   EXPECT_DOUBLE_EQ(metrics::parse_threshold_rule("target_sensitivity=0.9").value, 0.9);
-  for (const std::string& text : {"sensitivity>=0.95", "youden", "fixed=0.3"})
+  EXPECT_EQ(metrics::parse_threshold_rule("specificity>=0.9").method, ThresholdMethod::kTargetSpecificity);
+  EXPECT_DOUBLE_EQ(metrics::parse_threshold_rule("target_specificity=0.8").value, 0.8);
+  EXPECT_THROW(metrics::parse_threshold_rule("specificity>=0"), UsageError);
+  EXPECT_THROW(metrics::parse_threshold_rule("specificity"), UsageError);
+  for (const std::string& text : {"sensitivity>=0.95", "specificity>=0.9", "youden", "fixed=0.3"})
     EXPECT_EQ(metrics::to_string(metrics::parse_threshold_rule(text)), text);
   // Refused at once (not after an epoch of training), with the forms listed.
   for (const std::string bad : {"sensitivity>=abc", "sensitivity>=0.9x", "sensitivity>=", "sensitivity>=1.5",

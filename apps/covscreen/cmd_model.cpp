@@ -1,9 +1,14 @@
-// covscreen model import | export | info: PyTorch weights in and out, and the model card.
+// covscreen model import | export | convert | calibrate | info: PyTorch weights in and out, shipping
+// form, a site's own threshold, and the model card.
 #include <iostream>
 
 #include "command.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
+#include "covscreen/data/layouts.h"
+#include "covscreen/dist/launcher.h"
+#include "covscreen/evaluate/calibrate.h"
 #include "covscreen/models/registry.h"
 #include "covscreen/models/weights_io.h"
 
@@ -108,6 +113,31 @@ conv->callback([] {
   }
   save_checkpoint(conv_out, ck, conv_half);
   std::cout << "wrote " << conv_out << (conv_half ? " (fp16 weights)" : "") << "\n";
+});
+
+// ---- calibrate (a site's own threshold, evaluate/calibrate.h)
+auto job = std::make_shared<CalibrateJob>();
+auto* cal = model->add_subcommand(
+    "calibrate", "set a checkpoint's decision threshold on a site's own labelled images (e.g. its normal studies)");
+cal->add_option("checkpoint", job->model, "covscreen checkpoint")->required();
+cal->add_option("data", job->data, "A pack, a manifest CSV or a data set folder, with labels")->required();
+add_threshold_rule_option(cal, "--rule", &job->rule, "Threshold rule, applied to the images of DATA")->required();
+cal->add_option("--out", job->out, "checkpoint to write")->required();
+cal->add_flag("--half", job->half, "store floating weights as fp16 (as the shipped models are)");
+cal->add_option("--layout", job->layout, "Layout of a folder input: " + layouts().choices())
+    ->check(registry_check(layouts()));
+cal->add_option("--split", job->split, "Only this split (train, val, test)");
+cal->add_option("--batch", job->inference.batch_size, "Batch size")->capture_default_str();
+add_enum_option(cal, "--device", job->inference.device, device_names(), "Device");
+add_enum_option(cal, "--precision", job->inference.precision, precision_names(), "Precision");
+add_tta_option(cal, &job->inference);
+cal->callback([job] {
+  job->command = join(dist::own_command_line(), " ");
+  const CalibrateResult r = calibrate_threshold(*job);
+  std::cout << "threshold " << r.previous_threshold << " -> " << r.choice.threshold << ": " << r.choice.description
+            << "\n"
+            << "wrote " << job->out << (job->half ? " (fp16 weights)" : "") << "\n";
+  if (r.unreadable) throw ExitCode{kExitPartial};
 });
 
 // ---- info

@@ -167,10 +167,7 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
       ->check(enum_check(lr_schedule_names()));
   c->add_option("--class-weights", a->class_weights, "Loss weights: " + class_weights_names().choices())
       ->check(enum_check(class_weights_names()));
-  std::vector<std::string> rules;
-  for (const auto& [name, rule] : metrics::threshold_rules().entries()) rules.push_back(rule.syntax);
-  c->add_option("--threshold-rule", a->threshold_rule, "Decision threshold chosen on --val: " + join(rules, " | "))
-      ->check(parse_check([](const std::string& v) { metrics::parse_threshold_rule(v); }, "RULE", "threshold rule"));
+  add_threshold_rule_option(c, "--threshold-rule", &a->threshold_rule, "Decision threshold chosen on --val");
   c->add_option("--threads", a->threads, "Intra-op threads (0 = default)");
   c->add_option("--size", a->size, "Stage-1 image size when packing on the fly (default 256)");
   add_lung_crop_options(c, &a->lungs);

@@ -9,6 +9,7 @@
 #include "covscreen/core/preprocess_spec.h"
 #include "covscreen/core/registry.h"
 #include "covscreen/inference/inference.h"
+#include "covscreen/metrics/threshold.h"
 
 namespace covscreen {
 struct TrainConfig;
@@ -104,6 +105,18 @@ inline void add_tta_option(CLI::App* app, InferenceOptions* inference) {
                   "model's training augmentation (1 = off)")
       ->capture_default_str()
       ->check(CLI::Range(1, kMaxTtaViews));
+}
+
+// A threshold rule (metrics/threshold.h), checked as it is parsed: train's --threshold-rule, model
+// calibrate's --rule.
+inline CLI::Option* add_threshold_rule_option(CLI::App* app, const std::string& name, std::string* rule,
+                                              const std::string& what) {
+  std::vector<std::string> forms;
+  for (const auto& [key, info] : metrics::threshold_rules().entries()) forms.push_back(info.syntax);
+  std::string help = what + ": ";
+  for (size_t i = 0; i < forms.size(); ++i) help += (i ? " | " : "") + forms[i];
+  return app->add_option(name, *rule, help)
+      ->check(parse_check([](const std::string& v) { metrics::parse_threshold_rule(v); }, "RULE", "threshold rule"));
 }
 
 // A training config as `train --recipe R --config F` makes it before its other flags: the named

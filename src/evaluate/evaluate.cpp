@@ -112,7 +112,13 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
 
     metrics::EvaluateOptions eo;
     eo.threshold = metrics::fixed_threshold(ck.threshold);
-    eo.threshold.description = "stored in the checkpoint (" + ck.threshold_rule + ", chosen on validation data)";
+    eo.threshold.description =
+        "stored in the checkpoint (" + ck.threshold_rule + ", chosen on " +
+        (ck.extra.contains("calibration")
+             ? ck.extra.at("calibration").value("data", nlohmann::json::object()).value("source", "?") +
+                   " by model calibrate"
+             : std::string("validation data")) +
+        ")";
     eo.aggregation = metrics::parse_aggregation(opt.aggregation);
     metrics::Evaluation ev = metrics::evaluate_predictions(in, eo);
     if (opt.cam_share && in.positive >= 0) {

@@ -1,9 +1,12 @@
 #include "covscreen/metrics/threshold.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <limits>
 
 #include "covscreen/core/error.h"
 #include "covscreen/core/strings.h"
@@ -33,7 +36,8 @@ const EnumNames<ThresholdMethod>& method_names() {
   static const EnumNames<ThresholdMethod> names{"threshold method",
                                                 {{ThresholdMethod::kFixed, "fixed"},
                                                  {ThresholdMethod::kYouden, "youden"},
-                                                 {ThresholdMethod::kTargetSensitivity, "target_sensitivity"}}};
+                                                 {ThresholdMethod::kTargetSensitivity, "target_sensitivity"},
+                                                 {ThresholdMethod::kTargetSpecificity, "target_specificity"}}};
   return names;
 }
 
@@ -50,6 +54,8 @@ const Registry<ThresholdRuleInfo>& threshold_rules() {
     r.add("fixed", {ThresholdMethod::kFixed, "fixed[=T]", "the threshold T in [0, 1] (default 0.5; a bare T too)"});
     r.add("sensitivity", {ThresholdMethod::kTargetSensitivity, "sensitivity>=S",
                           "the highest threshold whose validation sensitivity reaches S in (0, 1]"});
+    r.add("specificity", {ThresholdMethod::kTargetSpecificity, "specificity>=S",
+                          "the lowest threshold whose specificity reaches S in (0, 1] (negatives alone suffice)"});
     return r;
   }();
   return r;
@@ -72,6 +78,7 @@ ThresholdRule parse_threshold_rule(const std::string& text) {
   double number = 0;
   if (!has_arg && parse_number(text, &number)) name = "fixed", arg = text, has_arg = true;
   if (name == "target_sensitivity") name = "sensitivity";
+  if (name == "target_specificity") name = "specificity";
   const ThresholdRuleInfo* info = threshold_rules().find(name);
   if (!info) throw bad("unknown rule '" + name + "'");
   ThresholdRule r;
@@ -81,11 +88,10 @@ ThresholdRule parse_threshold_rule(const std::string& text) {
     return r;
   }
   if (!has_arg && r.method == ThresholdMethod::kFixed) return r;  // 0.5
-  if (!has_arg) throw bad("sensitivity needs a target, e.g. sensitivity>=0.95");
+  if (!has_arg) throw bad(name + " needs a target, e.g. " + name + ">=0.95");
   if (!parse_number(arg, &r.value)) throw bad("'" + arg + "' is not a number");
   if (r.method == ThresholdMethod::kFixed && !(r.value >= 0 && r.value <= 1)) throw bad("T must be in [0, 1]");
-  if (r.method == ThresholdMethod::kTargetSensitivity && !(r.value > 0 && r.value <= 1))
-    throw bad("S must be in (0, 1]");
+  if (r.method != ThresholdMethod::kFixed && !(r.value > 0 && r.value <= 1)) throw bad("S must be in (0, 1]");
   return r;
 }
 
@@ -97,6 +103,8 @@ std::string to_string(const ThresholdRule& r) {
       return "fixed=" + fmt_threshold(r.value);
     case ThresholdMethod::kTargetSensitivity:
       return "sensitivity>=" + fmt_threshold(r.value);
+    case ThresholdMethod::kTargetSpecificity:
+      return "specificity>=" + fmt_threshold(r.value);
   }
   return "youden";
 }
@@ -116,11 +124,53 @@ ThresholdChoice fixed_threshold(double t) {
   return c;
 }
 
+namespace {
+
+// The lowest threshold t with specificity(t) >= target: at most k = floor((1 - target) * n)
+// negatives may score >= t, so t must lie above the (k+1)-th highest negative score v; t is the
+// lowest observed score above v, or the next double above v when none is.
+ThresholdChoice target_specificity(const std::vector<double>& scores, const std::vector<int>& labels, double target) {
+  if (scores.size() != labels.size()) throw Error("threshold: scores and labels differ in length");
+  std::vector<double> negatives;
+  size_t positives = 0;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    if (labels[i] == 0) negatives.push_back(scores[i]);
+    positives += labels[i] == 1;
+  }
+  if (negatives.empty()) throw Error("threshold: a specificity target needs negative samples, and there are none");
+  std::sort(negatives.begin(), negatives.end(), std::greater<double>());
+  const size_t n = negatives.size();
+  const auto k = static_cast<size_t>(std::floor((1 - target) * static_cast<double>(n) + 1e-9));  // < n
+  const double v = negatives[k];
+  double t = std::nextafter(v, std::numeric_limits<double>::infinity());
+  bool observed = false;
+  for (double s : scores)
+    if (s > v && (!observed || s < t)) t = s, observed = true;
+  size_t fp = 0, tp = 0;
+  for (size_t i = 0; i < scores.size(); ++i)
+    if (scores[i] >= t) (labels[i] == 1 ? tp : fp) += 1;
+  ThresholdChoice c;
+  c.method = ThresholdMethod::kTargetSpecificity;
+  c.threshold = t;
+  c.target = target;
+  std::string at = "specificity " + fmt3(1 - static_cast<double>(fp) / static_cast<double>(n)) + " (" +
+                   std::to_string(fp) + " of " + std::to_string(n) + " negatives called positive)";
+  if (positives > 0) at += ", sensitivity " + fmt3(static_cast<double>(tp) / static_cast<double>(positives));
+  c.description = "lowest threshold with specificity >= " + fmt3(target) + ": " + fmt_threshold(t) + " (" + at +
+                  " on " + std::to_string(scores.size()) + " samples)";
+  return c;
+}
+
+}  // namespace
+
 ThresholdChoice choose_threshold(const std::vector<double>& scores, const std::vector<int>& labels,
                                  ThresholdMethod method, double target) {
   if (method == ThresholdMethod::kFixed) return fixed_threshold(target);
-  if (method == ThresholdMethod::kTargetSensitivity && !(target > 0 && target <= 1))
-    throw UsageError("target sensitivity must be in (0, 1], got " + fmt3(target));
+  if (method != ThresholdMethod::kYouden && !(target > 0 && target <= 1))
+    throw UsageError("target " +
+                     std::string(method == ThresholdMethod::kTargetSensitivity ? "sensitivity" : "specificity") +
+                     " must be in (0, 1], got " + fmt3(target));
+  if (method == ThresholdMethod::kTargetSpecificity) return target_specificity(scores, labels, target);
   const RocCurve roc = roc_curve(scores, labels, /*drop_intermediate=*/false);
   // Point 0 is the (0, 0) point at +inf: never a usable threshold.
   size_t best = 0;
@@ -157,7 +207,8 @@ ThresholdChoice choose_threshold(const std::vector<double>& scores, const std::v
 
 nlohmann::json to_json(const ThresholdChoice& t) {
   nlohmann::json j{{"threshold", t.threshold}, {"method", to_string(t.method)}, {"description", t.description}};
-  if (t.method == ThresholdMethod::kTargetSensitivity) j["target"] = t.target;
+  if (t.method == ThresholdMethod::kTargetSensitivity || t.method == ThresholdMethod::kTargetSpecificity)
+    j["target"] = t.target;
   return j;
 }
 

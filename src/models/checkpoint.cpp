@@ -163,7 +163,8 @@ nlohmann::json model_card(const Checkpoint& ck) {
                          {"total_parameters", total}, {"spec", ck.spec},
                          {"threshold", ck.threshold}, {"threshold_rule", ck.threshold_rule},
                          {"training", ck.training},   {"metrics", ck.metrics}};
-  if (ck.extra.is_object() && ck.extra.contains("evaluations")) card["evaluations"] = ck.extra.at("evaluations");
+  for (const char* key : {"evaluations", "calibration"})
+    if (ck.extra.is_object() && ck.extra.contains(key)) card[key] = ck.extra.at(key);
   return card;
 }
 

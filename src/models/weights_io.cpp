@@ -85,6 +85,12 @@ std::string format_model_card(const nlohmann::json& card) {
   if (card.contains("threshold"))
     line("threshold",
          std::to_string(card.at("threshold").get<double>()) + " (" + card.value("threshold_rule", std::string()) + ")");
+  if (card.contains("calibration")) {
+    const auto& c = card.at("calibration");
+    line("calibrated", c.value("description", std::string()) + " on " +
+                           c.value("data", nlohmann::json::object()).value("source", std::string("?")) + " (was " +
+                           c.value("previous_rule", std::string("?")) + ")");
+  }
   if (card.contains("training") && !card.at("training").empty()) line("training", card.at("training").dump());
   if (card.contains("metrics") && !card.at("metrics").empty()) line("metrics", card.at("metrics").dump());
   if (card.contains("evaluations"))

@@ -34,15 +34,6 @@ constexpr int kStateVersion = 1;
 // A stop was requested while waiting for, or talking to, the archive: the current study is abandoned.
 struct StopRequested {};
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string fmt_seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, s < 10 ? "%.3g" : "%.0f", s);

@@ -5,6 +5,7 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
 #include "covscreen/report/svg.h"
 #include "document.h"
 #include "format.h"
@@ -19,16 +20,7 @@ using detail::value_ci;
 using metrics::Evaluation;
 using metrics::LevelMetrics;
 
-std::string now_utc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::string created(const ReportInput& in) { return in.created.empty() ? now_utc() : in.created; }
+std::string created(const ReportInput& in) { return in.created.empty() ? utc_now() : in.created; }
 
 void require_models(const ReportInput& in) {
   if (in.models.empty()) throw UsageError("report: no model results to report");
@@ -274,7 +266,7 @@ std::string report_html(const ReportInput& in) { return build(in).html(in.title)
 ReportFiles write_report(const std::string& dir, const ReportInput& input) {
   require_models(input);
   ReportInput in = input;
-  if (in.created.empty()) in.created = now_utc();  // one timestamp for every file
+  if (in.created.empty()) in.created = utc_now();  // one timestamp for every file
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw FileError(dir, "cannot create the report directory: " + ec.message());

@@ -14,6 +14,7 @@
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/progress.h"
+#include "covscreen/core/strings.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/inference/inference.h"
 #include "covscreen/models/checkpoint.h"
@@ -79,13 +80,6 @@ void apply_bn_mode(torch::nn::Module& net, BnMode bn) {
     if (m->as<torch::nn::BatchNorm1dImpl>() || m->as<torch::nn::BatchNorm2dImpl>() ||
         m->as<torch::nn::BatchNorm3dImpl>())
       m->eval();
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
 }
 
 // Temporary files ("<name>.tmp-<pid>", core/container.h) left in out_dir by a killed run.

@@ -1,12 +1,14 @@
 #pragma once
 // Small string and byte helpers used across modules (header-only, no dependencies):
 //   lower("DICOM") == "dicom"; trim(" a ") == "a"; starts_with("sensitivity>=0.9", "sensitivity>=");
-//   join({"a", "b"}, ", ") == "a, b"; be32(bytes, at) reads a big-endian uint32 at byte `at`.
+//   join({"a", "b"}, ", ") == "a, b"; be32(bytes, at) reads a big-endian uint32 at byte `at`;
+//   utc_now() == "2026-12-01T06:30:00Z" (ISO 8601, the time stamps of logs, cards and reports).
 // Readers take std::string bytes and do no bounds checks: callers check sizes first.
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,15 @@ inline bool starts_with(const std::string& s, const std::string& prefix) {
 
 inline bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+inline std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 inline bool iequals(const std::string& a, const std::string& b) { return lower(a) == lower(b); }
