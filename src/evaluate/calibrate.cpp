@@ -53,14 +53,18 @@ CalibrateResult calibrate_threshold(const CalibrateJob& job) {
     labels.push_back(model_class == covid ? 1 : 0);
     (model_class == covid ? r.positives : r.negatives) += 1;
   }
-  const bool needs_negatives = rule.method != metrics::ThresholdMethod::kFixed;
-  const bool needs_positives = needs_negatives && rule.method != metrics::ThresholdMethod::kTargetSpecificity;
-  if ((needs_negatives && r.negatives == 0) || (needs_positives && r.positives == 0))
+  const bool needs_positives =
+      rule.method == metrics::ThresholdMethod::kYouden || rule.method == metrics::ThresholdMethod::kTargetSensitivity;
+  const bool needs_negatives = needs_positives || rule.method == metrics::ThresholdMethod::kTargetSpecificity;
+  if (rows.empty() || (needs_negatives && r.negatives == 0) || (needs_positives && r.positives == 0))
     throw UsageError("model calibrate: " + metrics::to_string(rule) + " needs labelled " +
-                     (needs_positives ? "COVID and non-COVID" : "non-COVID") + " images; " + job.data + " has " +
-                     std::to_string(r.positives) + " COVID and " + std::to_string(r.negatives) +
-                     " non-COVID images the model's classes can place (" + std::to_string(r.unlabelled) +
-                     " without such a label, " + std::to_string(r.unreadable) + " unreadable)");
+                     (needs_positives   ? "COVID and non-COVID "
+                      : needs_negatives ? "non-COVID "
+                                        : "") +
+                     "images; " + job.data + " has " + std::to_string(r.positives) + " COVID and " +
+                     std::to_string(r.negatives) + " non-COVID images the model's classes can place (" +
+                     std::to_string(r.unlabelled) + " without such a label, " + std::to_string(r.unreadable) +
+                     " unreadable)");
 
   torch::Tensor images = data.pack.images.index_select(0, torch::tensor(rows, torch::kLong));
   Progress bar("calibrating " + fs::path(job.model).filename().string(), images.size(0));
