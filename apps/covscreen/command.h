@@ -8,6 +8,7 @@
 
 #include "covscreen/core/preprocess_spec.h"
 #include "covscreen/core/registry.h"
+#include "covscreen/core/strings.h"
 #include "covscreen/inference/inference.h"
 #include "covscreen/metrics/threshold.h"
 
@@ -113,9 +114,7 @@ inline CLI::Option* add_threshold_rule_option(CLI::App* app, const std::string& 
                                               const std::string& what) {
   std::vector<std::string> forms;
   for (const auto& [key, info] : metrics::threshold_rules().entries()) forms.push_back(info.syntax);
-  std::string help = what + ": ";
-  for (size_t i = 0; i < forms.size(); ++i) help += (i ? " | " : "") + forms[i];
-  return app->add_option(name, *rule, help)
+  return app->add_option(name, *rule, what + ": " + join(forms, " | "))
       ->check(parse_check([](const std::string& v) { metrics::parse_threshold_rule(v); }, "RULE", "threshold rule"));
 }
 

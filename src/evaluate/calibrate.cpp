@@ -3,15 +3,14 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <iostream>
 
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/core/strings.h"
 #include "covscreen/models/checkpoint.h"
-#include "covscreen/preprocess/data_source.h"
 #include "covscreen/screen/pipeline.h"
+#include "model_data.h"
 
 namespace covscreen {
 namespace fs = std::filesystem;
@@ -26,13 +25,8 @@ CalibrateResult calibrate_threshold(const CalibrateJob& job) {
   const int covid = covid_index(ck.classes);
   if (covid < 0) throw UsageError("model calibrate: " + job.model + " has no COVID class to set a threshold for");
 
-  DataSourceOptions ds;
-  ds.layout = job.layout;
-  ds.split = job.split;
-  ds.stage1 = ck.spec.stage1;
-  ds.cache_dir = job.cache_dir;
-  LoadedData data = load_data(job.data, ds);
-  for (const auto& f : data.failures) std::cerr << "covscreen: skipped " << f.path << ": " << f.reason << "\n";
+  const ModelData md = load_for_model(job.data, job.layout, job.split, ck, job.cache_dir);
+  const LoadedData& data = md.data;
 
   // COVID images are positives, every other class the model knows is a negative (a covid /
   // non-covid model calibrated on normal and pneumonia images: both negatives); images without a
@@ -43,8 +37,7 @@ CalibrateResult calibrate_threshold(const CalibrateJob& job) {
   std::vector<int64_t> rows;
   std::vector<int> labels;
   for (int64_t i = 0; i < data.pack.size(); ++i) {
-    const int64_t l = data.pack.labels[static_cast<size_t>(i)];
-    const int model_class = l < 0 ? -1 : class_index(ck.classes, data.pack.classes[static_cast<size_t>(l)]);
+    const int model_class = md.labels[static_cast<size_t>(i)];
     if (model_class < 0) {
       ++r.unlabelled;
       continue;

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -17,9 +16,9 @@
 #include "covscreen/data/stage2.h"
 #include "covscreen/metrics/evaluate.h"
 #include "covscreen/models/checkpoint.h"
-#include "covscreen/preprocess/data_source.h"
 #include "covscreen/report/report.h"
 #include "covscreen/screen/pipeline.h"
+#include "model_data.h"
 #include "study_evaluation.h"
 
 namespace covscreen {
@@ -56,14 +55,6 @@ std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double 
   return os.str();
 }
 
-// For each data class, the model class it counts as (core/labels.h class_index), -1 = none.
-std::vector<int> class_map(const std::vector<std::string>& data_classes,
-                           const std::vector<std::string>& model_classes) {
-  std::vector<int> out;
-  for (const auto& c : data_classes) out.push_back(class_index(model_classes, c));
-  return out;
-}
-
 std::string model_name(const std::string& path, const Checkpoint& ck, size_t i) {
   std::string stem = fs::path(path).stem().string();
   return stem.empty() ? ck.model.arch + "-" + std::to_string(i + 1) : stem;
@@ -84,13 +75,9 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     po.inference = opt.inference;
     Pipeline pipeline(load_checkpoint(opt.models[i]), po);  // stage 2 -> model -> probabilities
     const Checkpoint& ck = pipeline.checkpoint();
-    DataSourceOptions ds;
-    ds.layout = opt.layout;
-    ds.split = opt.split;
-    ds.stage1 = ck.spec.stage1;  // labels as the data has them; mapped onto the model's classes below
-    ds.cache_dir = opt.cache_dir.empty() ? (fs::path(opt.out_dir) / "packs").string() : opt.cache_dir;
-    LoadedData data = load_data(opt.data, ds);
-    for (const auto& f : data.failures) std::cerr << "covscreen: skipped " << f.path << ": " << f.reason << "\n";
+    ModelData md = load_for_model(opt.data, opt.layout, opt.split, ck,
+                                  opt.cache_dir.empty() ? (fs::path(opt.out_dir) / "packs").string() : opt.cache_dir);
+    const LoadedData& data = md.data;
     result.unreadable = std::max(result.unreadable, data.failures.size());
     if (data.pack.size() == 0) throw UsageError("evaluate: no readable images in " + opt.data);
 
@@ -102,8 +89,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     in.num_classes = static_cast<int>(probs.size(1));
     auto p = probs.contiguous();
     in.probs.assign(p.data_ptr<float>(), p.data_ptr<float>() + p.numel());
-    const std::vector<int> to_model = class_map(data.pack.classes, ck.classes);
-    for (int64_t l : data.pack.labels) in.labels.push_back(l < 0 ? -1 : to_model[static_cast<size_t>(l)]);
+    in.labels = md.labels;
     in.classes = ck.classes;
     in.positive = covid_index(ck.classes);
     bool any_patient = false;
