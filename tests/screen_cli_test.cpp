@@ -1,6 +1,7 @@
 // `covscreen screen` and `covscreen evaluate` end to end, on generated images and a fresh model.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -183,6 +184,37 @@ TEST_F(ScreenCli, ModelCalibrateSetsTheThresholdFromASiteOwnNormals) {
   r = run_cli("model calibrate '" + model_ + "' '" + root.string() + "' --rule 'specificity>=2' --out '" + bad + "'",
               dir_);
   EXPECT_NE(r.rc, 0);
+  EXPECT_FALSE(fs::exists(bad));
+}
+
+TEST_F(ScreenCli, ModelEnsembleScreensAsTheMeanOfItsMembersLogits) {
+  const std::string second = small_checkpoint(dir_, 4, "second.ckpt");
+  const std::string ens = dir_.file("ensemble.ckpt");
+  CliRun r = run_cli("model ensemble '" + model_ + "' '" + second + "' --out '" + ens + "'", dir_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("ensemble of 2 models"), std::string::npos) << r.out;
+  r = run_cli("model info '" + ens + "'", dir_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("2 members, logits averaged"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("second.ckpt, seed"), std::string::npos) << r.out;
+
+  const std::string img = dir_.file("slice.png");
+  cv::imwrite(img, synthetic_slice(128, 128, 9, true));
+  auto logit_covid = [&](const std::string& model) {
+    const CliRun s = run_cli("screen --precision fp32 --model '" + model + "' '" + img + "' --format json", dir_);
+    EXPECT_EQ(s.rc, 0) << s.err;
+    const auto j = parse_json_lines(s.out);
+    const double p = j.size() == 1 ? j[0]["probabilities"]["covid"].get<double>() : 0.5;
+    return std::log(p / (1 - p));
+  };
+  EXPECT_NEAR(logit_covid(ens), (logit_covid(model_) + logit_covid(second)) / 2, 1e-4);
+
+  // Members that do not screen alike are refused, and nothing is written.
+  const std::string three = small_checkpoint(dir_, 5, "three.ckpt", {"covid", "normal", "pneumonia"});
+  const std::string bad = dir_.file("bad.ckpt");
+  r = run_cli("model ensemble '" + model_ + "' '" + three + "' --out '" + bad + "'", dir_);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("three.ckpt: has another architecture config"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(bad));
 }
 

@@ -1,5 +1,5 @@
-// covscreen model import | export | convert | calibrate | info: PyTorch weights in and out, shipping
-// form, a site's own threshold, and the model card.
+// covscreen model import | export | convert | ensemble | calibrate | info: PyTorch weights in and out,
+// shipping form, seed ensembles, a site's own threshold, and the model card.
 #include <iostream>
 
 #include "command.h"
@@ -9,6 +9,7 @@
 #include "covscreen/data/layouts.h"
 #include "covscreen/dist/launcher.h"
 #include "covscreen/evaluate/calibrate.h"
+#include "covscreen/models/ensemble.h"
 #include "covscreen/models/registry.h"
 #include "covscreen/models/weights_io.h"
 
@@ -46,7 +47,8 @@ void add_model_flags(CLI::App* cmd, ModelConfig* cfg) {
 }
 
 void add(CLI::App& app) {
-  auto* model = app.add_subcommand("model", "import/export PyTorch weights, print a model card");
+  auto* model = app.add_subcommand(
+      "model", "import/export PyTorch weights, convert, combine into an ensemble, calibrate, print a model card");
   model->require_subcommand(1);
 
   // ---- import
@@ -113,6 +115,26 @@ conv->callback([] {
   }
   save_checkpoint(conv_out, ck, conv_half);
   std::cout << "wrote " << conv_out << (conv_half ? " (fp16 weights)" : "") << "\n";
+});
+
+// ---- ensemble (models/ensemble.h: e.g. the same recipe trained with other seeds, as one model)
+static std::vector<std::string> ens_in;
+static std::string ens_out;
+static bool ens_half = false;
+auto* ens = model->add_subcommand(
+    "ensemble", "combine checkpoints of one architecture and preprocessing into one model that averages their logits");
+ens->add_option("checkpoints", ens_in, "covscreen checkpoints (2 or more; e.g. one recipe, other seeds)")->required();
+ens->add_option("--out", ens_out, "checkpoint to write")->required();
+ens->add_flag("--half", ens_half, "store floating weights as fp16 (as the shipped models are)");
+ens->callback([] {
+  std::vector<Checkpoint> members;
+  for (const auto& f : ens_in) members.push_back(load_checkpoint(f));
+  const Checkpoint e = make_ensemble(members, ens_in);
+  save_checkpoint(ens_out, e, ens_half);
+  std::cout << "ensemble of " << members.size() << " models -> " << ens_out << (ens_half ? " (fp16 weights)" : "")
+            << "\nthreshold " << e.threshold
+            << ": the members' thresholds averaged on the logit scale; choose the ensemble's own on validation "
+               "data with `covscreen model calibrate`\n";
 });
 
 // ---- calibrate (a site's own threshold, evaluate/calibrate.h)

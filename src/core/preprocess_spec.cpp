@@ -1,6 +1,7 @@
 #include "covscreen/core/preprocess_spec.h"
 
 #include "covscreen/core/error.h"
+#include "covscreen/core/strings.h"
 
 namespace covscreen {
 
@@ -93,6 +94,21 @@ void from_json(const nlohmann::json& j, PreprocessSpec& s) {
     s.stage2.channels = b->value("channels", d.stage2.channels);
   }
   s.validate();
+}
+
+std::string screening_difference(const PreprocessSpec& a, const PreprocessSpec& b, bool ignore_size) {
+  const nlohmann::json ja = a, jb = b;
+  const nlohmann::json &s1a = ja.at("stage1"), &s1b = jb.at("stage1"), &s2a = ja.at("stage2"), &s2b = jb.at("stage2");
+  std::vector<std::string> out;
+  auto compare = [&](const char* what, const nlohmann::json& x, const nlohmann::json& y) {
+    if (x != y) out.push_back(std::string(what) + " " + x.dump() + " vs " + y.dump());
+  };
+  if (!ignore_size) compare("size", s1a.at("size"), s1b.at("size"));
+  compare("equalization", s1a.at("equalize"), s1b.at("equalize"));
+  compare("DICOM window", s1a.at("window"), s1b.at("window"));
+  if (a.stage1.lungs != b.stage1.lungs) compare("lung crop", s1a.at("lungs"), s1b.at("lungs"));
+  for (const char* key : {"blur_ksize", "blur_sigma", "channels"}) compare(key, s2a.at(key), s2b.at(key));
+  return join(out, "; ");
 }
 
 }  // namespace covscreen

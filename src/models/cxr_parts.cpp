@@ -97,15 +97,10 @@ ModelConfig::Cxr cxr_settings(const CxrPart& part1, const std::vector<int>& sele
   const std::pair<const CxrPart*, const char*> parts[] = {{&part1, "part 1"}, {&part2, "part 2"}};
   for (const auto& [p, name] : parts) {
     if (!p->from_checkpoint) continue;  // a state_dict brings no spec: the user vouches for it
-    const auto& a = p->spec;
-    if (a.stage1.lungs != spec.stage1.lungs)
+    // The parts see this data's images, resized to the size each was trained at.
+    if (const std::string d = screening_difference(p->spec, spec, /*ignore_size=*/true); !d.empty())
       throw UsageError(std::string(name) + " (" + p->provenance.value("file", "") +
-                       ") was trained with another lung crop than this data's (" +
-                       nlohmann::json(a).at("stage1").at("lungs").dump() + ")");
-    if (a.stage1.equalize != spec.stage1.equalize || a.stage2.blur_ksize != spec.stage2.blur_ksize ||
-        a.stage2.blur_sigma != spec.stage2.blur_sigma || a.stage2.channels != spec.stage2.channels)
-      throw UsageError(std::string(name) + " (" + p->provenance.value("file", "") +
-                       ") was trained with other preprocessing (equalization / blur / channels) than this data");
+                       ") was trained on images prepared otherwise than this data's: " + d);
   }
   ModelConfig::Cxr x;
   x.part1_outputs = static_cast<int>(part1.outputs.size());

@@ -2,6 +2,7 @@
 
 #include "covscreen/core/error.h"
 #include "covscreen/core/json_fields.h"
+#include "covscreen/models/ensemble.h"
 #include "covscreen/models/registry.h"
 
 namespace covscreen {
@@ -26,6 +27,7 @@ void model_fields(C& c, F&& f) {
   f("num_classes", c.num_classes);
   f("fpa_channels", c.fpa_channels);
   f("input_size", c.input_size);
+  f("members", c.members);
   f("cxr", c.cxr);
 }
 }  // namespace
@@ -36,6 +38,8 @@ void ModelConfig::validate() const {
   if (num_classes < 1 || num_classes > 100000) throw UsageError("model: num_classes must be in [1, 100000]");
   if (fpa_channels < 1 || fpa_channels > 4096) throw UsageError("model: fpa_channels must be in [1, 4096]");
   if (input_size < 32 || input_size > 4096) throw UsageError("model: input_size must be in [32, 4096]");
+  if (members < 1 || members > kMaxEnsembleMembers)
+    throw UsageError("model: members must be in [1, " + std::to_string(kMaxEnsembleMembers) + "]");
   if (a.validate) a.validate(*this);
   if (a.uses_fpa && bb.map_size(input_size) < 2)
     throw UsageError("model: " + arch +
@@ -56,6 +60,7 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
   write_fields(j, c, [](auto& m, auto&& f) { model_fields(m, f); });
   const Architecture* a = architectures().find(c.arch);
   if (!a || !a->build_for_training) j.erase("cxr");  // only a model built from parts has that section
+  if (c.members == 1) j.erase("members");            // a single model's config reads as before ensembles
 }
 
 void from_json(const nlohmann::json& j, ModelConfig& c) {
@@ -69,6 +74,7 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
 
 ScreenModel make_model(const ModelConfig& cfg) {
   cfg.validate();
+  if (cfg.members > 1) return make_ensemble_model(cfg);
   return architectures().get(cfg.arch).make(cfg);
 }
 

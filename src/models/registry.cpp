@@ -1,5 +1,7 @@
 #include "covscreen/models/registry.h"
 
+#include "covscreen/core/error.h"
+
 namespace covscreen {
 
 // The one list of backbones. A new backbone: its entry function next to its model, one line here.
@@ -44,6 +46,10 @@ std::string backbone_name(const ModelConfig& cfg) {
 const Backbone& backbone_of(const ModelConfig& cfg) { return backbones().get(backbone_name(cfg)); }
 
 BuiltModel build_for_training(ModelConfig& cfg, const ModelBuildContext& ctx) {
+  if (cfg.members != 1)
+    throw UsageError("model: members " + std::to_string(cfg.members) +
+                     " is a seed ensemble, which is not trained as one: train each member with its own --seed, "
+                     "then combine the checkpoints with `covscreen model ensemble`");
   const Architecture& a = architectures().get(cfg.arch);
   if (a.build_for_training) return a.build_for_training(cfg, ctx);
   return {make_model(cfg), nlohmann::json::object()};

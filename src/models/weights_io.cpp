@@ -91,7 +91,23 @@ std::string format_model_card(const nlohmann::json& card) {
                            c.value("data", nlohmann::json::object()).value("source", std::string("?")) + " (was " +
                            c.value("previous_rule", std::string("?")) + ")");
   }
-  if (card.contains("training") && !card.at("training").empty()) line("training", card.at("training").dump());
+  if (m.contains("members")) line("ensemble", std::to_string(m.at("members").get<int>()) + " members, logits averaged");
+  if (card.contains("training") && !card.at("training").empty()) {
+    nlohmann::json t = card.at("training");
+    if (t.contains("members") && t.at("members").is_array()) {  // an ensemble's members, one line each
+      int i = 0;
+      for (const auto& mem : t.at("members")) {
+        if (!mem.is_object()) continue;
+        const nlohmann::json metrics = mem.value("metrics", nlohmann::json::object());
+        line("member " + std::to_string(i++),
+             mem.value("file", std::string("?")) + ", seed " + mem.value("seed", nlohmann::json()).dump() +
+                 ", threshold " + mem.value("threshold", nlohmann::json()).dump() + ", validation AUC " +
+                 (metrics.is_object() ? metrics.value("auc", nlohmann::json()) : nlohmann::json()).dump());
+      }
+      t.erase("members");
+    }
+    line("training", t.dump());
+  }
   if (card.contains("metrics") && !card.at("metrics").empty()) line("metrics", card.at("metrics").dump());
   if (card.contains("evaluations"))
     for (const auto& e : card.at("evaluations").value("rows", nlohmann::json::array()))

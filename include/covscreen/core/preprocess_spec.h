@@ -92,4 +92,11 @@ struct PreprocessSpec {
 void to_json(nlohmann::json& j, const PreprocessSpec& s);
 void from_json(const nlohmann::json& j, PreprocessSpec& s);
 
+// How two specs differ in what screening does to an image: stage 1 (size unless `ignore_size`,
+// equalization, DICOM window, lung crop) and stage 2's blur and channels; the training-only
+// augmentation is not compared. "" when they screen alike, else what differs, e.g.
+// "lung crop {\"crop\":true,...} vs {\"crop\":false,...}". For models combined into one
+// (deep-cxr-net's frozen parts, a seed ensemble's members).
+std::string screening_difference(const PreprocessSpec& a, const PreprocessSpec& b, bool ignore_size = false);
+
 }  // namespace covscreen

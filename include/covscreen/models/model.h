@@ -15,12 +15,18 @@
 
 namespace covscreen {
 
+inline constexpr int kMaxEnsembleMembers = 16;
+
 struct ModelConfig {
   std::string arch = "deep-ct-net";      // a name in architectures() (models/registry.h)
   std::string backbone = "densenet121";  // a name in backbones(); used by architectures without a fixed one
   int num_classes = 2;
   int fpa_channels = 64;  // width of the pyramid branches (the paper's FPA at C/16; docs/design.md)
   int input_size = 256;   // for the flatten -> fc size of deep-ct-net
+  // A seed ensemble (models/ensemble.h): this many models of the config above, each with its own
+  // weights, whose logits are averaged. Built from trained checkpoints by `model ensemble`, never
+  // trained as one; written to JSON only when > 1.
+  int members = 1;  // in [1, kMaxEnsembleMembers]
   // deep-cxr-net only (models/deep_cxr_net.h); written to JSON only for models built from parts.
   struct Cxr {
     int part1_outputs = 6;          // classifier size of part 1 (CheXpert findings; 18 for torchxrayvision)
@@ -57,7 +63,8 @@ class ScreenModelImpl : public torch::nn::Module {
 };
 using ScreenModel = std::shared_ptr<ScreenModelImpl>;
 
-// The architecture registry's make (models/registry.h), after cfg.validate().
+// The architecture registry's make (models/registry.h), after cfg.validate(); for members > 1,
+// the seed ensemble of that many such models (models/ensemble.h).
 ScreenModel make_model(const ModelConfig& cfg);
 
 }  // namespace covscreen
