@@ -6,7 +6,7 @@
 # new member and the ensemble measured on other sources by scripts/cross_source.sh.
 # Usage: scripts/ct/ensemble.sh [WORK_DIR]   (default runs/ct-ensemble; COVSCREEN_DATA = datasets
 #        root; SEEDS (default "1 2 3 4"; "1 2" gives the README's ensemble of 3), EPOCHS (default
-#        10)). About 15-25 min per seed on 2 cores (2 vCPUs, AVX2, fp32), 2-5 min per measure; a
+#        10)). About 15-25 min per seed on 2 cores (2 vCPUs with AVX-512, fp32), 2-5 min per measure; a
 #        seed whose seedN.ckpt exists is not trained again, nor a model measured twice. The
 #        ensemble of the shipped model and N seeds is deep-ct-net-ensemble<N+1>.ckpt.
 set -euo pipefail

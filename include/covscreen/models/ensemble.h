@@ -10,7 +10,8 @@
 //
 //   std::vector<Checkpoint> ms;  std::vector<std::string> files = {"seed1/best.ckpt", "seed2/best.ckpt"};
 //   for (const auto& f : files) ms.push_back(load_checkpoint(f));
-//   Checkpoint e = make_ensemble(ms, files);  // UsageError: other architecture, classes or preprocessing
+//   Checkpoint e = make_ensemble(ms, files);  // FileError naming a member of another architecture,
+//                                             // classes or preprocessing
 //   save_checkpoint("ensemble.ckpt", e, /*half=*/true);
 // The ensemble's threshold is the members' thresholds averaged on the logit scale, a placeholder
 // to be replaced by `covscreen model calibrate` on validation data (the ensemble's scores are not
