@@ -3,6 +3,8 @@
 // Usage: bench_train_throughput [--what train|inference|both] [--arch deep-ct-net] [--batch 16]
 //          [--threads 2] [--steps 6] [--warmup 2] [--precision auto|fp32|bf16|fp16]
 //          [--layout channels_last|nchw] [--device cpu|cuda|auto] [--size 256]
+//          [--backbone resnet50v1] [--freeze conv1,bn1,layer1|none] [--bn local|frozen]
+//        (--freeze and --bn as `covscreen train`'s: the cost of each fine-tuning choice)
 // Prints one JSON object: {"train": {...}, "inference": {...}, "peak_rss_mb": ...}.
 #include <sys/resource.h>
 #include <torch/torch.h>
@@ -11,12 +13,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "covscreen/core/strings.h"
 #include "covscreen/train/throughput.h"
 
 using namespace covscreen;
 
 int main(int argc, char** argv) try {
-  std::string what = "both", arch = "deep-ct-net";
+  std::string what = "both", arch = "deep-ct-net", backbone;
   int threads = 0;
   ThroughputOptions opt;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -41,6 +44,12 @@ int main(int argc, char** argv) try {
       opt.device = device_names().parse(v);
     else if (k == "--size")
       opt.size = std::stoi(v);
+    else if (k == "--backbone")
+      backbone = v;
+    else if (k == "--freeze")
+      opt.freeze = v == "none" ? std::vector<std::string>{} : split_list(v);
+    else if (k == "--bn")
+      opt.bn = bn_names().parse(v);
     else {
       std::cerr << "unknown option " << k << "\n";
       return 1;
@@ -50,7 +59,9 @@ int main(int argc, char** argv) try {
   ModelConfig cfg;
   cfg.arch = arch;
   cfg.input_size = opt.size;
+  if (!backbone.empty()) cfg.backbone = backbone;
   nlohmann::json out = {{"bench", "model_throughput"}, {"arch", arch}, {"torch", TORCH_VERSION}};
+  if (!backbone.empty()) out["backbone"] = backbone;
   if (what == "train" || what == "both") out["train"] = measure_training(cfg, opt);
   if (what == "inference" || what == "both") {
     torch::manual_seed(opt.seed);

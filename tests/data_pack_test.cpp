@@ -21,6 +21,7 @@ Pack make_pack(int64_t n = 5, int64_t h = 16, int64_t w = 12) {
     p.patient_ids.push_back("p" + std::to_string(i / 2));
     p.paths.push_back("/data/img (" + std::to_string(i) + "), \"x\".png");
     p.splits.push_back(i < 2 ? "train" : (i < 4 ? "val" : ""));
+    p.sources.push_back(i < 3 ? "COVID-CT" : "SARS-CoV-2");
   }
   p.spec.stage1.size = 64;
   p.provenance = {{"layout", "test"}};
@@ -56,7 +57,13 @@ TEST(Pack, RoundTripsBitExactly) {
   EXPECT_EQ(r.patient_ids, p.patient_ids);
   EXPECT_EQ(r.paths, p.paths);
   EXPECT_EQ(r.splits, p.splits);
+  EXPECT_EQ(r.sources, p.sources);
   EXPECT_EQ(r.spec.stage1.size, 64);
+  // A pack without sources (written before they existed) reads with none.
+  Pack old = p;
+  old.sources.clear();
+  write_pack(dir.file("b.pack"), old);
+  EXPECT_TRUE(read_pack(dir.file("b.pack")).sources.empty());
   EXPECT_EQ(r.provenance["layout"], "test");
   EXPECT_EQ(r.content_hash(), p.content_hash());
   // Writing what was read gives the same bytes.

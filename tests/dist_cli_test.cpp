@@ -71,8 +71,8 @@ class DistCli : public ::testing::Test {
     dir_ = nullptr;
   }
   void SetUp() override {
-    if (!test::have_cli()) GTEST_SKIP() << "covscreen binary not built";
-    if (!dist::have_gloo()) GTEST_SKIP() << dist::unavailable_reason();
+    if (!test::have_cli()) COVSCREEN_SKIP() << "covscreen binary not built";
+    if (!dist::have_gloo()) COVSCREEN_SKIP() << dist::unavailable_reason();
   }
   static std::string train_args(const std::string& out, int epochs, int batch, const std::string& bn,
                                 const std::string& lr = "1e-4") {

@@ -10,6 +10,7 @@
 #include "covscreen/dist/grad_reducer.h"
 #include "covscreen/dist/process_group.h"
 #include "covscreen/dist/rendezvous.h"
+#include "test_util.h"
 
 using namespace covscreen;
 using namespace covscreen::dist;
@@ -63,7 +64,7 @@ void two_ranks(const std::function<void(int, compat::CommPtr)>& f) {
 }  // namespace
 
 TEST(DistReducer, AveragesGradientsWithAndWithoutOverlapInOneOrManyBuckets) {
-  if (!have_gloo()) GTEST_SKIP() << unavailable_reason();
+  if (!have_gloo()) COVSCREEN_SKIP() << unavailable_reason();
   // Reference: each rank's gradient alone, then the mean.
   std::vector<std::vector<torch::Tensor>> alone;
   for (int r = 0; r < 2; ++r) alone.push_back(local_grads(small_net(3), r));
@@ -103,7 +104,7 @@ TEST(DistReducer, AveragesGradientsWithAndWithoutOverlapInOneOrManyBuckets) {
 }
 
 TEST(DistReducer, ParametersAreBroadcastFromRankZero) {
-  if (!have_gloo()) GTEST_SKIP() << unavailable_reason();
+  if (!have_gloo()) COVSCREEN_SKIP() << unavailable_reason();
   std::vector<torch::Tensor> after(2);
   std::vector<torch::nn::Sequential> nets{small_net(10), small_net(11)};  // different weights per rank
   two_ranks([&](int rank, compat::CommPtr comm) {

@@ -83,7 +83,7 @@ PngHeader png_header(const std::string& path) {
 class ExplainCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_cli()) GTEST_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
+    if (!have_cli()) COVSCREEN_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
     ckpt_ = small_checkpoint(dir_, 1);
   }
   test::TempDir dir_;
@@ -170,10 +170,10 @@ TEST_F(ExplainCli, RandomizationCheckReportsOneForIdenticalWeights) {
 // Adebayo et al. 2018: maps of the trained model and of the same architecture with
 // re-initialized weights must differ clearly on real images.
 TEST(ExplainSanity, TrainedVersusRandomWeightsOnCovidCtVal) {
-  if (!have_cli()) GTEST_SKIP() << "the covscreen CLI was not built";
+  if (!have_cli()) COVSCREEN_SKIP() << "the covscreen CLI was not built";
   const std::string model = default_model_path();
   if (!fs::exists(model))
-    GTEST_SKIP() << "no trained model at " << model << " (the shipped model, or set COVSCREEN_MODEL)";
+    COVSCREEN_SKIP() << "no trained model at " << model << " (the shipped model, or set COVSCREEN_MODEL)";
   COVSCREEN_REQUIRE_DATASET(root, "COVID-CT");
   std::string files;
   int n = 0;

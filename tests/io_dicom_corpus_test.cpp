@@ -118,8 +118,8 @@ bool have_python() { return !test::debian_python().empty(); }
 
 TEST(DicomCorpus, PydicomTestFilesAreScreenedAsPydicomDecodesThem) {
   const fs::path corpus = debian_corpus();
-  if (!fs::is_directory(corpus)) GTEST_SKIP() << corpus << " is absent (Debian's python3-pydicom; scripts/setup)";
-  if (!have_python()) GTEST_SKIP() << "no /usr/bin/python3 with pydicom for the reference";
+  if (!fs::is_directory(corpus)) COVSCREEN_SKIP() << corpus << " is absent (Debian's python3-pydicom; scripts/setup)";
+  if (!have_python()) COVSCREEN_SKIP() << "no /usr/bin/python3 with pydicom for the reference";
   test::TempDir tmp;
   WindowSpec w;  // wide, so that few pixels saturate and the comparison has something to compare
   w.center = 500;
@@ -137,7 +137,7 @@ TEST(DicomCorpus, PydicomTestFilesAreScreenedAsPydicomDecodesThem) {
 }
 
 TEST(DicomCorpus, ColourPaletteMultiFrameDeflatedAndRleMatchPydicom) {
-  if (!have_python()) GTEST_SKIP() << "no /usr/bin/python3 with pydicom";
+  if (!have_python()) COVSCREEN_SKIP() << "no /usr/bin/python3 with pydicom";
   test::TempDir tmp;
   const fs::path dir = tmp.path() / "variants";
   ASSERT_EQ(std::system(
@@ -177,7 +177,7 @@ TEST(DicomCorpus, ColourPaletteMultiFrameDeflatedAndRleMatchPydicom) {
 
 TEST(DicomCorpus, WhatIsNotAPictureIsRefusedWithItsReason) {
   const fs::path corpus = debian_corpus();
-  if (!fs::is_directory(corpus)) GTEST_SKIP() << corpus << " is absent";
+  if (!fs::is_directory(corpus)) COVSCREEN_SKIP() << corpus << " is absent";
   const auto problem = [](const fs::path& p) -> std::string {
     try {
       read_image(p.string());

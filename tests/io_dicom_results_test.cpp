@@ -97,9 +97,9 @@ Verdict dciodvfy(const std::string& file) {
 
 #define REQUIRE_DCIODVFY()          \
   if (!test::fs::exists(kDciodvfy)) \
-  GTEST_SKIP() << kDciodvfy         \
-               << " not found "     \
-                  "(install the Debian package dicom3tools to check the DICOM objects)"
+  COVSCREEN_SKIP() << kDciodvfy     \
+                   << " not found " \
+                      "(install the Debian package dicom3tools to check the DICOM objects)"
 
 void expect_valid(const std::string& file) {
   const Verdict v = dciodvfy(file);

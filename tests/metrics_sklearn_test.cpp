@@ -39,9 +39,9 @@ void expect_vec(const std::vector<double>& got, const nlohmann::json& want, doub
 TEST(MetricsSklearn, AgreesWithSklearnOnRandomData) {
   const std::string py = covscreen::test::debian_python();
   int status = 0;
-  if (py.empty()) GTEST_SKIP() << "no /usr/bin/python3";
+  if (py.empty()) COVSCREEN_SKIP() << "no /usr/bin/python3";
   run(py + " -c 'import sklearn, numpy' 2>/dev/null", &status);
-  if (status != 0) GTEST_SKIP() << "scikit-learn is not installed for /usr/bin/python3";
+  if (status != 0) COVSCREEN_SKIP() << "scikit-learn is not installed for /usr/bin/python3";
 
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int> cls(0, 2);

@@ -18,7 +18,7 @@ class ModelCli : public ::testing::Test {
  protected:
   void SetUp() override {
     bin_ = test::bin_dir() + "/covscreen";
-    if (!std::filesystem::exists(bin_)) GTEST_SKIP() << "covscreen CLI not built at " << bin_;
+    if (!std::filesystem::exists(bin_)) COVSCREEN_SKIP() << "covscreen CLI not built at " << bin_;
   }
   // Runs the CLI with `args`; returns the exit code, stdout in *out.
   int run(const std::string& args, std::string* out = nullptr) {

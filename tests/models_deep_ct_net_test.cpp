@@ -135,8 +135,9 @@ TEST(Backbones, OutputSizeFormulaMatchesForward) {
 
 TEST(Registry, ArchitecturesAndBackbonesByName) {
   EXPECT_EQ(architectures().names(),
-            (std::vector<std::string>{"deep-ct-net", "deep-cxr-net", "densenet121", "densenet169", "resnet50"}));
-  EXPECT_EQ(backbones().names(), (std::vector<std::string>{"densenet121", "densenet169", "resnet50"}));
+            (std::vector<std::string>{"deep-ct-net", "deep-cxr-net", "densenet121", "densenet169", "resnet50",
+                                      "resnet50v1"}));
+  EXPECT_EQ(backbones().names(), (std::vector<std::string>{"densenet121", "densenet169", "resnet50", "resnet50v1"}));
   ModelConfig c;
   c.arch = "resnet50";
   EXPECT_EQ(backbone_name(c), "resnet50");  // a plain baseline is its own backbone
@@ -151,7 +152,8 @@ TEST(Registry, ArchitecturesAndBackbonesByName) {
   } catch (const UsageError& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("deep-ct-nett"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("deep-ct-net, deep-cxr-net, densenet121, densenet169, resnet50"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("deep-ct-net, deep-cxr-net, densenet121, densenet169, resnet50, resnet50v1"), std::string::npos)
+        << msg;
   }
   EXPECT_THROW(nlohmann::json({{"backbone", "vgg16"}}).get<ModelConfig>(), UsageError);
   EXPECT_THROW(nlohmann::json({{"fpa_chanels", 3}}).get<ModelConfig>(), UsageError);  // a typo

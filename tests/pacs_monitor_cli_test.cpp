@@ -41,11 +41,11 @@ class PacsCli : public test::OrthancTest {
   void SetUp() override {
     test::OrthancTest::SetUp();
     if (IsSkipped()) return;
-    if (!test::have_cli()) GTEST_SKIP() << "covscreen binary not built in " << test::bin_dir();
+    if (!test::have_cli()) COVSCREEN_SKIP() << "covscreen binary not built in " << test::bin_dir();
     for (const auto& m : {kCtModel, kCxrModel})
-      if (!test::fs::exists(m)) GTEST_SKIP() << "shipped model " << m << " not found";
+      if (!test::fs::exists(m)) COVSCREEN_SKIP() << "shipped model " << m << " not found";
     const auto& s = test::pacs_studies();
-    if (!s.missing.empty()) GTEST_SKIP() << "no test studies: " << s.missing;
+    if (!s.missing.empty()) COVSCREEN_SKIP() << "no test studies: " << s.missing;
   }
   const test::PacsStudies& studies() const { return test::pacs_studies(); }
 

@@ -46,8 +46,9 @@ CliResult run_cli(const std::string& args, const test::TempDir& dir) {
   return r;
 }
 
-#define REQUIRE_CLI() \
-  if (!fs::exists(test::bin_dir() + "/covscreen")) GTEST_SKIP() << "covscreen binary not built in " << test::bin_dir()
+#define REQUIRE_CLI()                              \
+  if (!fs::exists(test::bin_dir() + "/covscreen")) \
+  COVSCREEN_SKIP() << "covscreen binary not built in " << test::bin_dir()
 }  // namespace
 
 TEST(CliDataset, IndexCovidCtThenStatsJson) {

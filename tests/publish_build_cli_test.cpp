@@ -61,7 +61,7 @@ class BuildCli : public ::testing::Test {
     fx_ = nullptr;
   }
   void SetUp() override {
-    if (!ready_) GTEST_SKIP() << "needs the covscreen binary and Debian python3 with pydicom";
+    if (!ready_) COVSCREEN_SKIP() << "needs the covscreen binary and Debian python3 with pydicom";
   }
   // Runs a build of the fixture into `out` with key file `key` and extra args.
   test::CliRun build(const std::string& out, const std::string& key, const std::string& extra = "") {
@@ -268,7 +268,7 @@ TEST_F(BuildCli, SelectionKeepsARangeThenEveryKthSlice) {
 
 TEST(BuildCliShared, SharedCtSamplesBuildWithoutTheirIdentity) {
   COVSCREEN_REQUIRE_DATASET(root, "dicom-samples/pydicom-test-files");
-  if (!test::have_cli()) GTEST_SKIP() << "no covscreen binary";
+  if (!test::have_cli()) COVSCREEN_SKIP() << "no covscreen binary";
   test::TempDir tmp;
   write_file_atomic(tmp.file("k.key"), kKeyA);
   const auto r = test::run_cli("dataset build " + quote(root) + " --out " + quote(tmp.file("ds")) + " --key-file " +

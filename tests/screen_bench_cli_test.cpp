@@ -28,7 +28,7 @@ void write_slices(const fs::path& dir, int n) {
 }  // namespace
 
 TEST(BenchCli, MeasuresEveryPhaseWithoutBaseline) {
-  if (!have_cli()) GTEST_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
+  if (!have_cli()) COVSCREEN_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
   TempDir dir;
   const std::string model = small_checkpoint(dir, 5);
   write_slices(dir.path() / "in", 3);
@@ -55,10 +55,10 @@ TEST(BenchCli, MeasuresEveryPhaseWithoutBaseline) {
 }
 
 TEST(BenchCli, PythonBaselineRunsTheSameWeights) {
-  if (!have_cli()) GTEST_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
-  if (debian_python().empty()) GTEST_SKIP() << "no /usr/bin/python3 for the PyTorch baseline";
+  if (!have_cli()) COVSCREEN_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
+  if (debian_python().empty()) COVSCREEN_SKIP() << "no /usr/bin/python3 for the PyTorch baseline";
   const std::string model = default_model_path();  // the baseline implements Deep-CT-Net at 256 x 256
-  if (!fs::exists(model)) GTEST_SKIP() << "shipped model " << model << " not present";
+  if (!fs::exists(model)) COVSCREEN_SKIP() << "shipped model " << model << " not present";
   TempDir dir;
   write_slices(dir.path() / "in", 3);
   CliRun r = run_cli("bench '" + (dir.path() / "in").string() + "' --model '" + model +
@@ -68,7 +68,7 @@ TEST(BenchCli, PythonBaselineRunsTheSameWeights) {
   const auto j = nlohmann::json::parse(r.out);
   const auto& b = j["baseline"];
   if (b["parity"].contains("error") && b["parity"]["error"].get<std::string>().find("no torch") != std::string::npos)
-    GTEST_SKIP() << "python3-torch / python3-torchvision not installed";
+    COVSCREEN_SKIP() << "python3-torch / python3-torchvision not installed";
   ASSERT_FALSE(b["parity"].contains("error")) << b.dump();
   EXPECT_LT(b["parity"]["max_abs_diff_logits"].get<double>(), 1e-3) << b["parity"].dump();
   EXPECT_GT(b["parity"]["max_abs_logit"].get<double>(), 1e-3);  // not a trivially zero output

@@ -35,7 +35,7 @@ void write_bytes(const std::string& path, const std::string& bytes) { write_file
 class ScreenCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_cli()) GTEST_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
+    if (!have_cli()) COVSCREEN_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
     model_ = small_checkpoint(dir_, 3);
   }
   TempDir dir_;
@@ -126,7 +126,7 @@ TEST_F(ScreenCli, EvaluateOnACovidNonCovidFolderWritesEveryFileAndAgreesWithSkle
   EXPECT_EQ(csv.rfind("path,label,patient_id,prob_covid,prob_non-covid,predicted,cam_lung_share\n", 0), 0u);
 
   if (debian_python().empty() || std::system("/usr/bin/python3 -c 'import sklearn' 2>/dev/null") != 0)
-    GTEST_SKIP() << "Debian's python3-sklearn is not installed: AUC not cross-checked";
+    COVSCREEN_SKIP() << "Debian's python3-sklearn is not installed: AUC not cross-checked";
   const std::string script = std::string(COVSCREEN_SOURCE_DIR) + "/tests/python/check_predictions.py";
   const std::string res = dir_.file("sk.json");
   ASSERT_EQ(std::system(("/usr/bin/python3 '" + script + "' '" + out + "/predictions.csv' > '" + res + "'").c_str()),

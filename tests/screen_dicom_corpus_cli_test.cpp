@@ -15,11 +15,11 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(ScreenDicomCorpusCli, EveryFileScreenedOrRefusedByNameFramesOneByOne) {
-  if (!test::have_cli()) GTEST_SKIP() << "the covscreen binary is not built";
+  if (!test::have_cli()) COVSCREEN_SKIP() << "the covscreen binary is not built";
   const char* env = std::getenv("COVSCREEN_DICOM_CORPUS");
   const fs::path corpus =
       env && *env ? fs::path(env) : fs::path("/usr/lib/python3/dist-packages/pydicom/data/test_files");
-  if (!fs::is_directory(corpus)) GTEST_SKIP() << corpus << " is absent (Debian's python3-pydicom; scripts/setup)";
+  if (!fs::is_directory(corpus)) COVSCREEN_SKIP() << corpus << " is absent (Debian's python3-pydicom; scripts/setup)";
   test::TempDir dir;
   const std::string model = test::small_checkpoint(dir, 5);
   const test::CliRun r = test::run_cli(

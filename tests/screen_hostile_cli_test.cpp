@@ -97,7 +97,7 @@ Corpus make_corpus() {
 }
 
 TEST(ScreenHostile, EveryHostileFileGetsOneClearErrorAndTheRestAreScreened) {
-  if (!test::have_cli()) GTEST_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
+  if (!test::have_cli()) COVSCREEN_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
   test::TempDir dir;
   const Corpus c = make_corpus();
   const fs::path folder = dir.path() / "corpus";

@@ -15,7 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(ScreenIsolationCli, DecoderFaultsCostOneFileEach) {
-  if (!test::have_cli()) GTEST_SKIP() << "the covscreen binary is not built";
+  if (!test::have_cli()) COVSCREEN_SKIP() << "the covscreen binary is not built";
   test::TempDir dir;
   const fs::path in = dir.path() / "in";
   fs::create_directories(in);

@@ -27,9 +27,9 @@ std::string dciodvfy_errors(const std::string& file, const test::TempDir& dir) {
 }
 
 TEST(ScreenStudyCli, OneRowPerStudyAndDicomResultsThatValidate) {
-  if (!test::have_cli()) GTEST_SKIP() << "the covscreen binary is not built";
+  if (!test::have_cli()) COVSCREEN_SKIP() << "the covscreen binary is not built";
   COVSCREEN_REQUIRE_DATASET(root, "COVID-CT-MD");
-  if (!fs::exists(ct_model())) GTEST_SKIP() << "models/deep-ct-net-covid-ct.ckpt is absent";
+  if (!fs::exists(ct_model())) COVSCREEN_SKIP() << "models/deep-ct-net-covid-ct.ckpt is absent";
   test::TempDir dir;
   const std::string out = dir.file("dicom-out");
   // The COVID-19 and the normal patient, plus the single CT slice of examples/ct (a study the
@@ -67,7 +67,8 @@ TEST(ScreenStudyCli, OneRowPerStudyAndDicomResultsThatValidate) {
   for (const auto& e : fs::recursive_directory_iterator(out))
     if (e.is_regular_file()) files.push_back(e.path().string());
   ASSERT_EQ(files.size(), 4u);
-  if (!fs::exists("/usr/bin/dciodvfy")) GTEST_SKIP() << "dciodvfy (dicom3tools) is absent; scripts/setup installs it";
+  if (!fs::exists("/usr/bin/dciodvfy"))
+    COVSCREEN_SKIP() << "dciodvfy (dicom3tools) is absent; scripts/setup installs it";
   for (const auto& f : files) EXPECT_EQ(dciodvfy_errors(f, dir), "") << f;
 
   // The same inputs and model give the same result UIDs (file names).
@@ -79,9 +80,9 @@ TEST(ScreenStudyCli, OneRowPerStudyAndDicomResultsThatValidate) {
 }
 
 TEST(ScreenStudyCli, EvaluateOnLabelledStudiesAndTableOutput) {
-  if (!test::have_cli()) GTEST_SKIP() << "the covscreen binary is not built";
+  if (!test::have_cli()) COVSCREEN_SKIP() << "the covscreen binary is not built";
   COVSCREEN_REQUIRE_DATASET(root, "COVID-CT-MD");
-  if (!fs::exists(ct_model())) GTEST_SKIP() << "models/deep-ct-net-covid-ct.ckpt is absent";
+  if (!fs::exists(ct_model())) COVSCREEN_SKIP() << "models/deep-ct-net-covid-ct.ckpt is absent";
   test::TempDir dir;
   // Labels by PatientID as the files carry it; CAP is a pneumonia, so not COVID.
   std::ofstream(dir.file("labels.csv"))

@@ -9,7 +9,7 @@ namespace {
 using namespace serve_test;
 
 TEST(ServeCliJson, ScreenJsonAndHttpHaveTheSameFields) {
-  if (!test::have_cli()) GTEST_SKIP() << "the covscreen binary is not built";
+  if (!test::have_cli()) COVSCREEN_SKIP() << "the covscreen binary is not built";
   const std::string bytes = png(72, 90, 11);
   const std::string file = temp().file("same.png");
   std::ofstream(file, std::ios::binary) << bytes;

@@ -62,7 +62,7 @@ int wait_or_kill(pid_t pid, double kill_after, double limit) {
 class TrainCrash : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::have_cli()) GTEST_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
+    if (!test::have_cli()) COVSCREEN_SKIP() << "the covscreen CLI was not built (needs OpenCV + GDCM)";
     write_pack(dir_.file("train.pack"), test::synthetic_pack(8, 64, 1));
     write_pack(dir_.file("val.pack"), test::synthetic_pack(4, 64, 2));
   }

@@ -121,7 +121,7 @@ TEST(TrainOptions, LayoutRegistryNamesEveryLayout) {
 class TrainOptionsCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!test::have_cli()) GTEST_SKIP() << "the covscreen binary is not built";
+    if (!test::have_cli()) COVSCREEN_SKIP() << "the covscreen binary is not built";
   }
   // Runs the command and checks: exit 1, the message names every part, nothing was created, fast.
   void expect_refused(const std::string& args, const std::vector<std::string>& parts) {

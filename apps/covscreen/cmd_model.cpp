@@ -1,4 +1,4 @@
-// covscreen model import | export | convert | ensemble | calibrate | info: PyTorch weights in and out,
+// covscreen model import | import-keras | export | convert | ensemble | calibrate | info: PyTorch weights in and out,
 // shipping form, seed ensembles, a site's own threshold, and the model card.
 #include <iostream>
 
@@ -10,6 +10,7 @@
 #include "covscreen/dist/launcher.h"
 #include "covscreen/evaluate/calibrate.h"
 #include "covscreen/models/ensemble.h"
+#include "covscreen/models/keras_resnet.h"
 #include "covscreen/models/registry.h"
 #include "covscreen/models/weights_io.h"
 
@@ -80,6 +81,21 @@ void add(CLI::App& app) {
                                         " backbone tensors missing (use --allow-missing to keep their fresh init)");
   save_checkpoint(out, ck, half);
   std::cout << "wrote " << out << "\n";
+});
+
+// ---- import-keras (ImageNet ResNet-50 from a TensorFlow.js layers model; scripts/get-imagenet-resnet50)
+static std::string keras_json, keras_out;
+auto* keras = model->add_subcommand(
+    "import-keras",
+    "convert Keras' ImageNet ResNet-50 (TensorFlow.js model.json + shards) into a resnet50v1 state_dict");
+keras->add_option("model_json", keras_json, "the TensorFlow.js model.json (its shards beside it)")->required();
+keras->add_option("--out", keras_out, "torch.save file to write (train --init and model import read it)")->required();
+keras->callback([] {
+  const StateDict sd = convert_keras_resnet50(keras_json);
+  write_state_dict(keras_out, sd);
+  std::cout << "converted " << keras_json << " -> " << keras_out << " (" << sd.size()
+            << " tensors, resnet50v1 with the 1000-class ImageNet fc; input (RGB - caffe mean) / " << kKerasInputScale
+            << ")\n";
 });
 
 // ---- export

@@ -27,7 +27,8 @@ struct TrainArgs {
   double lr = 0, weight_decay = -1;
   long long seed = -1;
   bool resume = false, no_augment = false;
-  std::string bn;
+  std::string bn, sampler, backbone, init, freeze;
+  double backbone_lr_scale = -1;
   std::string part1, part2, part1_select;  // deep-cxr-net
   // distributed (see include/covscreen/dist/): flags override the torchrun variables
   int nproc = 0, world_size = 0, rank = -1, local_rank = -1, master_port = 0;
@@ -81,6 +82,14 @@ void run(const TrainArgs& a) {
   if (a.threads >= 0) flags["threads"] = a.threads;
   if (a.no_augment) flags["augment"] = false;
   if (!a.bn.empty()) flags["bn"] = a.bn;
+  if (!a.sampler.empty()) flags["sampler"] = a.sampler;
+  if (!a.backbone.empty()) flags["model"]["backbone"] = a.backbone;
+  if (!a.init.empty()) {
+    if (!std::filesystem::is_regular_file(a.init)) throw UsageError("--init: no file " + a.init);
+    flags["init"] = a.init;
+  }
+  if (!a.freeze.empty()) flags["freeze"] = a.freeze == "none" ? std::vector<std::string>{} : split_list(a.freeze);
+  if (a.backbone_lr_scale >= 0) flags["backbone_lr_scale"] = a.backbone_lr_scale;
   if (!a.part1.empty()) flags["part1"] = a.part1;
   if (!a.part2.empty()) flags["part2"] = a.part2;
   if (!a.part1_select.empty()) flags["part1_select"] = split_list(a.part1_select);
@@ -177,6 +186,16 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
   c->add_option("--val-split", a->val_split, "Split of --val to use (e.g. val)");
   c->add_flag("--no-augment", a->no_augment, "Turn off rotation/translation augmentation");
   c->add_flag("--resume", a->resume, "Continue the run in --out from last.ckpt (every rank of a job)");
+  c->add_option("--backbone", a->backbone, "Backbone of deep-ct-net / deep-cxr-net: " + backbones().choices())
+      ->check(registry_check(backbones()));
+  c->add_option("--init", a->init,
+                "Backbone weights to start from: a torch.save state_dict in torchvision names (e.g. from `covscreen "
+                "model import-keras`, scripts/get-imagenet-resnet50)");
+  c->add_option("--freeze", a->freeze,
+                "Backbone parts kept fixed, comma-separated name prefixes (e.g. conv1,bn1,layer1), or none");
+  c->add_option("--backbone-lr-scale", a->backbone_lr_scale, "The backbone learns at lr x this (finetune: 0.1)");
+  c->add_option("--sampler", a->sampler, "Images per epoch: " + sampler_names().choices())
+      ->check(enum_check(sampler_names()));
   c->add_option("--bn", a->bn,
                 "Batch norm while training (local: per rank; frozen: eval-mode BN): " + bn_names().choices())
       ->check(enum_check(bn_names()));

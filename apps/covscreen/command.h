@@ -28,21 +28,6 @@ struct CommandRegistrar {
 // Exit codes: 0 ok, 1 usage/model/fatal error, 2 some inputs failed (the rest was done).
 inline constexpr int kExitOk = 0, kExitError = 1, kExitPartial = 2;
 
-// "a,b,,c" -> {"a", "b", "c"}: a comma-separated option value, empty items dropped.
-inline std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::string cur;
-  for (char c : s + ",") {
-    if (c == ',') {
-      if (!cur.empty()) out.push_back(cur);
-      cur.clear();
-    } else {
-      cur += c;
-    }
-  }
-  return out;
-}
-
 // Options whose values come from a table: the help lists the choices, and a bad value is refused
 // while the command line is read (before any work), with the valid values:
 //   c->add_option("--layout", a.layout, "Folder layout: " + layouts().choices())->check(registry_check(layouts()));

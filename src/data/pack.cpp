@@ -1,5 +1,5 @@
 // Pack file = core/container.h with magic "CVSPACK\0", version kPackVersion,
-// header JSON {"classes","n","h","w","labels","patient_ids","paths","splits","spec","provenance"}
+// header JSON {"classes","n","h","w","labels","patient_ids","paths","splits","sources" (optional),"spec","provenance"}
 // and one blob "images": N*H*W bytes, uint8, row-major [N, H, W]; multi-label packs add a blob
 // "targets": N*K float32 (little-endian), row-major [N, K], and "multilabel": true in the header.
 #include "covscreen/data/pack.h"
@@ -82,6 +82,7 @@ Pack Pack::select(const std::vector<int64_t>& idx) const {
     out.patient_ids.push_back(patient_ids[i]);
     out.paths.push_back(paths[i]);
     out.splits.push_back(splits[i]);
+    if (!sources.empty()) out.sources.push_back(sources[i]);
   }
   return out;
 }
@@ -102,6 +103,7 @@ void Pack::validate(const std::string& where) const {
   check_len(patient_ids.size(), "patient ids");
   check_len(paths.size(), "paths");
   check_len(splits.size(), "splits");
+  if (!sources.empty()) check_len(sources.size(), "sources");
   const int64_t k = static_cast<int64_t>(classes.size());
   if (targets.defined()) {
     if (targets.dim() != 2 || targets.size(0) != images.size(0) || targets.size(1) != k ||
@@ -123,11 +125,17 @@ void write_pack(const std::string& path, const Pack& p) {
   Container c;
   c.magic = magic();
   c.version = kPackVersion;
-  c.header = {{"classes", p.classes}, {"n", img.size(0)},
-              {"h", img.size(1)},     {"w", img.size(2)},
-              {"labels", p.labels},   {"patient_ids", p.patient_ids},
-              {"paths", p.paths},     {"splits", p.splits},
-              {"spec", p.spec},       {"provenance", p.provenance.is_null() ? nlohmann::json::object() : p.provenance}};
+  c.header = {{"classes", p.classes},
+              {"n", img.size(0)},
+              {"h", img.size(1)},
+              {"w", img.size(2)},
+              {"labels", p.labels},
+              {"patient_ids", p.patient_ids},
+              {"paths", p.paths},
+              {"splits", p.splits},
+              {"spec", p.spec},
+              {"provenance", p.provenance.is_null() ? nlohmann::json::object() : p.provenance}};
+  if (!p.sources.empty()) c.header["sources"] = p.sources;
   c.blobs["images"] = std::string(static_cast<const char*>(img.data_ptr()), static_cast<size_t>(img.numel()));
   if (p.targets.defined()) {
     const torch::Tensor t = p.targets.contiguous();
@@ -170,6 +178,7 @@ Pack read_pack(const std::string& path) {
   p.patient_ids = get_array<std::string>(h, "patient_ids", path, un);
   p.paths = get_array<std::string>(h, "paths", path, un);
   p.splits = get_array<std::string>(h, "splits", path, un);
+  if (h.contains("sources")) p.sources = get_array<std::string>(h, "sources", path, un);
   try {
     p.spec = h.at("spec").get<PreprocessSpec>();
   } catch (const std::exception& e) {

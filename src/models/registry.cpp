@@ -10,7 +10,8 @@ const Registry<Backbone>& backbones() {
     Registry<Backbone> r("backbone");
     r.add("densenet121", densenet_backbone("densenet121"));
     r.add("densenet169", densenet_backbone("densenet169"));
-    r.add("resnet50", resnet50_backbone());
+    r.add("resnet50", resnet50_backbone(false));
+    r.add("resnet50v1", resnet50_backbone(true));
     return r;
   }();
   return r;
@@ -25,6 +26,7 @@ const Registry<Architecture>& architectures() {
     r.add("densenet121", plain_architecture("densenet121"));
     r.add("densenet169", plain_architecture("densenet169"));
     r.add("resnet50", plain_architecture("resnet50"));
+    r.add("resnet50v1", plain_architecture("resnet50v1"));
     return r;
   }();
   return r;
@@ -44,6 +46,13 @@ std::string backbone_name(const ModelConfig& cfg) {
 }
 
 const Backbone& backbone_of(const ModelConfig& cfg) { return backbones().get(backbone_name(cfg)); }
+
+std::string backbone_key(const ScreenModelImpl& model, const ModelConfig& cfg, const std::string& name) {
+  const std::string prefix = model.backbone_prefix();
+  if (name.compare(0, prefix.size(), prefix) != 0) return "";
+  std::string key = name.substr(prefix.size());
+  return backbone_of(cfg).is_torchvision_key(key) ? key : "";
+}
 
 BuiltModel build_for_training(ModelConfig& cfg, const ModelBuildContext& ctx) {
   if (cfg.members != 1)

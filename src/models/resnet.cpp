@@ -12,18 +12,19 @@ namespace covscreen {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
-ResNetOptions ResNetOptions::resnet50(int num_classes) {
+ResNetOptions ResNetOptions::resnet50(int num_classes, bool stride_on_1x1) {
   ResNetOptions o;
   o.num_classes = num_classes;
+  o.stride_on_1x1 = stride_on_1x1;
   return o;
 }
 
-BottleneckImpl::BottleneckImpl(int in_channels, int planes, int stride) {
+BottleneckImpl::BottleneckImpl(int in_channels, int planes, int stride, bool stride_on_1x1) {
   const int out = planes * kExpansion;
-  conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in_channels, planes, 1).bias(false)));
+  const int s1 = stride_on_1x1 ? stride : 1, s3 = stride_on_1x1 ? 1 : stride;
+  conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in_channels, planes, 1).stride(s1).bias(false)));
   bn1_ = register_module("bn1", nn::BatchNorm2d(planes));
-  conv2_ =
-      register_module("conv2", nn::Conv2d(nn::Conv2dOptions(planes, planes, 3).stride(stride).padding(1).bias(false)));
+  conv2_ = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(planes, planes, 3).stride(s3).padding(1).bias(false)));
   bn2_ = register_module("bn2", nn::BatchNorm2d(planes));
   conv3_ = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(planes, out, 1).bias(false)));
   bn3_ = register_module("bn3", nn::BatchNorm2d(out));
@@ -52,7 +53,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& opt) : opt_(opt) {
     nn::Sequential stage;
     for (int b = 0; b < opt.layers[s]; ++b) {
       const int stride = (b == 0 && s > 0) ? 2 : 1;
-      stage->push_back(Bottleneck(in, planes[s], stride));
+      stage->push_back(Bottleneck(in, planes[s], stride, opt.stride_on_1x1));
       in = planes[s] * BottleneckImpl::kExpansion;
     }
     stages_.push_back(register_module("layer" + std::to_string(s + 1), stage));
@@ -91,18 +92,20 @@ std::vector<std::pair<std::string, int64_t>> ResNetImpl::part_sizes() const {
   return parts;
 }
 
-Backbone resnet50_backbone() {
+Backbone resnet50_backbone(bool stride_on_1x1) {
   Backbone b;
-  b.summary = "ResNet-50 (He et al. 2016), 2048 channels";
+  b.summary = stride_on_1x1
+                  ? "ResNet-50 v1 (stride on each stage's first 1x1 conv: Caffe/Keras ImageNet weights), 2048 channels"
+                  : "ResNet-50 (torchvision's v1.5: stride on the 3x3 conv), 2048 channels";
   b.channels = ResNetOptions::resnet50().num_features();
   b.map_size = [](int input) {
     auto conv_out = [](int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; };
     int n = conv_out(conv_out(input, 7, 2, 3), 3, 2, 1);   // conv1 /2, maxpool /2
-    for (int i = 0; i < 3; ++i) n = conv_out(n, 3, 2, 1);  // the strided 3x3 of layer2..4
+    for (int i = 0; i < 3; ++i) n = conv_out(n, 3, 2, 1);  // the strided conv of layer2..4 (1x1: same size)
     return n;
   };
-  b.make = [](int num_classes) -> ScreenModel {
-    return std::make_shared<ResNetImpl>(ResNetOptions::resnet50(num_classes));
+  b.make = [stride_on_1x1](int num_classes) -> ScreenModel {
+    return std::make_shared<ResNetImpl>(ResNetOptions::resnet50(num_classes, stride_on_1x1));
   };
   b.is_torchvision_key = [](const std::string& k) { return k.compare(0, 3, "fc.") != 0; };
   b.example_key = "layer1.0.conv1.weight";

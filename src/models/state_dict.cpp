@@ -9,6 +9,7 @@
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/strings.h"
+#include "covscreen/models/keras_resnet.h"
 #include "covscreen/models/registry.h"
 #include "torch_pickle.h"
 
@@ -114,14 +115,20 @@ ImportReport import_backbone(ScreenModelImpl& model, const ModelConfig& cfg, con
   const Backbone& backbone = backbones().get(arch);
   const auto& is_backbone_key = backbone.is_torchvision_key;
   const std::string prefix = model.backbone_prefix();
+  if (sd.count(kStrideOn1x1Key) && arch != "resnet50v1")
+    throw FileError(source,
+                    "holds ResNet-50 v1 weights (Keras/Caffe: each stage's stride on the first 1x1 conv), "
+                    "which are only right in the resnet50v1 backbone, not in " +
+                        arch);
   std::map<std::string, torch::Tensor> targets;  // model name -> live tensor, backbone only
   for (auto& [name, t] : module_tensors(model))
-    if (starts_with(name, prefix) && is_backbone_key(name.substr(prefix.size()))) targets[name] = t;
+    if (!backbone_key(model, cfg, name).empty()) targets[name] = t;
 
   ImportReport rep;
   std::set<std::string> done;
   torch::NoGradGuard no_grad;
   for (const auto& [key, src_in] : sd) {
+    if (key == kStrideOn1x1Key) continue;
     const std::string k = normalize_torchvision_key(key);
     auto it = is_backbone_key(k) ? targets.find(prefix + k) : targets.end();
     if (it == targets.end()) {

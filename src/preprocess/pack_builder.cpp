@@ -141,6 +141,7 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
     p.patient_ids.push_back(e.patient_id);
     p.paths.push_back(e.path);
     p.splits.push_back(e.split);
+    p.sources.push_back(e.source);
   }
   if (!opt.targets.empty()) {
     p.targets = torch::empty({static_cast<int64_t>(keep.size()), static_cast<int64_t>(p.classes.size())});

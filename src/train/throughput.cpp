@@ -9,6 +9,7 @@
 #include "covscreen/core/error.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/inference/inference.h"
+#include "covscreen/train/fine_tune.h"
 
 namespace covscreen {
 namespace {
@@ -51,6 +52,10 @@ void to_json(nlohmann::json& j, const ThroughputResult& r) {
        {"threads", torch::get_num_threads()},
        {"seconds", r.seconds},
        {"images_per_s", r.images_per_s}};
+  if (r.what == "train") {
+    j["freeze"] = o.freeze;
+    j["bn"] = bn_names().name(o.bn);
+  }
 }
 
 ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt) {
@@ -61,10 +66,15 @@ ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt)
   ModelConfig c = cfg;
   c.input_size = opt.size;
   ScreenModel net = make_model(c);
+  freeze_backbone(*net, c, opt.freeze);
   net->to(device);
   if (opt.channels_last) to_channels_last(*net);
   net->train();
-  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(1e-5));
+  apply_bn_mode(*net, opt.bn);
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : net->parameters())
+    if (p.requires_grad()) trainable.push_back(p);
+  torch::optim::Adam adam(trainable, torch::optim::AdamOptions(1e-5));
   Stage2 stage2(Stage2Spec{});
   auto gen = at::detail::createCPUGenerator(opt.seed + 1);
   auto images = torch::randint(0, 256, {opt.batch, opt.size, opt.size}, gen, torch::kUInt8).to(device);

@@ -25,6 +25,11 @@ const EnumNames<BnMode>& bn_names() {
   return n;
 }
 
+const EnumNames<Sampler>& sampler_names() {
+  static const EnumNames<Sampler> n{"sampler", {{Sampler::kShuffle, "shuffle"}, {Sampler::kSource, "source"}}};
+  return n;
+}
+
 // JSON text of the enums, through their tables (a bad value names the valid ones).
 #define COVSCREEN_ENUM_JSON(Type, table)                                                                     \
   void to_json(nlohmann::json& j, Type v) { j = table().name(v); }                                           \
@@ -36,6 +41,7 @@ COVSCREEN_ENUM_JSON(LrSchedule, lr_schedule_names)
 COVSCREEN_ENUM_JSON(ClassWeights, class_weights_names)
 COVSCREEN_ENUM_JSON(Amp, amp_names)
 COVSCREEN_ENUM_JSON(BnMode, bn_names)
+COVSCREEN_ENUM_JSON(Sampler, sampler_names)
 #undef COVSCREEN_ENUM_JSON
 
 namespace {
@@ -62,6 +68,10 @@ void train_fields(C& c, F&& f) {
   f("threads", c.threads);
   f("augment", c.augment);
   f("bn", c.bn);
+  f("sampler", c.sampler);
+  f("init", c.init);
+  f("freeze", c.freeze);
+  f("backbone_lr_scale", c.backbone_lr_scale);
   f("spec", c.spec);
   f("part1", c.part1);
   f("part2", c.part2);
@@ -84,6 +94,10 @@ void TrainConfig::validate() const {
   if (warmup_epochs < 0) throw UsageError("train: warmup_epochs must be >= 0");
   if (early_stopping_patience < 0) throw UsageError("train: early_stopping_patience must be >= 0");
   if (threads < 0) throw UsageError("train: threads must be >= 0");
+  if (!(backbone_lr_scale >= 0 && backbone_lr_scale <= 100))
+    throw UsageError("train: backbone_lr_scale must be in [0, 100]");
+  for (const auto& f : freeze)
+    if (f.empty()) throw UsageError("train: freeze: an empty prefix would freeze the whole backbone; name its parts");
 }
 
 void to_json(nlohmann::json& j, const TrainConfig& c) {
@@ -111,6 +125,23 @@ const Registry<TrainConfig>& recipes() {
     s.warmup_epochs = 1;
     s.class_weights = ClassWeights::kBalanced;
     r.add("scratch", s);
+    // A pretrained backbone (--init): chosen by how it transfers between CT sources (README,
+    // scripts/ct/finetune.sh). The stem and first stage stay fixed (generic edges; a third less
+    // backward work on 2 cores), batch norm keeps the pretrained statistics (batches of 16 are
+    // too small to re-estimate them), the backbone learns at a tenth of the head's rate after a
+    // warm-up, every source weighs alike, and intensity (gamma) and zoom jitter stand in for
+    // the windows and framings each source was saved with.
+    TrainConfig t = s;
+    t.name = "finetune";
+    t.lr = 3e-4;
+    t.backbone_lr_scale = 0.1;
+    t.epochs = 8;
+    t.bn = BnMode::kFrozen;
+    t.freeze = {"conv1", "bn1", "layer1"};
+    t.sampler = Sampler::kSource;
+    t.spec.stage2.gamma_log = 0.4;
+    t.spec.stage2.scale_fraction = 0.1;
+    r.add("finetune", t);
     return r;
   }();
   return r;

@@ -13,29 +13,22 @@
 #include "covscreen/core/compat.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/keyed_hash.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/core/strings.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/inference/inference.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/models/registry.h"
+#include "covscreen/models/state_dict.h"
+#include "covscreen/train/fine_tune.h"
+#include "covscreen/train/sampling.h"
 #include "covscreen/train/validation.h"
 
 namespace covscreen {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Deterministic Fisher-Yates from (seed, epoch), identical on every standard library.
-std::vector<int64_t> epoch_order(const std::vector<int64_t>& items, uint64_t seed, int epoch) {
-  std::vector<int64_t> v = items;
-  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
-  for (size_t i = v.size(); i > 1; --i) {
-    const size_t j = static_cast<size_t>(rng() % i);
-    std::swap(v[i - 1], v[j]);
-  }
-  return v;
-}
 
 double lr_at(const TrainConfig& c, int epoch) {
   double lr = c.lr;
@@ -71,15 +64,6 @@ torch::Tensor finding_weights(ClassWeights mode, const torch::Tensor& targets) {
   w[1] = torch::where(pos > 0, n / (2 * pos), torch::zeros_like(pos));
   w[0] = torch::where(pos < n, n / (2 * (n - pos)), torch::zeros_like(pos));
   return w;
-}
-
-// Frozen batch norm: BN layers in eval mode (running statistics, not updated) while training.
-void apply_bn_mode(torch::nn::Module& net, BnMode bn) {
-  if (bn != BnMode::kFrozen) return;
-  for (auto& m : net.modules(/*include_self=*/false))
-    if (m->as<torch::nn::BatchNorm1dImpl>() || m->as<torch::nn::BatchNorm2dImpl>() ||
-        m->as<torch::nn::BatchNorm3dImpl>())
-      m->eval();
 }
 
 // Temporary files ("<name>.tmp-<pid>", core/container.h) left in out_dir by a killed run.
@@ -200,6 +184,10 @@ class Trainer {
     if (cfg_.amp == Amp::kFp16 && resolve_device(cfg_.device).type() != torch::kCUDA)
       throw UsageError("train: amp fp16 needs CUDA (use bf16 on the CPU)");
     if (cfg_.threads > 0) torch::set_num_threads(cfg_.threads);
+    if (cfg_.sampler == Sampler::kSource && train_.sources.empty())
+      throw UsageError(
+          "train: sampler 'source' needs a training pack that records each image's source (packs "
+          "built from a manifest or a folder by this version; rebuild older ones)");
   }
 
   // The model from the architecture registry (frozen parts included), on its device, and Adam
@@ -215,17 +203,48 @@ class Trainer {
     BuiltModel built = build_for_training(cfg_.model, ctx);
     net_ = built.net;
     build_record_ = std::move(built.record);
+    if (!cfg_.init.empty()) init_backbone();
+    freeze_backbone(*net_, cfg_.model, cfg_.freeze);
     net_->to(device_);
-    to_channels_last(*net_);               // NHWC weights for the NHWC inputs below (oneDNN, cuDNN with AMP)
-    std::vector<torch::Tensor> trainable;  // frozen parts stay out of the optimizer
-    for (const auto& p : net_->parameters())
-      if (p.requires_grad()) trainable.push_back(p);
-    opt_ = std::make_unique<torch::optim::Adam>(trainable,
+    to_channels_last(*net_);  // NHWC weights for the NHWC inputs below (oneDNN, cuDNN with AMP)
+    // Adam over what trains (frozen parts stay out): the backbone in a group of its own when it
+    // learns at another rate (group_scale_: each group's lr / cfg_.lr).
+    std::vector<torch::Tensor> backbone, rest;
+    for (const auto& p : net_->named_parameters(true))
+      if (p.value().requires_grad())
+        (cfg_.backbone_lr_scale != 1.0 && !backbone_key(*net_, cfg_.model, p.key()).empty() ? backbone : rest)
+            .push_back(p.value());
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    group_scale_.clear();
+    auto add_group = [&](std::vector<torch::Tensor>& params, double scale) {
+      if (params.empty()) return;
+      groups.emplace_back(params, std::make_unique<torch::optim::AdamOptions>(
+                                      torch::optim::AdamOptions(cfg_.lr * scale).weight_decay(cfg_.weight_decay)));
+      group_scale_.push_back(scale);
+    };
+    add_group(rest, 1.0);
+    add_group(backbone, cfg_.backbone_lr_scale);
+    if (groups.empty()) throw UsageError("train: nothing to train (every parameter is frozen)");
+    opt_ = std::make_unique<torch::optim::Adam>(std::move(groups),
                                                 torch::optim::AdamOptions(cfg_.lr).weight_decay(cfg_.weight_decay));
     ck_.model = cfg_.model;
     ck_.classes = train_.classes;
     ck_.spec = cfg_.spec;
     ck_.net = net_;
+  }
+
+  // --init: the backbone's weights from a state_dict (all of them, or the run stops), recorded.
+  void init_backbone() {
+    const StateDict sd = read_state_dict(cfg_.init);
+    const ImportReport rep = import_backbone(*net_, cfg_.model, sd, cfg_.init);
+    if (!rep.complete())
+      throw FileError(cfg_.init, std::to_string(rep.missing.size()) + " backbone tensors of " +
+                                     backbone_name(cfg_.model) + " are not in it, e.g. '" + rep.missing.front() + "'");
+    build_record_["init"] = {{"file", fs::path(cfg_.init).filename().string()},
+                             {"sha256", to_hex(sha256(read_file(cfg_.init)))},
+                             {"tensors_loaded", rep.loaded.size()},
+                             {"keys_ignored", rep.ignored.size()}};
+    report_->note("init: " + std::to_string(rep.loaded.size()) + " backbone tensors from " + cfg_.init);
   }
 
   // With --resume: weights, optimizer, history and early-stopping state from last.ckpt.
@@ -294,8 +313,11 @@ class Trainer {
   EpochStats run_epoch(int epoch) {
     EpochStats s;
     s.lr = lr_at(cfg_, epoch);
-    for (auto& g : opt_->param_groups()) static_cast<torch::optim::AdamOptions&>(g.options()).lr(s.lr);
-    const auto order = epoch_order(labelled_, cfg_.seed, epoch);
+    for (size_t g = 0; g < opt_->param_groups().size(); ++g)
+      static_cast<torch::optim::AdamOptions&>(opt_->param_groups()[g].options()).lr(s.lr * group_scale_.at(g));
+    const auto order = cfg_.sampler == Sampler::kSource
+                           ? source_balanced_order(labelled_, train_.sources, cfg_.seed, epoch)
+                           : epoch_order(labelled_, cfg_.seed, epoch);
     auto gen = at::detail::createCPUGenerator(cfg_.seed * 1000003ull + static_cast<uint64_t>(epoch));
     // Positions in `order` this process trains on (all of them, or its rank's shard); position
     // p is sample order[p % n] and is augmented with draws[p], whatever the batch or the rank.
@@ -450,6 +472,7 @@ class Trainer {
   ScreenModel net_;
   nlohmann::json build_record_;
   std::unique_ptr<torch::optim::Adam> opt_;
+  std::vector<double> group_scale_;  // per param group of opt_: its lr / cfg_.lr
   Checkpoint ck_;
   std::ofstream log_;
   std::vector<int64_t> labelled_;

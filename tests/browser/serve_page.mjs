@@ -43,8 +43,10 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 function skip(msg) {
-  console.log(`SKIP: ${msg}`);
-  process.exit(SKIP);
+  // COVSCREEN_REQUIRE_DATA=1 (.ci/run): a missing prerequisite is a failure (tests/test_util.h).
+  const required = process.env.COVSCREEN_REQUIRE_DATA === '1';
+  console.log(`${required ? 'FAIL (COVSCREEN_REQUIRE_DATA=1)' : 'SKIP'}: ${msg}`);
+  process.exit(required ? 1 : SKIP);
 }
 class Failure extends Error {}
 function check(cond, msg) {

@@ -1,5 +1,5 @@
 #pragma once
-// A pack: stage-1 images (uint8, N x H x W) + labels + patient ids + source paths + splits +
+// A pack: stage-1 images (uint8, N x H x W) + labels + patient ids + source paths + splits + sources +
 // the preprocessing spec, in one versioned, checksummed container file (core/container.h)
 // written atomically. Training and evaluation read packs, so they need only LibTorch.
 #include <torch/types.h>
@@ -26,6 +26,10 @@ struct Pack {
   std::vector<std::string> patient_ids;  // N entries (may be empty strings)
   std::vector<std::string> paths;        // N entries: source files
   std::vector<std::string> splits;       // N entries (may be empty strings)
+  // N entries, or none: the data set each image came from (the manifest's `source` column, e.g.
+  // "COVID-CT"; none for packs written before this field). Training's
+  // source-balanced sampler (train/train_config.h, Sampler) reads it.
+  std::vector<std::string> sources;
   PreprocessSpec spec;
   nlohmann::json provenance;  // free-form: manifest, layout, counts of skipped files
 

@@ -75,13 +75,18 @@ const Registry<Backbone>& backbones();
 const Backbone& backbone_of(const ModelConfig& cfg);
 std::string backbone_name(const ModelConfig& cfg);
 
+// The name of parameter/buffer `name` of `model` (built from `cfg`) within its backbone, in
+// torchvision's names ("layer1.0.conv1.weight"), or "" when it is not a backbone tensor (heads,
+// pyramid attention, frozen parts). What backbone import, --freeze and the backbone's learning rate use.
+std::string backbone_key(const ScreenModelImpl& model, const ModelConfig& cfg, const std::string& name);
+
 // Builds the model that training starts from, through the architecture's build_for_training.
 BuiltModel build_for_training(ModelConfig& cfg, const ModelBuildContext& ctx);
 
 // Built-in entries, each defined next to its model (densenet.cpp, resnet.cpp, deep_ct_net.cpp,
 // deep_cxr_net.cpp) and listed once in registry.cpp.
-Backbone densenet_backbone(const std::string& name);  // densenet121 | densenet169
-Backbone resnet50_backbone();
+Backbone densenet_backbone(const std::string& name);           // densenet121 | densenet169
+Backbone resnet50_backbone(bool stride_on_1x1);                // resnet50 (false) | resnet50v1 (true)
 Architecture plain_architecture(const std::string& backbone);  // a registered backbone + its classifier
 Architecture deep_ct_net_architecture();
 Architecture deep_cxr_net_architecture();

@@ -1,6 +1,11 @@
 #pragma once
-// ResNet-50 (He et al. 2016; torchvision's "v1.5": the stride sits on the 3x3 conv) written with
-// LibTorch modules, laid out exactly like torchvision.models.resnet50's state_dict:
+// ResNet-50 (He et al. 2016) written with LibTorch modules, laid out exactly like
+// torchvision.models.resnet50's state_dict. Two placements of each stage's stride (stages 2-4):
+//   resnet50   torchvision's "v1.5": on the 3x3 conv (conv2);
+//   resnet50v1 the original paper's, Caffe's and Keras': on the first 1x1 conv (conv1) and the
+//              shortcut. Same parameters, different function: weights trained with one placement
+//              are only right with it (the ImageNet weights of models/keras_resnet.h are v1).
+// The layout:
 //   conv1 (7x7/2), bn1, (relu, maxpool 3x3/2), layer1..layer4 = Sequential of Bottleneck
 //   "0", "1", ... each {conv1 1x1, bn1, conv2 3x3 (stride), bn2, conv3 1x1 (x4), bn3,
 //   downsample.0 (1x1 conv, stride) + downsample.1 (BN) on the first block of a layer}, fc.
@@ -23,14 +28,15 @@ namespace covscreen {
 struct ResNetOptions {
   std::vector<int> layers{3, 4, 6, 3};  // Bottleneck blocks per stage (ResNet-50)
   int num_classes = 0;                  // 0 = no fc (used as a backbone)
-  static ResNetOptions resnet50(int num_classes = 0);
+  bool stride_on_1x1 = false;           // v1 (true) or torchvision's v1.5 (false); see above
+  static ResNetOptions resnet50(int num_classes = 0, bool stride_on_1x1 = false);
   int num_features() const { return 512 * 4; }
 };
 
 class BottleneckImpl : public torch::nn::Module {
  public:
   static constexpr int kExpansion = 4;
-  BottleneckImpl(int in_channels, int planes, int stride);
+  BottleneckImpl(int in_channels, int planes, int stride, bool stride_on_1x1 = false);
   torch::Tensor forward(const torch::Tensor& x);  // [B, Cin, h, w] -> [B, 4*planes, h/s, w/s]
 
  private:

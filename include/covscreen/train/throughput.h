@@ -9,6 +9,7 @@
 
 #include "covscreen/inference/inference.h"
 #include "covscreen/models/model.h"
+#include "covscreen/train/train_config.h"
 
 namespace covscreen {
 
@@ -21,6 +22,9 @@ struct ThroughputOptions {
   bool channels_last = true;               // NHWC inputs and weights (as the trainer and the pipeline run)
   int size = 256;
   uint64_t seed = 0;
+  // training only, as when fine-tuning (train/fine_tune.h): backbone parts kept fixed, BN mode
+  std::vector<std::string> freeze;
+  BnMode bn = BnMode::kLocal;
 };
 
 struct ThroughputResult {

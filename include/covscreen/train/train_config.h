@@ -29,11 +29,17 @@ enum class Amp { kNone, kBf16, kFp16 };        // autocast; fp16 on CUDA only
 // does not depend on the other samples of its batch and N ranks x batch B train exactly as
 // one process with batch N x B.
 enum class BnMode { kLocal, kFrozen };
+// Which images an epoch visits: shuffle = each labelled image once, in a seeded order;
+// source = as many images as shuffle, an equal share from each source of the pack
+// (Pack::sources), drawn without replacement and cycled when a source is smaller than its share,
+// so that one data set cannot set the model's idea of a class alone.
+enum class Sampler { kShuffle, kSource };
 
 const EnumNames<LrSchedule>& lr_schedule_names();      // constant | cosine | step
 const EnumNames<ClassWeights>& class_weights_names();  // none | balanced
 const EnumNames<Amp>& amp_names();                     // none | bf16 | fp16
 const EnumNames<BnMode>& bn_names();                   // local | frozen
+const EnumNames<Sampler>& sampler_names();             // shuffle | source
 void to_json(nlohmann::json& j, LrSchedule v);
 void from_json(const nlohmann::json& j, LrSchedule& v);
 void to_json(nlohmann::json& j, ClassWeights v);
@@ -42,6 +48,8 @@ void to_json(nlohmann::json& j, Amp v);
 void from_json(const nlohmann::json& j, Amp& v);
 void to_json(nlohmann::json& j, BnMode v);
 void from_json(const nlohmann::json& j, BnMode& v);
+void to_json(nlohmann::json& j, Sampler v);
+void from_json(const nlohmann::json& j, Sampler& v);
 
 struct TrainConfig {
   std::string name = "paper";  // a label for the recipe
@@ -63,7 +71,17 @@ struct TrainConfig {
   int threads = 0;  // intra-op threads; 0 = LibTorch's default
   bool augment = true;
   BnMode bn = BnMode::kLocal;
-  PreprocessSpec spec;  // stage 2 from here; stage 1 comes from the pack
+  Sampler sampler = Sampler::kShuffle;
+  // Fine-tuning a pretrained backbone (recipe "finetune"):
+  // init: a torch.save state_dict with the backbone's weights in torchvision names (e.g. the
+  //   converted ImageNet ResNet-50 of `covscreen model import-keras`), loaded before training;
+  //   the checkpoint records the file, its SHA-256 and what was loaded. "" = fresh weights.
+  std::string init;
+  // Backbone parameters kept fixed, by name prefix within the backbone (torchvision names:
+  //   "conv1", "bn1", "layer1" for resnet; "features.conv0", "features.denseblock1" for densenet).
+  std::vector<std::string> freeze;
+  double backbone_lr_scale = 1.0;  // the backbone's learning rate is lr x this; the rest trains at lr
+  PreprocessSpec spec;             // stage 2 from here; stage 1 comes from the pack
   // Models built from frozen parts (deep-cxr-net, models/cxr_parts.h): a covscreen densenet121
   // checkpoint or a torchvision / torchxrayvision DenseNet-121 state_dict each; part1_select =
   // part 1's outputs forming the finding vector, by name or index (empty = all).
@@ -78,8 +96,8 @@ void to_json(nlohmann::json& j, const TrainConfig& c);
 // silently); on any error `c` is left unchanged.
 void merge_json(const nlohmann::json& j, TrainConfig& c);
 
-// Named recipes: "paper" (the defaults above) and "scratch" (the shipped model's recipe:
-// from-scratch training needs a larger lr; see README).
+// Named recipes: "paper" (the defaults above), "scratch" (from-scratch training needs a larger
+// lr) and "finetune" (a pretrained backbone: --init; README "Training recipes").
 const Registry<TrainConfig>& recipes();
 TrainConfig named_config(const std::string& name);
 
