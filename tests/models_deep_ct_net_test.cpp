@@ -134,9 +134,8 @@ TEST(Backbones, OutputSizeFormulaMatchesForward) {
 }
 
 TEST(Registry, ArchitecturesAndBackbonesByName) {
-  EXPECT_EQ(architectures().names(),
-            (std::vector<std::string>{"deep-ct-net", "deep-cxr-net", "densenet121", "densenet169", "resnet50",
-                                      "resnet50v1"}));
+  EXPECT_EQ(architectures().names(), (std::vector<std::string>{"deep-ct-net", "deep-cxr-net", "densenet121",
+                                                               "densenet169", "resnet50", "resnet50v1"}));
   EXPECT_EQ(backbones().names(), (std::vector<std::string>{"densenet121", "densenet169", "resnet50", "resnet50v1"}));
   ModelConfig c;
   c.arch = "resnet50";

@@ -125,16 +125,11 @@ void write_pack(const std::string& path, const Pack& p) {
   Container c;
   c.magic = magic();
   c.version = kPackVersion;
-  c.header = {{"classes", p.classes},
-              {"n", img.size(0)},
-              {"h", img.size(1)},
-              {"w", img.size(2)},
-              {"labels", p.labels},
-              {"patient_ids", p.patient_ids},
-              {"paths", p.paths},
-              {"splits", p.splits},
-              {"spec", p.spec},
-              {"provenance", p.provenance.is_null() ? nlohmann::json::object() : p.provenance}};
+  c.header = {{"classes", p.classes}, {"n", img.size(0)},
+              {"h", img.size(1)},     {"w", img.size(2)},
+              {"labels", p.labels},   {"patient_ids", p.patient_ids},
+              {"paths", p.paths},     {"splits", p.splits},
+              {"spec", p.spec},       {"provenance", p.provenance.is_null() ? nlohmann::json::object() : p.provenance}};
   if (!p.sources.empty()) c.header["sources"] = p.sources;
   c.blobs["images"] = std::string(static_cast<const char*>(img.data_ptr()), static_cast<size_t>(img.numel()));
   if (p.targets.defined()) {
