@@ -92,8 +92,8 @@ struct Converter {
     if (bgr_to_rgb) w = w.flip({1});
     out[tconv + ".weight"] = (w * input_scale).contiguous();
     torch::Tensor bias = conv.value("use_bias", true) ? take(kconv + "/bias") : torch::zeros({w.size(0)});
-    const double eps = layer(kbn).value("epsilon", 1e-3);
-    const auto& bn = layer(kbn);
+    const nlohmann::json& bn = layer(kbn);
+    const double eps = bn.value("epsilon", 1e-3);
     out[tbn + ".weight"] = bn.value("scale", true) ? take(kbn + "/gamma") : torch::ones_like(bias);
     out[tbn + ".bias"] = bn.value("center", true) ? take(kbn + "/beta") : torch::zeros_like(bias);
     out[tbn + ".running_mean"] = take(kbn + "/moving_mean") - bias;
@@ -142,22 +142,13 @@ StateDict convert_keras_resnet50(const std::string& model_json) {
   for (const auto& [name, t] : c.keras)
     if (!c.used.count(name)) throw FileError(model_json, "weight '" + name + "' has no place in ResNet-50");
 
-  // Laid into the model itself: every tensor of resnet50v1 (fc 1000) filled, shapes checked.
+  // Checked against the model itself: every tensor of resnet50v1 (fc 1000) present with its shape,
+  // and no other (load_module_state); the BN step counters start at zero.
   ResNet net(ResNetOptions::resnet50(1000, /*stride_on_1x1=*/true));
-  StateDict sd;
-  torch::NoGradGuard no_grad;
-  for (auto& [name, t] : module_tensors(*net)) {
-    if (ends_with(name, "num_batches_tracked")) {
-      sd[name] = torch::zeros_like(t);
-      continue;
-    }
-    auto it = c.out.find(name);
-    if (it == c.out.end()) throw Error("keras conversion: no tensor for '" + name + "'");
-    if (it->second.sizes() != t.sizes()) throw FileError(model_json, "tensor for '" + name + "' has the wrong shape");
-    sd[name] = it->second;
-    c.out.erase(it);
-  }
-  if (!c.out.empty()) throw Error("keras conversion: tensor '" + c.out.begin()->first + "' is not in resnet50v1");
+  for (const auto& [name, t] : module_tensors(*net))
+    if (ends_with(name, "num_batches_tracked")) c.out[name] = torch::zeros_like(t);
+  load_module_state(*net, c.out, model_json);
+  StateDict sd = std::move(c.out);
   sd[kStrideOn1x1Key] = torch::ones({1});
   return sd;
 }
