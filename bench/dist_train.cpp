@@ -97,7 +97,7 @@ int main(int argc, char** argv) try {
 
   dist::DistOptions o;
   o.rendezvous = rv;
-  o.group.backend = backend;
+  o.group.backend = dist::backend_names().parse(backend);
   o.group.cuda = resolve_device(cfg.device).is_cuda();
   o.group.timeout = std::chrono::seconds(300);
   dist::DistributedContext ctx(o);

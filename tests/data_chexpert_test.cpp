@@ -44,7 +44,7 @@ TEST(Chexpert, UOnesAndUZerosMapUncertainLabelsAndBlanksAreNegative) {
   EXPECT_EQ(ones.targets[2], (std::vector<float>{0, 0, 1, 0, 0, 0}));  // Consolidation -1
   EXPECT_EQ(ones.targets[0], (std::vector<float>(6, 0)));
   EXPECT_EQ(ones.uncertain, 6u);
-  o.uncertainty = "u-zeros";
+  o.uncertainty = UncertaintyPolicy::kZeros;
   MultiLabelManifest zeros = read_chexpert(csv, o);
   EXPECT_EQ(zeros.targets[1], (std::vector<float>(6, 0)));
   EXPECT_EQ(zeros.targets[2], (std::vector<float>(6, 0)));
@@ -95,7 +95,6 @@ TEST(Chexpert, ErrorsNameTheFileLineAndColumn) {
   ChexpertOptions twice;
   twice.findings = {"Edema", "Edema"};
   EXPECT_THROW(read_chexpert(csv, twice), UsageError);
-  ChexpertOptions policy;
-  policy.uncertainty = "u-maybe";
-  EXPECT_THROW(read_chexpert(csv, policy), UsageError);
+  EXPECT_EQ(uncertainty_names().parse("u-zeros"), UncertaintyPolicy::kZeros);
+  EXPECT_THROW(uncertainty_names().parse("u-maybe"), UsageError);
 }

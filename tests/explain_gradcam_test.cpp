@@ -187,9 +187,10 @@ TEST(GradCam, RejectsBadInput) {
   EXPECT_THROW(grad_cam(*net, x, torch::tensor({0, kK}, torch::kLong)), UsageError);
   EXPECT_THROW(grad_cam(*net, x, torch::tensor({-1, 0}, torch::kLong)), UsageError);
   EXPECT_THROW(grad_cam(*net, torch::randn({kIn, kH, kW}), torch::tensor({0}, torch::kLong)), UsageError);
-  EXPECT_EQ(parse_cam_method("gradcam"), CamMethod::kGradCam);
-  EXPECT_EQ(parse_cam_method("Grad-CAM++"), CamMethod::kGradCamPlusPlus);
-  EXPECT_THROW(parse_cam_method("lime"), UsageError);
+  EXPECT_EQ(cam_method_names().parse("gradcam"), CamMethod::kGradCam);
+  EXPECT_EQ(cam_method_names().parse("gradcam++"), CamMethod::kGradCamPlusPlus);
+  EXPECT_EQ(cam_method_names().name(CamMethod::kGradCamPlusPlus), "gradcam++");
+  EXPECT_THROW(cam_method_names().parse("lime"), UsageError);
 }
 
 TEST(GradCam, RunsOnCuda) {

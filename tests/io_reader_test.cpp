@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <random>
 
 #include "covscreen/core/error.h"
@@ -152,6 +153,29 @@ TEST(ImageReader, GraySlicesStoredAsRgbKeepTheirValues) {
   const DecodedImage img = read_image(dir.file("slice.png"));
   EXPECT_EQ(img.channels, 3);
   EXPECT_EQ(cv::norm(img.gray, gray, cv::NORM_INF), 0.0);
+}
+
+// DecodedImage::color_share (the input gate's colour check): 0 for gray stored as RGB and for a gray
+// picture tinted blue (a photographed film), most pixels for a picture of several colours.
+TEST(ImageReader, ColourShareTellsPhotographsFromTintedGray) {
+  auto share = [](const cv::Mat& bgr) {
+    std::vector<uchar> buf;
+    EXPECT_TRUE(cv::imencode(".png", bgr, buf));
+    return decode_image(std::string(buf.begin(), buf.end()), "x.png").color_share;
+  };
+  const cv::Mat gray = make_image(CV_8UC1);
+  cv::Mat rgb, tinted, photo(gray.size(), CV_8UC3);
+  cv::cvtColor(gray, rgb, cv::COLOR_GRAY2BGR);
+  EXPECT_EQ(share(rgb), 0.0);
+  std::vector<cv::Mat> ch = {gray * 0.9 + 40, gray * 0.8 + 20, gray * 0.6};  // B, G, R: a blue cast
+  cv::merge(ch, tinted);
+  EXPECT_LT(share(tinted), 0.02);
+  for (int y = 0; y < photo.rows; ++y)  // red on the left, green on the right, blue in the middle rows
+    for (int x = 0; x < photo.cols; ++x)
+      photo.at<cv::Vec3b>(y, x) = y > photo.rows / 3 && y < 2 * photo.rows / 3 ? cv::Vec3b(200, 40, 40)
+                                  : x < photo.cols / 2                         ? cv::Vec3b(30, 30, 200)
+                                                                               : cv::Vec3b(30, 180, 30);
+  EXPECT_GT(share(photo), 0.5);
 }
 
 TEST(ImageReader, FloatTiffIsStretchedMinMax) {

@@ -134,8 +134,9 @@ TEST(MetricsPatient, MeanMaxAndLabelRule) {
   EXPECT_FLOAT_EQ(mx.probs[0], 0.6f);
   EXPECT_FLOAT_EQ(mx.probs[1], 0.9f);
   EXPECT_FLOAT_EQ(mx.probs[2], 0.5f);
-  EXPECT_EQ(cm::parse_aggregation("max"), cm::Aggregation::kMax);
-  EXPECT_THROW(cm::parse_aggregation("median"), covscreen::UsageError);
+  EXPECT_EQ(cm::aggregation_names().parse("max"), cm::Aggregation::kMax);
+  EXPECT_EQ(cm::aggregation_names().name(cm::Aggregation::kMean), "mean");
+  EXPECT_THROW(cm::aggregation_names().parse("median"), covscreen::UsageError);
   EXPECT_THROW(cm::aggregate_by_patient(probs, 2, labels, {"A"}, cm::Aggregation::kMean, 0), covscreen::Error);
 }
 

@@ -36,7 +36,7 @@ TEST(ChexpertPack, TargetsFollowTheImagesOfSharedCxrs) {
   }
   ChexpertOptions o;
   o.findings = {"No Finding", "Pneumonia", "Lung Opacity"};
-  o.uncertainty = "u-ones";
+  o.uncertainty = UncertaintyPolicy::kOnes;
   MultiLabelManifest ml = read_chexpert(csv, o);
   PackBuildOptions po;
   po.spec.stage1.size = 64;

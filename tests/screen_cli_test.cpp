@@ -80,12 +80,22 @@ TEST_F(ScreenCli, ScreensTheGoodFilesReportsTheBadOnesAndExits2) {
   EXPECT_EQ(ok, 3);
   EXPECT_NE(r.err.find("3 screened"), std::string::npos) << r.err;
 
+  // A file of the folder that is neither an image nor DICOM is passed over with a word, named with --verbose.
+  write_bytes((in / "sub" / "README.txt").string(), "what these files are\n");
+  r = run_cli("screen --model '" + model_ + "' '" + in.string() + "' --format json --verbose", dir_);
+  EXPECT_NE(r.err.find("1 file(s) in the folders are neither images nor DICOM and were passed over:"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("README.txt"), std::string::npos) << r.err;
+  EXPECT_EQ(parse_json_lines(r.out).size(), 6u);
+
   // Only good files: exit 0; csv has a header and one row per file.
   r = run_cli("screen --model '" + model_ + "' '" + (in / "slice 1.png").string() + "' '" + (in / "rgb.png").string() +
                   "' --format csv",
               dir_);
   EXPECT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(r.out.rfind("path,prob_covid,prob_non-covid,predicted,positive,error\n", 0), 0u) << r.out;
+  EXPECT_EQ(r.out.rfind("path,prob_covid,prob_non-covid,predicted,positive,error,refused,typicality,atypical\n", 0), 0u)
+      << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 3);
 
   // A missing model or a damaged one: exit 1 with a message naming the file.

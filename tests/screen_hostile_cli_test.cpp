@@ -108,9 +108,9 @@ TEST(ScreenHostile, EveryHostileFileGetsOneClearErrorAndTheRestAreScreened) {
   }
   const std::string model = test::small_checkpoint(dir, 3);
   // `timeout` turns a hang into exit status 124 (or 137) instead of a stuck test.
-  const test::CliRun r =
-      test::run_cli("screen --model '" + model + "' --format json --workers 1 --threads 1 '" + folder.string() + "'",
-                    dir, "timeout -k 10 240");
+  const test::CliRun r = test::run_cli(
+      "screen --model '" + model + "' --format json --no-input-check --workers 1 --threads 1 '" + folder.string() + "'",
+      dir, "timeout -k 10 240");
   ASSERT_EQ(r.rc, 2) << "expected 2 (some files failed); stderr:\n" << r.err;
 
   nlohmann::json items;

@@ -15,7 +15,7 @@ TEST(ServeCliJson, ScreenJsonAndHttpHaveTheSameFields) {
   std::ofstream(file, std::ios::binary) << bytes;
 
   const test::CliRun run =
-      test::run_cli("screen --model '" + checkpoint_path() + "' --format json '" + file + "'", temp());
+      test::run_cli("screen --model '" + checkpoint_path() + "' --format json --no-input-check '" + file + "'", temp());
   ASSERT_EQ(run.rc, 0) << run.err;
   const json lines = test::parse_json_lines(run.out);
   ASSERT_EQ(lines.size(), 1u) << run.out;

@@ -118,6 +118,7 @@ inline ServeOptions test_options() {
   o.http_threads = 6;
   o.workers = 1;  // the queue tests count model calls of one worker
   o.log_requests = false;
+  o.input_check = false;  // synthetic pictures, no lungs; the gate's own tests: ServeHttp.InputGate*
   return o;
 }
 

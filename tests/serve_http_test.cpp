@@ -85,6 +85,7 @@ TEST_F(ServeHttp, ScreensARawPngLikeThePipeline) {
   // The same file through the pipeline on this thread (not the server's queue) gives the same numbers.
   PipelineOptions po;
   po.inference.device = DeviceKind::kCpu;
+  po.input_check = false;  // as the server's test_options
   Pipeline pipeline(load_checkpoint(checkpoint_path()), po);
   const ScreenResult ref = pipeline.screen_bytes(bytes, "ref.png");
   ASSERT_TRUE(ref.ok) << ref.error;
@@ -306,6 +307,33 @@ TEST(ServeToken, BearerTokenGuardsTheApi) {
   r = c.Get("/healthz");  // liveness needs no token
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+}
+
+// The input gate on: an image the model was not made for is answered 422 with the reason, the
+// request's other files are screened, and the server keeps serving.
+TEST(ServeInputGate, RefusesWith422TheImagesTheModelWasNotMadeFor) {
+  const std::string mr = "/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small.dcm";
+  if (!std::filesystem::exists(mr)) COVSCREEN_SKIP() << "python3-pydicom's test files not installed";
+  ServeOptions o = test_options();
+  o.input_check = true;
+  auto s = make_server(o);
+  auto c = client(*s);
+  std::ifstream in(mr, std::ios::binary);
+  const std::string dicom((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto r = c.Post("/v1/screen", dicom, "application/dicom");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  const json j = json::parse(r->body);
+  EXPECT_NE(j["error"].get<std::string>().find("not screened: not CT (Modality MR"), std::string::npos) << r->body;
+  EXPECT_TRUE(j["results"][0].value("refused", false));
+
+  o.input_check = false;  // the same file with the checks off: screened, and said so
+  auto off = make_server(o);
+  auto c2 = client(*off);
+  r = c2.Post("/v1/screen", dicom, "application/dicom");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(json::parse(r->body)["results"][0].value("input_check", ""), "off");
 }
 
 }  // namespace

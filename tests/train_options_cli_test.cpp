@@ -1,7 +1,8 @@
 // Typed options: every choice is parsed once, when the config or the command line is read, and a
 // bad value fails there, naming the key, the value and the valid values (train/train_config.h,
-// metrics/threshold.h, core/registry.h). The CLI half checks that `covscreen train` and
-// `covscreen dataset index` refuse bad values before any work: no output folder, no indexing.
+// metrics/threshold.h, core/registry.h). The CLI half checks that `covscreen train`,
+// `covscreen dataset index|pack|build`, `evaluate` and `explain` refuse bad values before any work:
+// no output folder, no indexing, no model loaded.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -148,9 +149,21 @@ TEST_F(TrainOptionsCli, BadValuesAreRefusedBeforeTrainingOrIndexing) {
   expect_refused(base + "--layout kermanny", {"kermanny", "folders", "covid-ct", "ieee8023", "kermany"});
   expect_refused(base + "--lr-schedule linear", {"linear", "constant, cosine, step"});
   expect_refused(base + "--recipe fast", {"fast", "paper", "scratch"});
+  expect_refused(base + "--dist-backend mpi", {"mpi", "auto, gloo, nccl"});
   expect_refused("dataset index '" + data + "' --layout kermanny", {"kermanny", "folders", "manifest"});
   // The help lists the choices, from the same registries.
   const test::CliRun help = test::run_cli("train --help", dir_);
   expect_names_all(help.out, {"deep-ct-net|deep-cxr-net|densenet121|densenet169|resnet50", "none|bf16|fp16",
-                              "auto|folders|covid-ct|ieee8023|kermany|manifest"});
+                              "auto|folders|covid-ct|ieee8023|kermany|manifest", "auto|gloo|nccl"});
+}
+
+// The model and the data do not exist: a command that read either first would fail naming them.
+TEST_F(TrainOptionsCli, BadValuesAreRefusedBeforeAModelOrDataIsRead) {
+  const std::string data = "'" + dir_.file("nodata") + "'", out = " --out '" + dir_.file("run") + "' ";
+  const std::string model = " --model '" + dir_.file("missing.ckpt") + "' ";
+  expect_refused("evaluate" + model + data + out + "--aggregation median", {"median", "mean, max"});
+  expect_refused("explain" + model + data + out + "--method lime", {"lime", "gradcam, gradcam++"});
+  expect_refused("dataset pack " + data + " --chexpert" + out + "--uncertainty u-maybe",
+                 {"u-maybe", "u-ones, u-zeros"});
+  expect_refused("dataset build " + data + out + "--format tiff", {"tiff", "png, jpeg"});
 }

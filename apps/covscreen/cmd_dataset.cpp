@@ -135,9 +135,8 @@ void add_pack(CLI::App* ds) {
   cmd->add_option("--findings", findings,
                   "--chexpert: finding columns to keep, comma-separated (default: Atelectasis, Cardiomegaly, "
                   "Consolidation, Edema, Pleural Effusion, Pneumonia)");
-  cmd->add_option("--uncertainty", cx.uncertainty, "--chexpert: -1 labels become 1 (u-ones) or 0 (u-zeros)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"u-ones", "u-zeros"}));
+  add_enum_option(cmd, "--uncertainty", cx.uncertainty, uncertainty_names(),
+                  "--chexpert: what -1 labels become (u-ones: 1, u-zeros: 0)");
   cmd->add_option("--root", cx.root, "--chexpert: folder the Path column is relative to (default: automatic)");
   cmd->add_flag("--frontal-only", cx.frontal_only, "--chexpert: keep frontal views only");
   cmd->callback([] {
@@ -154,8 +153,8 @@ void add_pack(CLI::App* ds) {
       if (!findings.empty()) cx.findings = split_list(findings);
       MultiLabelManifest ml = read_chexpert(in.path, cx);
       std::cout << "chexpert: " << ml.manifest.entries.size() << " rows, " << ml.uncertain
-                << " uncertain labels mapped by " << cx.uncertainty << ", " << ml.skipped_lateral
-                << " lateral views skipped\n";
+                << " uncertain labels mapped by " << uncertainty_names().name(cx.uncertainty) << ", "
+                << ml.skipped_lateral << " lateral views skipped\n";
       m = std::move(ml.manifest);
       opt.classes = ml.findings;
       opt.targets = std::move(ml.targets);
@@ -163,7 +162,9 @@ void add_pack(CLI::App* ds) {
       m = load(in, in.layout != "manifest" && !fs::is_regular_file(in.path));
     }
     opt.provenance = {{"input", in.path}, {"covscreen_version", COVSCREEN_VERSION}};
-    if (chexpert) opt.provenance["chexpert"] = {{"findings", cx.findings}, {"uncertainty", cx.uncertainty}};
+    if (chexpert)
+      opt.provenance["chexpert"] = {{"findings", cx.findings},
+                                    {"uncertainty", uncertainty_names().name(cx.uncertainty)}};
     PackBuildResult r = build_pack(m, opt);
     for (size_t i = 0; i < r.failures.size() && i < kMaxListed; ++i)
       std::cerr << "covscreen: bad image: " << r.failures[i].path << ": " << r.failures[i].reason << "\n";
@@ -286,9 +287,7 @@ void add_build(CLI::App* ds) {
   cmd->add_option("--labels", opt.labels_csv, "CSV patient,label[,age,sex,site] (images: path,patient,label,...)");
   cmd->add_option("--key-file", opt.key_file,
                   "secret key for the pseudonyms, kept OUTSIDE --out (default: <out>.key, created when absent)");
-  cmd->add_option("--format", opt.encoding.format, "png (lossless) or jpeg")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"png", "jpeg"}));
+  add_enum_option(cmd, "--format", opt.encoding.format, slice_format_names(), "Image format (png: lossless)");
   cmd->add_option("--jpeg-quality", opt.encoding.jpeg_quality, "1..100")->capture_default_str();
   cmd->add_option("--window-center", opt.window.center, "DICOM window centre, HU")->capture_default_str();
   cmd->add_option("--window-width", opt.window.width, "DICOM window width, HU")->capture_default_str();

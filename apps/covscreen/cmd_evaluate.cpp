@@ -20,7 +20,7 @@ const CommandRegistrar reg(25, [](CLI::App& app) {
   c->add_option("--layout", o->layout, "Layout of a folder input: " + layouts().choices())
       ->check(registry_check(layouts()));
   c->add_option("--split", o->split, "Only this split (train, val, test)");
-  c->add_option("--aggregation", o->aggregation, "Patient-level aggregation: mean | max")->capture_default_str();
+  add_enum_option(c, "--aggregation", o->aggregation, metrics::aggregation_names(), "Patient-level aggregation");
   c->add_option("--labels", o->labels,
                 "Study level: DATA is a folder of DICOM studies and this CSV labels them (columns study_uid,label "
                 "or patient,label); studies are screened as `screen --by study` does")

@@ -25,10 +25,12 @@ namespace fs = std::filesystem;
 
 struct ExplainArgs {
   std::vector<std::string> inputs;
-  std::string model, cls, method = "gradcam", out;
+  std::string model, cls, out;
+  CamMethod method = CamMethod::kGradCam;
   DeviceKind device = DeviceKind::kCpu;
   double alpha = 0.45;
   bool randomization_check = false;
+  bool input_check = true;
   uint64_t seed = 1;
 };
 
@@ -56,7 +58,6 @@ std::string probs_text(const std::vector<std::string>& classes, const std::vecto
 }
 
 void run(const ExplainArgs& a) {
-  const CamMethod method = parse_cam_method(a.method);
   if (!(a.alpha >= 0.0 && a.alpha <= 1.0)) throw UsageError("--alpha must be in [0, 1]");
   const std::string model_path = a.model.empty() ? default_model_path() : a.model;
   if (!fs::exists(model_path)) {
@@ -72,9 +73,10 @@ void run(const ExplainArgs& a) {
   po.cam = CamOutput::kFiles;
   po.cam_dir = a.out;
   po.cam_class = pick_class(ck.classes, a.cls);
-  po.cam_method = method;
+  po.cam_method = a.method;
   po.overlay.alpha = a.alpha;
   po.keep_cam_map = a.randomization_check;
+  po.input_check = a.input_check;
   const ModelConfig model_cfg = ck.model;
   Pipeline pipeline(std::move(ck), po);
   const auto& classes = pipeline.checkpoint().classes;
@@ -109,7 +111,7 @@ void run(const ExplainArgs& a) {
     if (random_net) {
       const cv::Mat& m = r.cam_map;
       const torch::Tensor map = torch::from_blob(m.data, {m.rows, m.cols}, torch::kFloat).clone();
-      const ExplainResult rr = explain_image(*random_net, pipeline.model_input(batch[0]), r.cam_class, method);
+      const ExplainResult rr = explain_image(*random_net, pipeline.model_input(batch[0]), r.cam_class, a.method);
       const double rho = spearman_correlation(map, rr.map);
       rho_sum += rho;
       char buf[64];
@@ -125,8 +127,9 @@ void run(const ExplainArgs& a) {
                   rho_sum / static_cast<double>(done), done);
     std::cout << buf << " (trained vs re-initialized weights; well below 1 = the maps depend on the training)\n";
   }
-  std::cerr << done << " explained (" << to_string(method) << ", class " << classes[static_cast<size_t>(po.cam_class)]
-            << "), " << failed << " failed; overlays in " << a.out << "\n";
+  std::cerr << done << " explained (" << cam_method_names().name(a.method) << ", class "
+            << classes[static_cast<size_t>(po.cam_class)] << "), " << failed << " failed; overlays in " << a.out
+            << "\n";
   if (failed) throw ExitCode{kExitPartial};
 }
 
@@ -137,9 +140,10 @@ const CommandRegistrar reg(40, [](CLI::App& app) {
   c->add_option("--model", a->model, "Checkpoint (default: the shipped model)");
   c->add_option("--out", a->out, "Output folder for <stem>_cam.png and <stem>_cam16.png")->required();
   c->add_option("--class", a->cls, "Class to explain, by name or index (default: covid, else the first)");
-  c->add_option("--method", a->method, "gradcam | gradcam++")->capture_default_str();
+  add_enum_option(c, "--method", a->method, cam_method_names(), "Class activation map");
   c->add_option("--alpha", a->alpha, "Heatmap weight in the overlay")->capture_default_str();
   add_enum_option(c, "--device", a->device, device_names(), "Device");
+  add_input_check_option(c, &a->input_check);
   c->add_flag("--randomization-check", a->randomization_check,
               "Also compare each map with the map of a randomly re-initialized model of the same architecture "
               "(Spearman rank correlation, Adebayo et al. 2018)");

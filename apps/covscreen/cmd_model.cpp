@@ -1,5 +1,5 @@
-// covscreen model import | import-keras | export | convert | ensemble | calibrate | info: PyTorch weights in and out,
-// shipping form, seed ensembles, a site's own threshold, and the model card.
+// covscreen model import | import-keras | export | convert | ensemble | calibrate | typicality | info: PyTorch weights
+// in and out, shipping form, seed ensembles, a site's own threshold, and the model card.
 #include <iostream>
 
 #include "command.h"
@@ -176,6 +176,38 @@ cal->callback([job] {
             << "\n"
             << "wrote " << job->out << (job->half ? " (fp16 weights)" : "") << "\n";
   if (r.unreadable) throw ExitCode{kExitPartial};
+});
+
+// ---- typicality (models/typicality.h: what screening flags as atypical)
+auto tjob = std::make_shared<TypicalityJob>();
+auto* typ = model->add_subcommand(
+    "typicality",
+    "add a typicality reference to a checkpoint: its features of the images it was trained on, against which "
+    "screening flags images unlike them");
+typ->add_option("checkpoint", tjob->model, "covscreen checkpoint")->required();
+typ->add_option("data", tjob->data, "The images the model was trained on: a pack, a manifest CSV or a data set folder")
+    ->required();
+typ->add_option("--out", tjob->out, "checkpoint to write")->required();
+typ->add_option("--split", tjob->split, "Only this split (default train; \"\" = all)")->capture_default_str();
+typ->add_option("--layout", tjob->layout, "Layout of a folder input: " + layouts().choices())
+    ->check(registry_check(layouts()));
+typ->add_option("--components", tjob->typicality.components, "Principal directions kept")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 4096));
+typ->add_option("--flag-below", tjob->typicality.flag_below, "Typicality under which an image is flagged atypical")
+    ->capture_default_str()
+    ->check(CLI::Range(0.0, 1.0));
+typ->add_flag("--half", tjob->half, "store floating weights as fp16 (as the shipped models are)");
+typ->add_option("--batch", tjob->inference.batch_size, "Batch size")->capture_default_str();
+add_enum_option(typ, "--device", tjob->inference.device, device_names(), "Device");
+add_enum_option(typ, "--precision", tjob->inference.precision, precision_names(), "Precision");
+typ->callback([tjob] {
+  tjob->command = join(dist::own_command_line(), " ");
+  const Typicality t = add_typicality(*tjob);
+  std::cout << "typicality reference: " << t.info.value("images_fitted", 0) << " images fitted, "
+            << t.info.value("images_held_out", 0) << " held out, " << t.basis.size(0) << " of " << t.dim()
+            << " feature directions; flags typicality < " << t.flag_below << "\nwrote " << tjob->out
+            << (tjob->half ? " (fp16 weights)" : "") << "\n";
 });
 
 // ---- info

@@ -148,6 +148,7 @@ const CommandRegistrar reg(65, [](CLI::App& app) {
   add_enum_option(c, "--device", a->opt.pipeline.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.pipeline.inference.precision, precision_names(), "Precision");
   add_tta_option(c, &a->opt.pipeline.inference);
+  add_input_check_option(c, &a->opt.pipeline.input_check);
   c->add_option("--threads", a->threads, "Intra-op threads (0 = usable CPUs)");
   c->callback([a] { run(*a); });
 });

@@ -2,7 +2,9 @@
 // Rows are printed batch by batch as the workers finish them, in input order.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -37,6 +39,7 @@ struct ScreenArgs {
   By by = By::kFile;
   PipelineOptions opt;
   int threads = 0;
+  bool verbose = false;
 };
 
 // Writes results as they come: a header first, then rows (table, CSV, or JSON lines: one
@@ -49,7 +52,7 @@ class RowPrinter {
     if (f_ == Format::kCsv) {
       std::printf("path");
       for (const auto& c : classes_) std::printf(",prob_%s", c.c_str());
-      std::printf(",predicted,positive,error\n");
+      std::printf(",predicted,positive,error,refused,typicality,atypical\n");
     } else if (f_ == Format::kTable) {
       std::printf("%-*s", static_cast<int>(w_), "file");
       for (const auto& c : classes_) std::printf("  %9s", ("P(" + c + ")").c_str());
@@ -74,19 +77,30 @@ class RowPrinter {
           std::printf(",%.6f", r.probs[k]);
         else
           std::printf(",");
-      std::printf(",%s,%s,%s\n", r.ok ? classes_[static_cast<size_t>(r.predicted)].c_str() : "",
-                  r.ok ? (r.positive ? "1" : "0") : "", csv_escape(r.error).c_str());
+      std::printf(",%s,%s,%s,%s,", r.ok ? classes_[static_cast<size_t>(r.predicted)].c_str() : "",
+                  r.ok ? (r.positive ? "1" : "0") : "", csv_escape(r.error).c_str(), r.refused ? "1" : "0");
+      if (r.ok && r.typicality >= 0)
+        std::printf("%.4f,%s\n", r.typicality, r.atypical ? "1" : "0");
+      else
+        std::printf(",\n");
     } else {
       const std::string p = r.file.size() > w_ ? "..." + r.file.substr(r.file.size() - w_ + 3) : r.file;
       std::printf("%-*s", static_cast<int>(w_), p.c_str());
       if (!r.ok) {
-        std::printf("  ERROR: %s\n", r.error.c_str());
+        std::printf("  %s\n", (r.refused ? "NOT SCREENED (" + r.error.substr(std::strlen(kRefusedPrefix)) + ")"
+                                         : "ERROR: " + r.error)
+                                  .c_str());
         return;
       }
       for (float v : r.probs) std::printf("  %9.3f", v);
       std::string note = r.error;
       if (r.lung_crop == LungCrop::kWholeImage)
         note += std::string(note.empty() ? "" : "; ") + "no lungs found: whole image";
+      if (r.atypical) {
+        char t[96];
+        std::snprintf(t, sizeof t, "ATYPICAL: typicality %.3f, unlike the model's training images", r.typicality);
+        note += std::string(note.empty() ? "" : "; ") + t;
+      }
       std::printf("  %-10s%s\n", classes_[static_cast<size_t>(r.predicted)].c_str(),
                   note.empty() ? "" : ("  (" + note + ")").c_str());
     }
@@ -217,7 +231,16 @@ void run(ScreenArgs& a) {
   if (a.by == By::kFile && (!a.rules.empty() || !a.dicom_out.empty()))
     throw UsageError("--rules and --dicom-out need --by study");
   std::vector<ScreenResult> missing;
-  const auto paths = collect_inputs(a.inputs, &missing);
+  std::vector<std::string> passed_over;
+  const auto paths = collect_inputs(a.inputs, &missing, &passed_over);
+  if (!passed_over.empty()) {  // said, so that no file of a folder goes without a word
+    std::sort(passed_over.begin(), passed_over.end());
+    std::cerr << "covscreen: " << passed_over.size()
+              << " file(s) in the folders are neither images nor DICOM and were passed over"
+              << (a.verbose ? ":" : " (--verbose names them)") << "\n";
+    if (a.verbose)
+      for (const auto& f : passed_over) std::cerr << "covscreen:   " << f << "\n";
+  }
   if (paths.empty() && missing.empty()) throw UsageError("no image or DICOM files found in the inputs");
   if (a.by == By::kStudy) {
     if (run_by_study(a, model, paths, std::move(missing)) > 0) throw ExitCode{kExitPartial};
@@ -234,15 +257,16 @@ void run(ScreenArgs& a) {
   for (const auto& m : missing) width = std::max(width, m.file.size());
   RowPrinter printer(a.format, pipeline.checkpoint().classes, std::min<size_t>(width, 80));
   printer.header();
-  size_t failed = 0, positive = 0, ok = 0;
+  size_t failed = 0, refused = 0, positive = 0, ok = 0, atypical = 0;
   auto tally = [&](const std::vector<ScreenResult>& batch) {
     for (const auto& r : batch) {
       if (!r.ok) {
-        ++failed;
+        ++(r.refused ? refused : failed);
         std::cerr << "covscreen: " << r.file << ": " << r.error << "\n";
       } else {
         ++ok;
         positive += r.positive;
+        atypical += r.atypical;
       }
     }
   };
@@ -257,9 +281,12 @@ void run(ScreenArgs& a) {
   bar.finish();
   printer.rows(missing);
   tally(missing);
-  std::cerr << ok << " screened (" << positive << " COVID-positive at threshold " << pipeline.threshold() << "), "
-            << failed << " failed. Research use only, not a medical device.\n";
-  if (failed) throw ExitCode{kExitPartial};
+  std::cerr << ok << " screened (" << positive << " COVID-positive at threshold " << pipeline.threshold() << "; "
+            << atypical << " atypical), " << refused << " not screened (not " << kind_label(pipeline.kind())
+            << " chest images: the input gate), " << failed << " failed"
+            << (a.opt.input_check ? "" : ". Input checks OFF (--no-input-check)")
+            << ". Research use only, not a medical device.\n";
+  if (failed || refused) throw ExitCode{kExitPartial};
 }
 
 const CommandRegistrar reg(10, [](CLI::App& app) {
@@ -278,6 +305,8 @@ const CommandRegistrar reg(10, [](CLI::App& app) {
   add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
   add_tta_option(c, &a->opt.inference);
+  add_input_check_option(c, &a->opt.input_check);
+  c->add_flag("--verbose", a->verbose, "Name the files of the input folders that were passed over (not images)");
   c->add_option("--threads", a->threads, "Intra-op threads, shared by the workers (0 = usable CPUs)");
   c->add_option("--cam-dir", a->cam_dir,
                 "Also write Grad-CAM overlays here (--by study: the top slice of each study only)");

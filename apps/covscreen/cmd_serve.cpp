@@ -86,6 +86,7 @@ const CommandRegistrar reg(60, [](CLI::App& app) {
   add_enum_option(c, "--device", a->opt.inference.device, device_names(), "Device");
   add_enum_option(c, "--precision", a->opt.inference.precision, precision_names(), "Precision");
   add_tta_option(c, &a->opt.inference);
+  add_input_check_option(c, &a->opt.input_check);
   c->add_flag("!--no-log", a->opt.log_requests, "Do not log one line per request");
   c->callback([a] { run(*a); });
 });

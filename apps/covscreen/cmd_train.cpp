@@ -32,7 +32,8 @@ struct TrainArgs {
   std::string part1, part2, part1_select;  // deep-cxr-net
   // distributed (see include/covscreen/dist/): flags override the torchrun variables
   int nproc = 0, world_size = 0, rank = -1, local_rank = -1, master_port = 0;
-  std::string master_addr, dist_backend = "auto";
+  std::string master_addr;
+  dist::Backend dist_backend = dist::Backend::kAuto;
   int dist_timeout = 300, bucket_mb = 25;
   bool no_overlap = false;
 };
@@ -206,8 +207,8 @@ const CommandRegistrar reg(30, [](CLI::App& app) {
   c->add_option("--local-rank", a->local_rank, "Rank on this machine, the CUDA device index (default: $LOCAL_RANK)");
   c->add_option("--master-addr", a->master_addr, "Host of rank 0's store (default: $MASTER_ADDR or 127.0.0.1)");
   c->add_option("--master-port", a->master_port, "Port of rank 0's store (default: $MASTER_PORT or 29500)");
-  c->add_option("--dist-backend", a->dist_backend, "auto (nccl on CUDA, gloo on CPU) | gloo | nccl")
-      ->capture_default_str();
+  add_enum_option(c, "--dist-backend", a->dist_backend, dist::backend_names(),
+                  "Distributed backend (auto: nccl on CUDA, gloo on CPU)");
   c->add_option("--dist-timeout", a->dist_timeout, "Seconds a rank waits for the others before failing")
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));

@@ -93,6 +93,14 @@ inline void add_tta_option(CLI::App* app, InferenceOptions* inference) {
       ->check(CLI::Range(1, kMaxTtaViews));
 }
 
+// --no-input-check (PipelineOptions::input_check, screen/input_gate.h), the same wherever a model screens.
+inline void add_input_check_option(CLI::App* app, bool* input_check) {
+  app->add_flag_callback(
+      "--no-input-check", [input_check] { *input_check = false; },
+      "Screen every image, also those the input gate refuses (wrong modality or body part, no lungs found); "
+      "the outputs say the checks were off");
+}
+
 // A threshold rule (metrics/threshold.h), checked as it is parsed: train's --threshold-rule, model
 // calibrate's --rule.
 inline CLI::Option* add_threshold_rule_option(CLI::App* app, const std::string& name, std::string* rule,

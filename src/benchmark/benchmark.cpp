@@ -8,12 +8,12 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <opencv2/core.hpp>
 #include <thread>
 
 #include "covscreen/benchmark/python_baseline.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/log.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/io/image_reader.h"
 #include "covscreen/models/state_dict.h"
@@ -36,7 +36,7 @@ double peak_rss_mb() {
   return ru.ru_maxrss / 1024.0;
 }
 
-void say(const std::string& s) { std::cerr << "bench: " << s << std::endl; }
+void say(const std::string& s) { log_info("bench: " + s); }
 
 nlohmann::json machine() {
   std::ifstream in("/proc/cpuinfo");

@@ -20,13 +20,17 @@ const std::vector<std::string> kChexpertFindings{"No Finding",       "Enlarged C
 const std::vector<std::string> kDefaultCxrFindings{"Atelectasis", "Cardiomegaly",     "Consolidation",
                                                    "Edema",       "Pleural Effusion", "Pneumonia"};
 
+const EnumNames<UncertaintyPolicy>& uncertainty_names() {
+  static const EnumNames<UncertaintyPolicy> names{
+      "uncertainty", {{UncertaintyPolicy::kOnes, "u-ones"}, {UncertaintyPolicy::kZeros, "u-zeros"}}};
+  return names;
+}
+
 void ChexpertOptions::validate() const {
   if (findings.empty()) throw UsageError("chexpert: no findings chosen");
   for (size_t i = 0; i < findings.size(); ++i)
     for (size_t j = i + 1; j < findings.size(); ++j)
       if (findings[i] == findings[j]) throw UsageError("chexpert: finding '" + findings[i] + "' chosen twice");
-  if (uncertainty != "u-ones" && uncertainty != "u-zeros")
-    throw UsageError("chexpert: uncertainty policy must be u-ones or u-zeros, got '" + uncertainty + "'");
 }
 
 namespace {
@@ -87,7 +91,7 @@ MultiLabelManifest read_chexpert(const std::string& csv_path, const ChexpertOpti
     for (size_t k = 0; k < cols.size(); ++k) {
       const int v = parse_value(t.field(r, cols[k]), csv_path, line, opt.findings[k]);
       if (v == -1) ++out.uncertain;
-      row.push_back(v == 1 || (v == -1 && opt.uncertainty == "u-ones") ? 1.0f : 0.0f);
+      row.push_back(v == 1 || (v == -1 && opt.uncertainty == UncertaintyPolicy::kOnes) ? 1.0f : 0.0f);
     }
     ManifestEntry e;
     const fs::path p = fs::path(rel).is_absolute() ? fs::path(rel) : root / rel;

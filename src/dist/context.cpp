@@ -2,9 +2,8 @@
 
 #include <torch/torch.h>
 
-#include <iostream>
-
 #include "covscreen/core/error.h"
+#include "covscreen/core/log.h"
 #include "covscreen/dist/sampler.h"
 
 namespace covscreen::dist {
@@ -27,8 +26,8 @@ DistributedContext::DistributedContext(const DistOptions& opt) : opt_(opt) {
     pg_ = create_process_group(rv, opt_.group);
   }
   if (opt_.group.cuda) comm_device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(rv.local_rank));
-  std::cerr << who(rv) << " joined (" << pg_.backend << ", master " << rv.master_addr << ":" << rv.master_port
-            << ", timeout " << opt_.group.timeout.count() / 1000 << " s)\n";
+  log_info(who(rv) + " joined (" + pg_.backend + ", master " + rv.master_addr + ":" + std::to_string(rv.master_port) +
+           ", timeout " + std::to_string(opt_.group.timeout.count() / 1000) + " s)");
 }
 
 DistributedContext::~DistributedContext() {

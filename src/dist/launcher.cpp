@@ -5,13 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 #include <thread>
 
 #include "covscreen/core/error.h"
+#include "covscreen/core/log.h"
 #include "covscreen/dist/rendezvous.h"
 
 namespace covscreen::dist {
@@ -91,7 +92,7 @@ int launch_local(const std::vector<std::string>& argv, const LaunchOptions& opt)
     pids.push_back(pid);
     alive.push_back(1);
   }
-  std::cerr << "launcher: started " << opt.nproc << " workers on 127.0.0.1:" << port << "\n";
+  log_info("launcher: started " + std::to_string(opt.nproc) + " workers on 127.0.0.1:" + std::to_string(port));
 
   int result = 0, running = opt.nproc;
   bool failing = false;
@@ -120,8 +121,8 @@ int launch_local(const std::vector<std::string>& argv, const LaunchOptions& opt)
     if (code != 0 && !failing) {
       failing = true;
       result = code;
-      std::cerr << "launcher: rank " << i << " failed (exit status " << code << "); stopping the other " << running
-                << " worker(s)\n";
+      log_info("launcher: rank " + std::to_string(i) + " failed (exit status " + std::to_string(code) +
+               "); stopping the other " + std::to_string(running) + " worker(s)");
       signal_all(pids, alive, SIGTERM);
       kill_deadline = std::chrono::steady_clock::now() + opt.grace;
     }

@@ -31,6 +31,12 @@ bool have_nccl() {
 #endif
 }
 
+const EnumNames<Backend>& backend_names() {
+  static const EnumNames<Backend> names{"distributed backend",
+                                        {{Backend::kAuto, "auto"}, {Backend::kGloo, "gloo"}, {Backend::kNccl, "nccl"}}};
+  return names;
+}
+
 std::string unavailable_reason() {
   if (have_gloo() || have_nccl()) return "";
   return "distributed training is unavailable: covscreen was built without a c10d backend "
@@ -39,15 +45,15 @@ std::string unavailable_reason() {
 
 namespace {
 
-std::string pick_backend(const ProcessGroupOptions& opt) {
-  std::string b = opt.backend;
-  if (b == "auto") b = opt.cuda ? "nccl" : "gloo";
-  if (b != "gloo" && b != "nccl") throw UsageError("distributed: backend must be auto, gloo or nccl, got '" + b + "'");
-  if (b == "nccl" && !opt.cuda) throw UsageError("distributed: the nccl backend needs the model on CUDA");
-  if (b == "gloo" && !have_gloo())
+// The backend `opt` asks for, auto resolved: gloo or nccl.
+Backend pick_backend(const ProcessGroupOptions& opt) {
+  Backend b = opt.backend;
+  if (b == Backend::kAuto) b = opt.cuda ? Backend::kNccl : Backend::kGloo;
+  if (b == Backend::kNccl && !opt.cuda) throw UsageError("distributed: the nccl backend needs the model on CUDA");
+  if (b == Backend::kGloo && !have_gloo())
     throw UsageError(have_nccl() ? "distributed: this build has no gloo backend (only nccl, for CUDA)"
                                  : unavailable_reason());
-  if (b == "nccl" && !have_nccl())
+  if (b == Backend::kNccl && !have_nccl())
     throw UsageError(
         "distributed: this build has no NCCL backend (LibTorch without USE_C10D_NCCL, or nccl.h not "
         "found at configure time: pass -DCOVSCREEN_NCCL_INCLUDE_DIR=...)");
@@ -69,7 +75,8 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const Rendezvous& rv) {
 ProcessGroup create_process_group(const Rendezvous& rv, const ProcessGroupOptions& opt) {
   rv.validate();
   ProcessGroup pg;
-  pg.backend = pick_backend(opt);
+  const Backend backend = pick_backend(opt);
+  pg.backend = backend_names().name(backend);
   try {
     pg.store = compat::make_tcp_store(rv.master_addr, static_cast<uint16_t>(rv.master_port), rv.rank == 0,
                                       static_cast<size_t>(rv.world_size), opt.timeout);
@@ -80,7 +87,7 @@ ProcessGroup create_process_group(const Rendezvous& rv, const ProcessGroupOption
   }
   try {
 #if defined(COVSCREEN_HAVE_GLOO)
-    if (pg.backend == "gloo") {
+    if (backend == Backend::kGloo) {
       auto o = c10d::ProcessGroupGloo::Options::create(opt.timeout);
       o->devices.push_back(gloo_device(rv));
       o->threads = 2;
@@ -88,7 +95,7 @@ ProcessGroup create_process_group(const Rendezvous& rv, const ProcessGroupOption
     }
 #endif
 #if defined(COVSCREEN_HAVE_NCCL)
-    if (pg.backend == "nccl") {
+    if (backend == Backend::kNccl) {
       c10::cuda::set_device(static_cast<c10::DeviceIndex>(rv.local_rank));
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = opt.timeout;

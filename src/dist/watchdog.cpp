@@ -1,7 +1,8 @@
 #include "covscreen/dist/watchdog.h"
 
 #include <cstdlib>
-#include <iostream>
+
+#include "covscreen/core/log.h"
 
 namespace covscreen::dist {
 
@@ -9,7 +10,7 @@ Watchdog::Watchdog(std::chrono::milliseconds limit, std::string who, Handler on_
     : limit_(limit), who_(std::move(who)), on_expire_(std::move(on_expire)) {
   if (!on_expire_)
     on_expire_ = [](const std::string& m) {
-      std::cerr << "covscreen: error: " << m << "\n" << std::flush;
+      log_error(m);
       std::_Exit(1);
     };
   thread_ = std::thread([this] { run(); });

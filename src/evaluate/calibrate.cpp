@@ -90,4 +90,20 @@ CalibrateResult calibrate_threshold(const CalibrateJob& job) {
   return r;
 }
 
+Typicality add_typicality(const TypicalityJob& job) {
+  if (job.out.empty()) throw UsageError("model typicality: --out is required");
+  Checkpoint ck = load_checkpoint(job.model);
+  const ModelData md = load_for_model(job.data, job.layout, job.split, ck, job.cache_dir);
+  const Pack& pack = md.data.pack;
+  Progress bar("typicality of " + fs::path(job.model).filename().string(), pack.size());
+  ck.typicality = fit_typicality(*ck.net, Stage2(ck.spec.stage2), pack.images, job.inference, job.typicality, &bar);
+  bar.finish();
+  ck.typicality.info["data"] = {{"source", md.data.description}, {"hash", pack.content_hash()}};
+  ck.typicality.info["command"] = job.command;
+  ck.typicality.info["time"] = utc_now();
+  ck.optimizer_state.clear();
+  save_checkpoint(job.out, ck, job.half);
+  return ck.typicality;
+}
+
 }  // namespace covscreen

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -11,6 +12,7 @@
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
+#include "covscreen/core/log.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/data/csv.h"
 #include "covscreen/data/stage2.h"
@@ -27,11 +29,13 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double threshold,
-                            const std::vector<double>& cam_share) {
+                            const std::vector<double>& cam_share, const std::vector<double>& typicality,
+                            const Typicality& reference) {
   std::ostringstream os;
   os << "path,label,patient_id";
   for (const auto& c : in.classes) os << ",prob_" << c;  // the model's classes; label = the data's own
-  os << ",predicted" << (cam_share.empty() ? "" : ",cam_lung_share") << "\n";
+  os << ",predicted" << (cam_share.empty() ? "" : ",cam_lung_share")
+     << (typicality.empty() ? "" : ",typicality,atypical") << "\n";
   os.precision(6);
   const int k = in.num_classes;
   const int covid = in.positive;
@@ -50,6 +54,8 @@ std::string predictions_csv(const Pack& p, const metrics::EvalInput& in, double 
       os << ",";
       if (cam_share[size_t(i)] >= 0) os << cam_share[size_t(i)];  // empty: no lungs, or an all-zero map
     }
+    if (!typicality.empty())
+      os << "," << typicality[size_t(i)] << "," << (reference.atypical(typicality[size_t(i)]) ? 1 : 0);
     os << "\n";
   }
   return os.str();
@@ -82,8 +88,16 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     if (data.pack.size() == 0) throw UsageError("evaluate: no readable images in " + opt.data);
 
     Progress bar("evaluating " + fs::path(opt.models[i]).filename().string(), data.pack.size());
-    torch::Tensor probs = pipeline.probabilities(data.pack.images, &bar);
+    std::vector<double> typicality;
+    torch::Tensor probs = pipeline.probabilities(data.pack.images, &bar, &typicality);
     bar.finish();
+    if (!typicality.empty()) {
+      const auto atypical =
+          std::count_if(typicality.begin(), typicality.end(), [&](double t) { return ck.typicality.atypical(t); });
+      log_info(std::to_string(atypical) + " of " + std::to_string(typicality.size()) + " images atypical for " +
+               fs::path(opt.models[i]).filename().string() + " (unlike its training images: typicality < " +
+               std::to_string(ck.typicality.flag_below) + "; predictions.csv lists each)");
+    }
 
     metrics::EvalInput in;
     in.num_classes = static_cast<int>(probs.size(1));
@@ -105,7 +119,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
                    " by model calibrate"
              : std::string("validation data")) +
         ")";
-    eo.aggregation = metrics::parse_aggregation(opt.aggregation);
+    eo.aggregation = opt.aggregation;
     metrics::Evaluation ev = metrics::evaluate_predictions(in, eo);
     if (opt.cam_share && in.positive >= 0) {
       Progress cams("Grad-CAM inside the lungs", data.pack.size());
@@ -123,7 +137,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     while (!names.insert(name).second) name += "-" + std::to_string(i + 1);
     const std::string csv =
         (fs::path(opt.out_dir) / (i == 0 ? std::string("predictions.csv") : "predictions_" + name + ".csv")).string();
-    write_file_atomic(csv, predictions_csv(data.pack, in, ck.threshold, ev.cam_lung_share));
+    write_file_atomic(csv, predictions_csv(data.pack, in, ck.threshold, ev.cam_lung_share, typicality, ck.typicality));
     result.files.push_back(csv);
 
     std::ostringstream desc;

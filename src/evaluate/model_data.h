@@ -1,7 +1,7 @@
 #pragma once
 // Private to src/evaluate: a labelled data set as a model sees it, for `evaluate` and `model
 // calibrate`. The data (pack, manifest or folder) is loaded with the model's stage-1 spec, its
-// unreadable files are reported on stderr by name, and each image's label is mapped onto the
+// unreadable files are reported by name (core/log.h), and each image's label is mapped onto the
 // model's classes through the canonical vocabulary (core/labels.h class_index): a covid /
 // non-covid model counts pneumonia and normal images as non-covid.
 #include <string>

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <iostream>
 #include <map>
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
+#include "covscreen/core/log.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/data/csv.h"
 #include "covscreen/metrics/evaluate.h"
@@ -69,7 +69,7 @@ EvaluateResult run_study_evaluation(const EvaluateJob& job) {
 
   std::vector<ScreenResult> missing;
   const StudyInputs in = group_studies(collect_inputs({job.data}, &missing));
-  for (const auto& e : in.errors) std::cerr << "covscreen: skipped " << e.file << ": " << e.error << "\n";
+  for (const auto& e : in.errors) log_info("skipped " + e.file + ": " + e.error);
   if (in.studies.empty()) throw UsageError("evaluate: no DICOM studies in " + job.data);
   Progress bar("evaluating studies", in.studies.size(), "study");
   const std::vector<StudyOutput> outs = screen_studies(pipeline, in, so, [&](StudyOutput&) { bar.advance(); });
@@ -95,13 +95,12 @@ EvaluateResult run_study_evaluation(const EvaluateJob& job) {
                        std::to_string(s.slices_screened), std::to_string(s.slices_skipped), s.error});
     if (y < 0) {
       ++unlabelled;
-      std::cerr << "covscreen: study " << s.study_uid << " (patient " << s.patient_id << ") has no label in "
-                << job.labels << "\n";
+      log_info("study " + s.study_uid + " (patient " + s.patient_id + ") has no label in " + job.labels);
       continue;
     }
     if (!ok) {
       ++unscreened;
-      std::cerr << "covscreen: study " << s.study_uid << " not screened: " << s.error << "\n";
+      log_info("study " + s.study_uid + " not screened: " + s.error);
       continue;
     }
     ei.probs.push_back(float(1.0 - s.covid_probability));

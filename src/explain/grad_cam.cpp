@@ -6,8 +6,6 @@
 #include <torch/nn/functional/upsampling.h>
 #include <torch/version.h>
 
-#include <algorithm>
-#include <cctype>
 #include <optional>
 #include <vector>
 
@@ -98,17 +96,11 @@ torch::Device model_device(ScreenModelImpl& net, const torch::Tensor& fallback) 
 
 }  // namespace
 
-CamMethod parse_cam_method(const std::string& name) {
-  std::string s = name;
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  s.erase(std::remove(s.begin(), s.end(), '-'), s.end());
-  s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
-  if (s == "gradcam") return CamMethod::kGradCam;
-  if (s == "gradcam++" || s == "gradcampp" || s == "gradcamplusplus") return CamMethod::kGradCamPlusPlus;
-  throw UsageError("unknown CAM method '" + name + "' (expected gradcam or gradcam++)");
+const EnumNames<CamMethod>& cam_method_names() {
+  static const EnumNames<CamMethod> names{
+      "cam method", {{CamMethod::kGradCam, "gradcam"}, {CamMethod::kGradCamPlusPlus, "gradcam++"}}};
+  return names;
 }
-
-std::string to_string(CamMethod method) { return method == CamMethod::kGradCam ? "gradcam" : "gradcam++"; }
 
 CamResult grad_cam(ScreenModelImpl& net, const torch::Tensor& x, const torch::Tensor& target, CamMethod method) {
   if (!x.defined() || x.dim() != 4)

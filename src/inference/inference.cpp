@@ -10,6 +10,7 @@
 #include "covscreen/core/compat.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/progress.h"
+#include "covscreen/models/typicality.h"
 
 namespace covscreen {
 
@@ -69,7 +70,7 @@ void to_channels_last(torch::nn::Module& module) {
 }
 
 torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
-                            const InferenceOptions& opt, Progress* progress) {
+                            const InferenceOptions& opt, Progress* progress, torch::Tensor* pooled) {
   const torch::Device device = resolve_device(opt.device);
   const Precision precision = resolve_precision(opt.precision, device);
   // Only when needed: the pipeline's workers call this concurrently on one shared model, and
@@ -93,23 +94,35 @@ torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const to
     auto gen = at::detail::createCPUGenerator(kTtaSeed);
     draws = views->draw(opt.tta_views - 1, &gen);
   }
-  const auto run = [&](torch::Tensor x) {
+  // P of one view; with `feats`, also its pooled features (models/typicality.h).
+  const auto run = [&](torch::Tensor x, std::vector<torch::Tensor>* feats) {
     if (opt.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-    return torch::sigmoid(net.forward(x).to(torch::kFloat32));
+    if (!feats) return torch::sigmoid(net.forward(x).to(torch::kFloat32));
+    const torch::Tensor f = net.features(x);
+    feats->push_back(pool_features(f).to(torch::kCPU));
+    return torch::sigmoid(net.classify(f).to(torch::kFloat32));
   };
   const int64_t n = images.size(0);
-  std::vector<torch::Tensor> out;
+  std::vector<torch::Tensor> out, feats;
   for (int64_t i = 0; i < n; i += opt.batch_size) {
     const int64_t b = std::min<int64_t>(opt.batch_size, n - i);
     const auto u8 = images.slice(0, i, i + b).to(device);
-    auto p = run(stage2(u8, /*augment=*/false));
+    auto p = run(stage2(u8, /*augment=*/false), pooled ? &feats : nullptr);
     for (int v = 1; v < opt.tta_views; ++v)
-      p = p + run(views->augmented(u8, draws[v - 1].unsqueeze(0).expand({b, draws.size(1)})));
+      p = p + run(views->augmented(u8, draws[v - 1].unsqueeze(0).expand({b, draws.size(1)})), nullptr);
     out.push_back((p / double(opt.tta_views)).to(torch::kCPU));
     if (progress) progress->advance(b);
   }
+  if (pooled) *pooled = feats.empty() ? torch::empty({0, 0}) : torch::cat(feats);
   if (out.empty()) return torch::empty({0, 0});
   return torch::cat(out);
+}
+
+Typicality fit_typicality(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
+                          const InferenceOptions& opt, const TypicalityOptions& typicality, Progress* progress) {
+  torch::Tensor pooled;
+  predict_probs(net, stage2, images, opt, progress, &pooled);
+  return fit_typicality(pooled, typicality);
 }
 
 }  // namespace covscreen

@@ -12,11 +12,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <iostream>
 #include <thread>
 
 #include "covscreen/core/cpu.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/log.h"
 #include "covscreen/core/strings.h"
 #include "covscreen/io/decoder_protocol.h"
 
@@ -119,8 +119,9 @@ DecoderPool::DecoderPool(DecoderPoolOptions opt) : opt_(std::move(opt)) {
   if (opt_.executable.empty()) {
     if (opt_.require_isolation)
       throw Error("the decoder program covscreen-decoder was not found (set COVSCREEN_DECODER)");
-    std::cerr << "covscreen: warning: covscreen-decoder not found; decoding in this process, where a crashing "
-                 "file can end the run (set COVSCREEN_DECODER)\n";
+    log_warning(
+        "covscreen-decoder not found; decoding in this process, where a crashing file can end the run (set "
+        "COVSCREEN_DECODER)");
     return;
   }
   // A decoder that dies makes writes to its pipe fail with EPIPE instead of killing us.

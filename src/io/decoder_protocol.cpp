@@ -128,6 +128,8 @@ std::string encode_reply(const Reply& r) {
   w.i32(d.width);
   w.i32(d.height);
   w.i32(d.frames);
+  for (const std::string* t : {&d.modality, &d.body_part, &d.image_type, &d.series_description}) w.str32(*t);
+  w.f64(d.color_share);
   const cv::Mat g = d.gray.isContinuous() ? d.gray : d.gray.clone();
   w.i32(g.rows);
   w.i32(g.cols);
@@ -152,6 +154,9 @@ Reply decode_reply(const std::string& payload) {
   d.width = in.i32();
   d.height = in.i32();
   d.frames = in.i32();
+  for (std::string* t : {&d.modality, &d.body_part, &d.image_type, &d.series_description}) *t = in.str32();
+  d.color_share = in.f64();
+  if (!(d.color_share >= 0 && d.color_share <= 1)) throw ProtocolError("decoder protocol: bad colour share");
   const int32_t rows = in.i32(), cols = in.i32();
   if (rows < 0 || cols < 0 || (rows == 0) != (cols == 0)) throw ProtocolError("decoder protocol: bad image size");
   const uint64_t n = uint64_t(rows) * uint64_t(cols);

@@ -77,8 +77,10 @@ bool known_vr(const std::string& vr, bool* long_form) {
   return false;
 }
 
-// VRs that GDCM's ImageHelper expects (it asserts on others in explicit-VR files).
-const char* expected_vr(uint16_t g, uint16_t e) {
+// The DICOM dictionary's VR (PS3.6) of the attributes read here or by GDCM's ImageHelper. An
+// element of one of them written with VR UN (anonymizers do this) is read by this VR; GDCM asserts
+// on other VRs in explicit-VR files.
+const char* dictionary_vr(uint16_t g, uint16_t e) {
   struct Entry {
     uint16_t g, e;
     const char* vr;
@@ -108,20 +110,6 @@ bool known_transfer_syntax(const std::string& ts) {
   for (const char* k : kKnown)
     if (ts == k) return true;
   return false;
-}
-
-// A DS value GDCM can use as RescaleSlope / RescaleIntercept: one finite number, non-zero for the
-// slope (GDCM asserts on a zero slope; a second value or junk after the number can read as zero).
-bool usable_rescale(const std::string& raw, bool slope) {
-  std::string v = raw;
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\0')) v.pop_back();
-  size_t b = 0;
-  while (b < v.size() && v[b] == ' ') ++b;
-  v = v.substr(b);
-  if (v.empty() || v.size() > 16) return false;
-  char* end = nullptr;
-  const double d = std::strtod(v.c_str(), &end);
-  return end && *end == '\0' && std::isfinite(d) && (!slope || d != 0.0);
 }
 
 class Walker {
@@ -259,9 +247,6 @@ class Walker {
       if (!known_vr(vr, &long_form))
         return fail("corrupt DICOM file (element " + hex_tag(g, e) + " at byte " + std::to_string(pos) +
                     " has no valid VR)");
-      const char* want = expected_vr(g, e);
-      if (want && vr != want)
-        gdcm_fail("corrupt DICOM file (element " + hex_tag(g, e) + " has VR " + vr + ", expected " + want + ")");
       if (g == 0x7FE0 && e == 0x0010 && vr != "OB" && vr != "OW")
         return fail("corrupt DICOM file (pixel data has VR " + vr + ")");
       if (long_form) {
@@ -272,11 +257,19 @@ class Walker {
         len = u16(pos + 6);
         pos += 8;
       }
+      const char* want = dictionary_vr(g, e);
+      if (want && vr == "UN" && len != kUndefined) vr = want;  // a value of the dictionary's VR
+      if (want && vr != want)
+        gdcm_fail("corrupt DICOM file (element " + hex_tag(g, e) + " has VR " + vr + ", expected " + want + ")");
     } else {
       len = u32(pos + 4);
       pos += 8;
     }
     const bool pixel_data = g == 0x7FE0 && e == 0x0010 && depth == 0;
+    if (g == 0x7FE0 && (e == 0x0008 || e == 0x0009) && depth == 0) out_.float_pixel_data = true;
+    // The icon's own image attributes stay inside its sequence (record() reads depth 0 only); its
+    // bytes are noted for dicom_reader.cpp, which leaves them out of what GDCM reads.
+    const bool icon = g == 0x0088 && e == 0x0200 && depth == 0;
     if (pixel_data && header_only_) {  // the attributes are known: stop before the pixels
       out_.has_pixel_data = true;
       out_.encapsulated = len == kUndefined;
@@ -291,15 +284,9 @@ class Walker {
       }
       if (explicit_ && vr != "SQ" && vr != "UN")
         return fail("corrupt DICOM file (undefined length on element " + hex_tag(g, e) + ")");
-      const bool icon = g == 0x0088 && e == 0x0200 && depth == 0;
-      if (icon) in_icon_ = true;
-      // A UN sequence of undefined length holds its items in implicit VR little endian (PS3.5 6.2.2).
-      const bool was_explicit = explicit_, was_big = big_;
-      if (vr == "UN") explicit_ = big_ = false;
-      const bool ok = sequence(pos, end, depth, true, tag_key(g, e));
-      explicit_ = was_explicit, big_ = was_big;
-      if (!ok) return false;
-      return !icon || check_icon();
+      const bool ok = sequence(pos, end, depth, true, tag_key(g, e), vr == "UN");
+      if (icon) out_.icon = {start, pos - start};
+      return ok;
     }
     if (len > end - pos) return truncated(start, "element " + hex_tag(g, e) + " of " + std::to_string(len) + " bytes");
     // GDCM asserts (aborts) on a zero RescaleSlope, wherever it reads it from (top level or
@@ -309,47 +296,50 @@ class Walker {
       if (rescale_elements_ & bit) return fail("corrupt DICOM header (element " + hex_tag(g, e) + " appears twice)");
       rescale_elements_ |= bit;
     }
-    if (g == 0x0028 && (e == 0x1052 || e == 0x1053))
-      record_rescale(e == 0x1053, trim_padding(b_.substr(pos, len)), depth);
-    if (g == 0x0028 && (e == 0x1052 || e == 0x1053) && !usable_rescale(b_.substr(pos, len), e == 0x1053))
-      return fail(
-          std::string(e == 0x1053 ? "invalid RescaleSlope (0028,1053)" : "invalid RescaleIntercept (0028,1052)") +
-          " (not one " + (e == 0x1053 ? "non-zero " : "") + "number)");
+    if (g == 0x0028 && (e == 0x1052 || e == 0x1053)) {
+      std::string problem;
+      const std::string v = rescale_value(b_.substr(pos, len), e == 0x1053, &problem);
+      if (!problem.empty()) return fail(problem);
+      record_rescale(e == 0x1053, v, depth);
+    }
     if (g == 0x0008 && e == 0x0010 && depth == 0) {
       const std::string code = b_.substr(pos, len);
       if (code != "ACRNEMA_LIBIDO_1.1" && code != "ACRNEMA_LIBIDO_1.0" && code != "ACR-NEMA 2.0" &&
           code != "ACR-NEMA 1.0")
         gdcm_fail("unsupported DICOM RecognitionCode (0008,0010) (not an ACR-NEMA 1.0/2.0 value)");
     }
-    const bool icon = g == 0x0088 && e == 0x0200 && depth == 0;
-    if (icon) in_icon_ = true;
     // In implicit VR only the sequences read here are known to be sequences.
     const uint32_t key = tag_key(g, e);
     const bool known_sequence = key == kSharedGroups || key == kPerFrameGroups || key == kPixelValueTransform;
-    if (vr == "SQ" || (!explicit_ && known_sequence)) {
+    // Anonymizers also write those as UN of defined length.
+    const bool un_sequence = vr == "UN" && known_sequence;
+    if (vr == "SQ" || (!explicit_ && known_sequence) || un_sequence) {
       size_t p = pos;
-      if (!sequence(p, pos + len, depth, false, key)) return false;
+      if (!sequence(p, pos + len, depth, false, key, un_sequence)) return false;
     }
-    if (icon && !check_icon()) return false;
     if (depth == 0 && (g == 0x0008 || g == 0x0010 || g == 0x0018 || g == 0x0020) && len <= 1024 && vr != "SQ" &&
         !(vr.empty() && known_sequence))
       out_.text.emplace_back(key, b_.substr(pos, len));
     if (depth == 0 && !record(g, e, pos, len)) return false;
-    if (depth == 1 && in_icon_) record_icon(g, e, pos, len);
     if (pixel_data) {
       out_.has_pixel_data = true;
       out_.pixel_bytes = len;
       out_.pixel_at = pos;
     }
     pos += len;
+    if (icon) out_.icon = {start, pos - start};
     return true;
   }
 
-  // A sequence's items, with the path of sequences kept for record_rescale.
-  bool sequence(size_t& pos, size_t end, int depth, bool undefined, uint32_t key) {
+  // A sequence's items, with the path of sequences kept for record_rescale. A UN sequence (`un`)
+  // holds its items in implicit VR little endian (PS3.5 6.2.2).
+  bool sequence(size_t& pos, size_t end, int depth, bool undefined, uint32_t key, bool un) {
+    const bool was_explicit = explicit_, was_big = big_;
+    if (un) explicit_ = big_ = false;
     path_.push_back(key);
     const bool ok = items(pos, end, depth, undefined);
     path_.pop_back();
+    explicit_ = was_explicit, big_ = was_big;
     return ok;
   }
 
@@ -449,26 +439,6 @@ class Walker {
     }
   }
 
-  // The icon image (0088,0200) that GDCM decodes with the main image: its item's attributes.
-  void record_icon(uint16_t g, uint16_t e, size_t pos, uint32_t len) {
-    if (g != 0x0028) return;
-    if (e == 0x0004) icon_pi_ = trim_padding(b_.substr(pos, std::min<size_t>(len, 64)));
-    if (len != 2) return;
-    if (e == 0x0002) icon_samples_ = u16(pos);
-    if (e == 0x0100) icon_bits_ = u16(pos);
-  }
-
-  // GDCM asserts (aborts) on an icon without a known photometric interpretation, with more than
-  // 4 samples, or with a palette (its LUT checks); icons are not used here, so be strict.
-  bool check_icon() {
-    in_icon_ = false;
-    const bool pi_ok = icon_pi_ == "MONOCHROME1" || icon_pi_ == "MONOCHROME2" || icon_pi_ == "RGB";
-    if (!pi_ok || (icon_samples_ != 1 && icon_samples_ != 3) || (icon_bits_ != 8 && icon_bits_ != 16))
-      return gdcm_fail("unsupported DICOM icon image (0088,0200) (photometric '" + icon_pi_.substr(0, 16) + "', " +
-                       std::to_string(icon_samples_) + " samples, " + std::to_string(icon_bits_) + " bits)");
-    return true;
-  }
-
   const std::string& b_;
   DicomScan& out_;
   uint64_t max_inflated_;
@@ -477,10 +447,7 @@ class Walker {
   bool explicit_ = true, big_ = false;
   int fragment_count_ = 0;
   std::vector<uint32_t> seen_;  // image attributes met at the top level
-  bool in_icon_ = false;
-  int rescale_elements_ = 0;  // bits: 1 (0028,1052), 2 (0028,1053) met at the top level
-  std::string icon_pi_;
-  int icon_samples_ = 1, icon_bits_ = 0;
+  int rescale_elements_ = 0;    // bits: 1 (0028,1052), 2 (0028,1053) met at the top level
 };
 
 // JPEG 2000 codestream (SOC, SIZ) or JPEG (SOI ... SOFn) header of the first frame.
@@ -506,11 +473,12 @@ std::string check_frame_header(const DicomScan& s) {
   };
   if (one_of({"90", "91", "92", "93", "201", "202", "203"})) {  // JPEG 2000 (parts 1, 2; HTJ2K)
     // SOC FF4F, SIZ FF51: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz XTsiz YTsiz XTOsiz YTOsiz Csiz {Ssiz XRsiz YRsiz}.
-    if (n < 4 + 38 + 3 || be16(b, at) != 0xFF4F || be16(b, at + 2) != 0xFF51)
-      return "unsupported or corrupt JPEG 2000 frame (no SIZ marker at the start)";
-    const size_t p = at + 4;
+    const DicomFragment cs = j2k_codestream(b, s.fragments[0]);
+    if (cs.bytes < 4 + 38 + 3 || be16(b, cs.at) != 0xFF4F || be16(b, cs.at + 2) != 0xFF51)
+      return "unsupported or corrupt JPEG 2000 frame (no SIZ marker at the start of the codestream)";
+    const size_t p = cs.at + 4;
     const int64_t comps = be16(b, p + 36);
-    if (comps < 1 || size_t(38 + 3 * comps) > n - 4) return "corrupt JPEG 2000 frame (bad component count)";
+    if (comps < 1 || size_t(38 + 3 * comps) > cs.bytes - 4) return "corrupt JPEG 2000 frame (bad component count)";
     const int64_t w = int64_t(be32(b, p + 4)) - be32(b, p + 12), h = int64_t(be32(b, p + 8)) - be32(b, p + 16);
     int64_t bits = 0;
     for (int64_t c = 0; c < comps; ++c) bits = std::max<int64_t>(bits, (uint8_t(b[p + 38 + 3 * c]) & 0x7F) + 1);
@@ -603,6 +571,74 @@ std::string trim_padding(std::string s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\0')) s.pop_back();
   while (!s.empty() && s.front() == ' ') s.erase(s.begin());
   return s;
+}
+
+std::string rescale_value(const std::string& raw, bool slope, std::string* problem) {
+  const std::string name = slope ? "RescaleSlope (0028,1053)" : "RescaleIntercept (0028,1052)";
+  std::string first;
+  double value = 0;
+  for (size_t at = 0;;) {
+    const size_t end = std::min(raw.find('\\', at), raw.size());
+    const std::string v = trim_padding(raw.substr(at, end - at));
+    char* stop = nullptr;
+    const double d = std::strtod(v.c_str(), &stop);
+    // GDCM asserts (aborts) on a zero slope; junk after a number can read as zero there.
+    if (v.empty() || v.size() > 16 || *stop != '\0' || !std::isfinite(d) || (slope && d == 0.0)) {
+      *problem = "invalid " + name + " (not one " + (slope ? "non-zero " : "") + "number)";
+      return "";
+    }
+    if (first.empty()) {
+      first = v, value = d;
+    } else if (d != value) {
+      *problem = name + " has values that disagree ('" + trim_padding(raw).substr(0, 64) + "')";
+      return "";
+    }
+    if (end == raw.size()) return first;
+    at = end + 1;
+  }
+}
+
+bool looks_like_dicom_start(const std::string& b, uint64_t file_size) {
+  if (b.size() >= 132 && b.compare(128, 4, "DICM") == 0) return true;
+  if (b.size() < 8) return false;
+  const uint32_t group = le16(b, 0), first_tag = group << 16 | le16(b, 2);
+  if (group % 2 != 0 || group < 0x0002 || group > 0x0028) return false;
+  bool long_form = false;
+  const std::string vr = b.substr(4, 2);
+  const bool explicit_vr = known_vr(vr, &long_form);
+  if (explicit_vr && long_form && (b.size() < 12 || le16(b, 6) != 0)) return false;
+  const size_t header = explicit_vr && long_form ? 12 : 8;
+  const uint32_t len = explicit_vr && !long_form ? le16(b, 6) : le32(b, header - 4);
+  if (len == kUndefined) return explicit_vr && (vr == "SQ" || vr == "UN");  // a sequence: its items are not read here
+  const uint64_t next = header + uint64_t(len);
+  if (next > file_size) return false;
+  if (next + 8 > b.size()) return true;  // the next element lies beyond `head` (or the file ends)
+  const uint32_t next_group = le16(b, next), next_tag = next_group << 16 | le16(b, next + 2);
+  bool unused = false;
+  return next_tag > first_tag && next_group != 0xFFFE && known_vr(b.substr(next + 4, 2), &unused) == explicit_vr;
+}
+
+DicomFragment j2k_codestream(const std::string& b, const DicomFragment& frame) {
+  static const char kSignature[] = "\x00\x00\x00\x0C\x6A\x50\x20\x20\x0D\x0A\x87\x0A";
+  if (frame.bytes < 12 || b.compare(frame.at, 12, kSignature, 12) != 0) return frame;
+  // Boxes (ISO 15444-1 I.4): LBox (4 bytes, big endian) TBox (4); LBox 1: an 8-byte XLBox follows;
+  // LBox 0: the box runs to the end of the file.
+  const size_t end = frame.at + frame.bytes;
+  for (size_t p = frame.at; p + 8 <= end;) {
+    uint64_t length = be32(b, p), header = 8;
+    if (length == 1) {
+      if (p + 16 > end) break;
+      length = uint64_t(be32(b, p + 8)) << 32 | be32(b, p + 12), header = 16;
+    } else if (length == 0) {
+      length = end - p;
+    }
+    if (length < header) break;
+    if (b.compare(p + 4, 4, "jp2c") == 0)  // it may run on into the frame's next fragment
+      return {size_t(p + header), size_t(std::min<uint64_t>(length, end - p) - header)};
+    if (length > end - p) break;
+    p += size_t(length);
+  }
+  return {};
 }
 
 DicomScan scan_dicom(const std::string& bytes, uint64_t max_inflated, bool header_only) {

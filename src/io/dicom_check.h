@@ -37,12 +37,14 @@ struct DicomScan {
   int64_t planar_configuration = 0;
   std::string photometric;  // (0028,0004), trimmed
   bool has_pixel_data = false;
+  bool float_pixel_data = false;         // Float / Double Float Pixel Data (7FE0,0008 / 0009): a parametric map
+  DicomFragment icon;                    // the Icon Image Sequence (0088,0200), header included; bytes 0: none
   bool encapsulated = false;             // compressed pixel data (fragments)
   uint64_t pixel_bytes = 0;              // native: value length; encapsulated: sum of fragment lengths
   size_t pixel_at = 0;                   // native: offset of the pixel data value in data()
   std::vector<DicomFragment> fragments;  // encapsulated: after the basic offset table
 
-  // Text attributes (DS/IS/LO/CS), trimmed; empty when absent.
+  // Text attributes (DS/IS/LO/CS), trimmed; empty when absent. Rescale: the one value (rescale_value).
   std::string rescale_slope, rescale_intercept, window_center, window_width, patient_id, modality;
   // Every top-level element of groups 0008, 0010, 0018 and 0020 that is not a sequence and holds
   // at most 1024 bytes, raw (io/dicom_header.h picks and trims what it needs), in file order.
@@ -58,6 +60,25 @@ struct DicomScan {
 
 // A DICOM text value without its padding: trailing spaces and NULs, leading spaces.
 std::string trim_padding(std::string s);
+
+// The value of RescaleSlope (`slope`) or RescaleIntercept, a DS: one finite number (non-zero for
+// the slope), with its padding, or several values that all agree ("-1024\-1024", as some
+// writers repeat it); "" and `*problem`, naming the attribute and the values, otherwise.
+std::string rescale_value(const std::string& raw, bool slope, std::string* problem);
+
+// Whether `head`, the first bytes (up to kDicomStartBytes) of a file of `file_size` bytes, starts
+// like DICOM: "DICM" after the 128-byte preamble, or a data set without preamble and file meta
+// (ACR-NEMA and others), little endian in implicit or explicit VR: a first element of an even
+// group from 0002 to 0028 whose value fits in the file, followed in `head` by an element of a
+// later tag in the same VR encoding. The one test of image_reader.h's looks_like_dicom and
+// looks_like_dicom_file.
+inline constexpr size_t kDicomStartBytes = 1024;
+bool looks_like_dicom_start(const std::string& head, uint64_t file_size);
+
+// A JPEG 2000 frame's codestream: the frame itself, or the contents of its 'jp2c' box when the frame
+// is a JP2 file (signature box 0000000C 6A502020 0D0A870A; Elscint and Marotech write these);
+// bytes 0 when a JP2 file holds no 'jp2c' box.
+DicomFragment j2k_codestream(const std::string& data, const DicomFragment& frame);
 
 // Structure only; `problem` says what is wrong. `max_inflated` bounds a deflated data set.
 // `header_only`: stop at the pixel data (whose bytes may be cut off).

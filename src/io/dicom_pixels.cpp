@@ -195,6 +195,11 @@ void finish_image(const RawFrame& raw, const std::string& photometric, const Dic
   out.frame = int(frame);
   out.patient_id = s.patient_id;
   out.modality = s.modality;
+  for (const auto& [key, raw] : s.text) {  // the last one counts, as in io/dicom_header.h
+    if (key == 0x00180015) out.body_part = trim_padding(raw);
+    if (key == 0x00080008) out.image_type = trim_padding(raw);
+    if (key == 0x0008103E) out.series_description = trim_padding(raw);
+  }
 
   if (photometric == "MONOCHROME1" || photometric == "MONOCHROME2") {
     out.monochrome1 = photometric == "MONOCHROME1";

@@ -63,6 +63,8 @@ io_detail::DicomScan prevalidate(const std::string& bytes, const std::string& na
       throw FileError(name, "not a DICOM file (no DICM preamble and no recognisable data set)");
     throw FileError(name, scan.problem);
   }
+  if (!scan.has_pixel_data && scan.float_pixel_data)
+    throw FileError(name, "float pixel data (parametric map): not an image covscreen screens");
   if (!scan.has_pixel_data)
     throw FileError(name, scan.rows ? "DICOM file has no pixel data" : "DICOM file has no image (no pixel data)");
   if (scan.rows <= 0 || scan.cols <= 0) throw FileError(name, "DICOM image has zero rows or columns");
@@ -71,10 +73,12 @@ io_detail::DicomScan prevalidate(const std::string& bytes, const std::string& na
   return scan;
 }
 
-// The compressed syntaxes, through GDCM: every frame is decoded, `frame` is kept.
+// The compressed syntaxes, through GDCM: every frame is decoded, `frame` is kept. GDCM reads the
+// file without its icon image (it would decode that too, and aborts on some, e.g. PALETTE COLOR).
 io_detail::RawFrame gdcm_frame(const std::string& bytes, const std::string& name, int64_t frame,
                                io_detail::DicomScan& scan, std::string* photometric) {
-  std::istringstream stream(bytes);
+  const io_detail::DicomFragment& icon = scan.icon;
+  std::istringstream stream(icon.bytes ? bytes.substr(0, icon.at) + bytes.substr(icon.at + icon.bytes) : bytes);
   gdcm::ImageReader reader;
   reader.SetStream(stream);
   bool ok = false;

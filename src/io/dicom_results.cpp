@@ -224,6 +224,8 @@ const Code kNotSuspected{"NOT-SUSPECTED", kScheme, "COVID-19 not suspected"};
 const Code kAggregation{"AGGREGATION", kScheme, "Slice aggregation rule"};
 const Code kScreened{"N-SCREENED", kScheme, "Slices screened"};
 const Code kSkipped{"N-SKIPPED", kScheme, "Slices skipped"};
+const Code kAtypical{"N-ATYPICAL", kScheme, "Slices unlike the model's training images"};
+const Code kInputCheck{"INPUT-CHECK", kScheme, "Input checks"};
 const Code kTopSlices{"TOP-SLICES", kScheme, "Most suspicious slices"};
 const Code kSliceProbability{"SLICE-P-COVID", kScheme, "Slice probability of COVID-19"};
 const Code kSourceOfMeasurement{"121112", "DCM", "Source of Measurement"};
@@ -507,6 +509,9 @@ std::string screening_sr(const ScreeningReport& rep) {
   if (!rep.aggregation.empty()) items.push_back(text_item("CONTAINS", kAggregation, rep.aggregation));
   items.push_back(num_item("CONTAINS", kScreened, rep.slices_screened, kSlices));
   items.push_back(num_item("CONTAINS", kSkipped, rep.slices_skipped, kSlices));
+  if (rep.slices_atypical >= 0) items.push_back(num_item("CONTAINS", kAtypical, rep.slices_atypical, kSlices));
+  if (!rep.input_check)
+    items.push_back(text_item("CONTAINS", kInputCheck, "off: the modality, body part and lung checks were not made"));
   if (!rep.top.empty()) {
     gdcm::DataSet top = content_item("CONTAINS", "CONTAINER", &kTopSlices);
     put(top, 0x0040, 0xA050, gdcm::VR::CS, "SEPARATE");

@@ -22,6 +22,7 @@
 
 #include "covscreen/core/error.h"
 #include "covscreen/io/dicom_reader.h"
+#include "dicom_check.h"
 #include "image_header.h"
 
 namespace covscreen {
@@ -57,6 +58,41 @@ int depth_bits(int depth) {
 }
 
 // Any decoded matrix -> CV_8UC1 by the rules at the top of this file.
+// The share of a colour image's pixels off its one tint: each channel is fitted as a line of the
+// luma (a gray picture, or one tinted as a film photographed in blue light, lies on it), and a
+// pixel counts when a channel departs from its line by more than 12 of 255 levels. Measured on a
+// copy at most 256 px wide.
+double color_share(const cv::Mat& decoded) {
+  if (decoded.channels() < 3) return 0;
+  cv::Mat bgr;
+  if (decoded.channels() == 4)
+    cv::cvtColor(decoded, bgr, cv::COLOR_BGRA2BGR);
+  else
+    bgr = decoded;
+  const double scale = bgr.depth() == CV_16U ? 1.0 / 257.0 : bgr.depth() == CV_8U ? 1.0 : 255.0;
+  cv::Mat small;
+  const double shrink = std::min(1.0, 256.0 / std::max(bgr.cols, bgr.rows));
+  cv::resize(bgr, small, cv::Size(), shrink, shrink, cv::INTER_AREA);
+  small.convertTo(small, CV_64FC3, scale);
+  const int n = small.rows * small.cols;
+  if (n == 0) return 0;
+  std::vector<cv::Mat> c;
+  cv::split(small.reshape(3, 1), c);  // B, G, R as 1 x n
+  const cv::Mat y = 0.114 * c[0] + 0.587 * c[1] + 0.299 * c[2];
+  cv::Scalar my, sy;
+  cv::meanStdDev(y, my, sy);
+  cv::Mat off = cv::Mat::zeros(1, n, CV_64F);
+  for (const cv::Mat& ch : c) {
+    cv::Scalar mc, sc;
+    cv::meanStdDev(ch, mc, sc);
+    const double cov = cv::mean((ch - mc[0]).mul(y - my[0]))[0];
+    const double slope = sy[0] > 1e-9 ? cov / (sy[0] * sy[0]) : 0.0;
+    cv::Mat residual = cv::abs(ch - (mc[0] + slope * (y - my[0])));
+    off = cv::max(off, residual);
+  }
+  return double(cv::countNonZero(off > 12.0)) / n;
+}
+
 cv::Mat to_gray8(cv::Mat m, const std::string& name) {
   const bool cvt_ok = m.depth() == CV_8U || m.depth() == CV_16U || m.depth() == CV_32F;
   if (!cvt_ok && m.channels() > 1) m.convertTo(m, CV_32F);
@@ -109,6 +145,10 @@ DecodedImage decode_dicom_image(const std::string& bytes, const std::string& nam
   out.frames = dcm.frames;
   out.width = dcm.hu.cols;
   out.height = dcm.hu.rows;
+  out.modality = dcm.modality;
+  out.body_part = dcm.body_part;
+  out.image_type = dcm.image_type;
+  out.series_description = dcm.series_description;
   return out;
 }
 
@@ -147,24 +187,19 @@ bool has_dicom_extension(const std::string& path) {
   return ext == ".dcm" || ext == ".dicom";
 }
 
-bool is_image_file(const std::string& path) {
-  if (has_image_extension(path)) return true;
-  std::ifstream in(path, std::ios::binary);
-  char head[132];
-  return in.read(head, sizeof head) && std::string(head + 128, 4) == "DICM";
-}
+bool is_image_file(const std::string& path) { return has_image_extension(path) || looks_like_dicom_file(path); }
 
-bool looks_like_dicom(const std::string& b) {
-  if (b.size() >= 132 && b.compare(128, 4, "DICM") == 0) return true;
-  // No preamble: a data set that starts with a little-endian group 0x0002 or 0x0008 element,
-  // either explicit VR (two upper-case letters) or implicit VR (a length that fits in the file).
-  if (b.size() < 8) return false;
-  auto u8 = [&](size_t i) { return static_cast<unsigned char>(b[i]); };
-  const unsigned group = u8(0) | (u8(1) << 8), element = u8(2) | (u8(3) << 8);
-  if ((group != 0x0002 && group != 0x0008) || element > 0x00FF) return false;
-  if (std::isupper(u8(4)) && std::isupper(u8(5))) return true;
-  const uint64_t len = u8(4) | (u8(5) << 8) | (uint64_t(u8(6)) << 16) | (uint64_t(u8(7)) << 24);
-  return len + 8 <= b.size();
+bool looks_like_dicom(const std::string& b) { return io_detail::looks_like_dicom_start(b, b.size()); }
+
+bool looks_like_dicom_file(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  std::ifstream in(path, std::ios::binary);
+  if (ec || !in) return false;
+  std::string head(io_detail::kDicomStartBytes, '\0');
+  in.read(&head[0], std::streamsize(head.size()));
+  head.resize(size_t(in.gcount()));
+  return io_detail::looks_like_dicom_start(head, size);
 }
 
 DecodedImage decode_image(const std::string& bytes, const std::string& name, const ReadOptions& opt) {
@@ -230,6 +265,7 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, con
   out.height = decoded.rows;
   try {
     out.gray = to_gray8(decoded, name);
+    out.color_share = color_share(decoded);
   } catch (const cv::Exception& e) {
     throw FileError(name, std::string("could not convert to gray (") + e.err + ")");
   }

@@ -8,8 +8,12 @@
 
 namespace covscreen {
 
+const EnumNames<SliceFormat>& slice_format_names() {
+  static const EnumNames<SliceFormat> names{"image format", {{SliceFormat::kPng, "png"}, {SliceFormat::kJpeg, "jpeg"}}};
+  return names;
+}
+
 void SliceEncoding::validate() const {
-  if (format != "png" && format != "jpeg") throw UsageError("image format must be png or jpeg, got '" + format + "'");
   if (jpeg_quality < 1 || jpeg_quality > 100)
     throw UsageError("JPEG quality must be 1..100, got " + std::to_string(jpeg_quality));
 }
@@ -18,7 +22,7 @@ EncodedSlice encode_slice(const std::string& path, const ReadOptions& read, cons
   enc.validate();
   const DecodedImage img = default_decoder_pool().read(path, read);
   std::vector<int> params;
-  if (enc.format == "png") {
+  if (enc.format == SliceFormat::kPng) {
     params = {cv::IMWRITE_PNG_COMPRESSION, 6, cv::IMWRITE_PNG_STRATEGY, cv::IMWRITE_PNG_STRATEGY_DEFAULT};
   } else {
     params = {
@@ -26,7 +30,7 @@ EncodedSlice encode_slice(const std::string& path, const ReadOptions& read, cons
   }
   std::vector<uchar> buf;
   if (!cv::imencode(enc.extension(), img.gray, buf, params) || buf.empty())
-    throw FileError(path, "could not encode the slice as " + enc.format);
+    throw FileError(path, "could not encode the slice as " + slice_format_names().name(enc.format));
   EncodedSlice s;
   s.bytes.assign(reinterpret_cast<const char*>(buf.data()), buf.size());
   s.source_format = img.format;

@@ -96,7 +96,7 @@ json to_json(const Evaluation& e) {
   if (e.patient) {
     json p = to_json(*e.patient, e.classes, e.positive);
     p["level"] = "patient";
-    p["aggregation"] = to_string(e.aggregation);
+    p["aggregation"] = aggregation_names().name(e.aggregation);
     p["n_patients"] = e.n_patients;
     p["threshold"] = e.threshold.threshold;
     p["label_rule"] =

@@ -7,12 +7,9 @@
 
 namespace covscreen::metrics {
 
-std::string to_string(Aggregation a) { return a == Aggregation::kMax ? "max" : "mean"; }
-
-Aggregation parse_aggregation(const std::string& s) {
-  if (s == "mean") return Aggregation::kMean;
-  if (s == "max") return Aggregation::kMax;
-  throw UsageError("unknown patient aggregation '" + s + "' (expected mean or max)");
+const EnumNames<Aggregation>& aggregation_names() {
+  static const EnumNames<Aggregation> names{"aggregation", {{Aggregation::kMean, "mean"}, {Aggregation::kMax, "max"}}};
+  return names;
 }
 
 PatientPredictions aggregate_by_patient(const std::vector<float>& probs, int num_classes,

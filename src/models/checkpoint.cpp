@@ -1,5 +1,6 @@
 #include "covscreen/models/checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -15,6 +16,46 @@ const std::string kMagic(kCheckpointMagic, 8);  // the constant holds an embedde
 const char* kKindName = "a covscreen checkpoint";
 const char* kOptimizerBlob = "optimizer";
 const char* kTensorBlobPrefix = "t/";
+const char* kTypicalityBlobs[] = {"typicality/mean", "typicality/basis", "typicality/variances"};
+
+// The float32 blob `name` as a tensor of `shape`, its size checked.
+torch::Tensor float_blob(const Container& c, const std::string& name, std::vector<int64_t> shape,
+                         const std::string& path) {
+  const auto it = c.blobs.find(name);
+  if (it == c.blobs.end()) throw FileError(path, "damaged checkpoint (no '" + name + "' data)");
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (d <= 0 || d > (int64_t(1) << 24)) throw FileError(path, "damaged checkpoint ('" + name + "' shape)");
+    n *= uint64_t(d);
+  }
+  if (it->second.size() != n * sizeof(float))
+    throw FileError(path, "damaged checkpoint ('" + name + "' is " + std::to_string(it->second.size()) +
+                              " bytes, its shape needs " + std::to_string(n * sizeof(float)) + ")");
+  torch::Tensor t = torch::empty(shape, torch::kFloat32);
+  std::memcpy(t.data_ptr(), it->second.data(), it->second.size());
+  return t;
+}
+
+Typicality read_typicality(const Container& c, const nlohmann::json& h, const std::string& path) {
+  Typicality t;
+  const int64_t d = h.at("dim").get<int64_t>(), k = h.at("components").get<int64_t>();
+  t.mean = float_blob(c, kTypicalityBlobs[0], {d}, path);
+  t.basis = float_blob(c, kTypicalityBlobs[1], {k, d}, path);
+  t.variances = float_blob(c, kTypicalityBlobs[2], {k}, path);
+  t.residual_variance = h.at("residual_variance").get<double>();
+  t.flag_below = h.at("flag_below").get<double>();
+  t.reference = h.at("reference").get<std::vector<double>>();
+  t.info = h.value("info", nlohmann::json::object());
+  if (!(t.residual_variance > 0) || !std::is_sorted(t.reference.begin(), t.reference.end()) ||
+      !(torch::isfinite(t.mean).all().item<bool>() && (t.variances > 0).all().item<bool>()))
+    throw FileError(path, "damaged checkpoint (typicality reference out of range)");
+  return t;
+}
+
+void put_float_blob(Container& c, const std::string& name, const torch::Tensor& t) {
+  const torch::Tensor f = t.to(torch::kCPU, torch::kFloat32).contiguous();
+  c.blobs[name] = std::string(static_cast<const char*>(f.data_ptr()), size_t(f.numel()) * sizeof(float));
+}
 
 struct DtypeName {
   torch::ScalarType type;
@@ -67,6 +108,12 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
         {{"name", name}, {"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()}, {"blob", blob}});
   }
   if (!ck.optimizer_state.empty()) c.blobs[kOptimizerBlob] = ck.optimizer_state;
+  const Typicality& typ = ck.typicality;
+  if (!typ.empty()) {
+    put_float_blob(c, kTypicalityBlobs[0], typ.mean);
+    put_float_blob(c, kTypicalityBlobs[1], typ.basis);
+    put_float_blob(c, kTypicalityBlobs[2], typ.variances);
+  }
   c.header = {{"kind", "covscreen-checkpoint"},
               {"covscreen_version", COVSCREEN_VERSION},
               {"model", ck.model},
@@ -80,6 +127,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
               {"weights_dtype", half ? "float16" : "float32"},
               {"byte_order", "little"},
               {"tensors", tensors}};
+  if (!typ.empty()) c.header["typicality"] = typicality_header(typ);
   write_container(path, c);
 }
 
@@ -98,6 +146,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     ck.metrics = h.value("metrics", nlohmann::json::object());
     ck.extra = h.value("extra", nlohmann::json::object());
     table = h.at("tensors");
+    if (h.contains("typicality")) ck.typicality = read_typicality(c, h.at("typicality"), path);
     if (!table.is_array()) throw FileError(path, "damaged checkpoint (tensor table is not a list)");
   } catch (const nlohmann::json::exception& e) {
     throw FileError(path, std::string("damaged checkpoint header: ") + e.what());
@@ -163,6 +212,11 @@ nlohmann::json model_card(const Checkpoint& ck) {
                          {"total_parameters", total}, {"spec", ck.spec},
                          {"threshold", ck.threshold}, {"threshold_rule", ck.threshold_rule},
                          {"training", ck.training},   {"metrics", ck.metrics}};
+  if (!ck.typicality.empty()) {
+    nlohmann::json t = typicality_header(ck.typicality);
+    t.erase("reference");
+    card["typicality"] = t;
+  }
   for (const char* key : {"evaluations", "calibration"})
     if (ck.extra.is_object() && ck.extra.contains(key)) card[key] = ck.extra.at(key);
   return card;

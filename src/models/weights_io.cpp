@@ -91,6 +91,16 @@ std::string format_model_card(const nlohmann::json& card) {
                            c.value("data", nlohmann::json::object()).value("source", std::string("?")) + " (was " +
                            c.value("previous_rule", std::string("?")) + ")");
   }
+  if (card.contains("typicality")) {
+    const auto& t = card.at("typicality");
+    const auto& info = t.value("info", nlohmann::json::object());
+    line("typicality", std::to_string(t.value("components", 0)) + " of " + std::to_string(t.value("dim", 0)) +
+                           " feature directions from " + std::to_string(info.value("images_fitted", 0)) +
+                           " images of " +
+                           info.value("data", nlohmann::json::object()).value("source", std::string("?")) + ", " +
+                           std::to_string(info.value("images_held_out", 0)) + " held out; flags typicality < " +
+                           nlohmann::json(t.value("flag_below", 0.0)).dump());
+  }
   if (m.contains("members")) line("ensemble", std::to_string(m.at("members").get<int>()) + " members, logits averaged");
   if (card.contains("training") && !card.at("training").empty()) {
     nlohmann::json t = card.at("training");

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <iostream>
 #include <memory>
 #include <mutex>
 #include <opencv2/core.hpp>
@@ -14,6 +13,7 @@
 
 #include "covscreen/core/error.h"
 #include "covscreen/core/labels.h"
+#include "covscreen/core/log.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/io/decoder_pool.h"
 #include "covscreen/io/image_reader.h"
@@ -161,8 +161,8 @@ PackBuildResult build_pack(const Manifest& m, const PackBuildOptions& opt) {
     p.provenance["lung_crop"] = {
         {"cropped", keep.size() - no_lungs.size()}, {"whole_image", no_lungs.size()}, {"whole_image_paths", no_lungs}};
     if (!no_lungs.empty())
-      std::cerr << "pack: no lungs found in " << no_lungs.size() << " of " << keep.size()
-                << " images: the whole image was used (listed in the pack's provenance, lung_crop)\n";
+      log_info("pack: no lungs found in " + std::to_string(no_lungs.size()) + " of " + std::to_string(keep.size()) +
+               " images: the whole image was used (listed in the pack's provenance, lung_crop)");
   }
   p.validate("pack");
   return res;

@@ -205,7 +205,7 @@ BuildResult build_dataset(const BuildOptions& opt) {
             [](const PatientRecord& a, const PatientRecord& b) { return a.pseudonym < b.pseudonym; });
 
   json build = {
-      {"format", opt.encoding.format},
+      {"format", slice_format_names().name(opt.encoding.format)},
       {"window",
        {{"center_hu", opt.window.center}, {"width_hu", opt.window.width}, {"use_file_voi", opt.window.use_file_voi}}},
       {"selection", {{"first", opt.selection.first}, {"last", opt.selection.last}, {"every", opt.selection.every}}},
@@ -215,7 +215,7 @@ BuildResult build_dataset(const BuildOptions& opt) {
       {"failed", res.failed},
       {"skipped_files", res.skipped},
       {"dicom_copies", opt.keep_dicom}};
-  if (opt.encoding.format == "jpeg") build["jpeg_quality"] = opt.encoding.jpeg_quality;
+  if (opt.encoding.format == SliceFormat::kJpeg) build["jpeg_quality"] = opt.encoding.jpeg_quality;
   json deid = {
       {"profile", "DICOM PS3.15 Annex E, Basic Application Level Confidentiality Profile"},
       {"method", kDeidentificationMethod},

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <tuple>
 
 #include "covscreen/core/error.h"
@@ -67,14 +66,6 @@ LabelTable read_labels(const std::string& csv_path) {
 
 namespace {
 
-bool starts_like_dicom(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::string head(132, '\0');
-  f.read(head.data(), head.size());
-  head.resize(size_t(f.gcount()));
-  return looks_like_dicom(head);
-}
-
 std::string first_component(const fs::path& rel) {
   const auto it = rel.begin();
   return std::next(it) == rel.end() ? "" : it->string();  // only when the file is inside a folder
@@ -106,7 +97,7 @@ ScanResult scan_sources(const std::string& input, const LabelTable& labels) {
     const fs::path rel = f.lexically_relative(base);
     s.rel = rel.string();
     const std::string folder = first_component(rel);
-    if (starts_like_dicom(f)) {
+    if (looks_like_dicom_file(f.string())) {
       DicomIdentity id;
       try {
         id = read_dicom_identity(s.path);

@@ -155,7 +155,7 @@ detail::Document build(const ReportInput& in) {
                                      " labelled, " + std::to_string(first.n_unlabelled) + " unlabelled and left out)"};
   if (first.patient)
     facts.push_back("Patients: " + std::to_string(first.n_patients) + " (patient probability = " +
-                    metrics::to_string(first.aggregation) + " of its slice probabilities)");
+                    metrics::aggregation_names().name(first.aggregation) + " of its slice probabilities)");
   else
     facts.push_back("Patients: no patient ids, so no patient-level results");
   d.list(facts);
@@ -193,7 +193,7 @@ detail::Document build(const ReportInput& in) {
   for (const ModelReport& m : in.models) any_patient = any_patient || m.evaluation.patient.has_value();
   if (any_patient) {
     d.heading("Patient-level results (" + pos + " vs rest)");
-    d.paragraph("Each patient's probability of a class is the " + metrics::to_string(first.aggregation) +
+    d.paragraph("Each patient's probability of a class is the " + metrics::aggregation_names().name(first.aggregation) +
                 " of that class's slice probabilities; a patient is " + pos + " when any of its slices is labelled " +
                 pos + ", otherwise it takes its most frequent slice label.");
     std::vector<std::vector<std::string>> prow{summary_header()};

@@ -81,6 +81,8 @@ cv::Mat shrink_to(const cv::Mat& gray, int max_side) {
 nlohmann::json to_json(const ScreenResult& r) {
   nlohmann::json j = {{"file", r.file}, {"ok", r.ok}};
   if (!r.error.empty()) j["error"] = r.error;
+  if (r.refused) j["refused"] = true;
+  if (!r.input_check) j["input_check"] = "off";
   if (!r.ok) return j;
   nlohmann::json probs = nlohmann::json::object();
   for (size_t k = 0; k < r.classes.size() && k < r.probs.size(); ++k) probs[r.classes[k]] = r.probs[k];
@@ -99,6 +101,10 @@ nlohmann::json to_json(const ScreenResult& r) {
   if (!r.cam_png.empty()) j["cam_png_base64"] = base64_encode(r.cam_png);
   if (r.lung_fraction >= 0) j["lung_fraction"] = r.lung_fraction;
   if (r.lung_crop != LungCrop::kOff) j["lung_crop"] = lung_crop_name(r.lung_crop);
+  if (r.typicality >= 0) {
+    j["typicality"] = r.typicality;
+    j["atypical"] = r.atypical;
+  }
   return j;
 }
 
@@ -123,7 +129,8 @@ bool names_a_frame(const std::string& arg) {
 }
 }  // namespace
 
-std::vector<std::string> collect_inputs(const std::vector<std::string>& args, std::vector<ScreenResult>* missing) {
+std::vector<std::string> collect_inputs(const std::vector<std::string>& args, std::vector<ScreenResult>* missing,
+                                        std::vector<std::string>* passed_over) {
   std::vector<std::string> out;
   for (const auto& a : args) {
     std::error_code ec;
@@ -132,7 +139,11 @@ std::vector<std::string> collect_inputs(const std::vector<std::string>& args, st
       for (auto it = fs::recursive_directory_iterator(a, fs::directory_options::skip_permission_denied, ec);
            it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) break;
-        if (it->is_regular_file(ec) && is_image_file(it->path().string())) found.push_back(it->path().string());
+        if (!it->is_regular_file(ec)) continue;
+        if (is_image_file(it->path().string()))
+          found.push_back(it->path().string());
+        else if (passed_over)
+          passed_over->push_back(it->path().string());
       }
       std::sort(found.begin(), found.end());
       for (const auto& f : found) add_frames(f, out);
@@ -191,6 +202,7 @@ int decide(const std::vector<float>& probs, int covid_class, double threshold) {
 Pipeline::Pipeline(Checkpoint ck, PipelineOptions opt) : ck_(std::move(ck)), opt_(std::move(opt)) {
   threshold_ = opt_.threshold >= 0 ? opt_.threshold : ck_.threshold;
   covid_ = covid_index(ck_.classes);
+  kind_ = resolve_kind(opt_.kind, ck_);
   if (opt_.workers <= 0) opt_.workers = default_workers(opt_.inference);
   if (opt_.cam == CamOutput::kFiles && opt_.cam_dir.empty()) throw UsageError("CAM files need a folder (cam_dir)");
   opt_.read.window = ck_.spec.stage1.window;
@@ -228,10 +240,21 @@ PipelineInput Pipeline::decode(const std::string& name, const std::string* bytes
     in.image = bytes ? decoders.decode(*bytes, name, read) : decoders.read(name, read);
     in.input = stage1(in.image.gray, ck_.spec.stage1, &in.stage1);
     if (!in.input.isContinuous()) in.input = in.input.clone();
-    if (opt_.lung_fraction)  // the CT finder's share (study rules); the crop's when it used that finder
-      in.lung_fraction = in.stage1.lung_fraction >= 0 && ck_.spec.stage1.lungs.method == LungMethod::kCt
+    // The lung share by the finder of the model's kind (the crop's when it used that finder): the
+    // study rules' lung check, and the input gate's.
+    const bool gate_lungs = opt_.input_check && opt_.refuse_without_lungs;
+    if (opt_.lung_fraction || gate_lungs) {
+      const LungMethod method = kind_ == StudyKind::kXray ? LungMethod::kXray : LungMethod::kCt;
+      in.lung_fraction = in.stage1.lung_fraction >= 0 && ck_.spec.stage1.lungs.method == method
                              ? in.stage1.lung_fraction
-                             : find_lungs(in.image.gray).fraction;
+                             : find_lungs(in.image.gray, method).fraction;
+    }
+    if (opt_.input_check) {
+      if (const std::string why = input_refusal(in.image, kind_, gate_lungs ? in.lung_fraction : -1); !why.empty()) {
+        in.error = kRefusedPrefix + why;
+        in.refused = true;
+      }
+    }
     if (in.want_cam || keep_image)
       in.image.gray = shrink_to(in.image.gray, opt_.cam_max_side);
     else
@@ -311,7 +334,7 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     if (batch[i].error.empty()) good.push_back(i);
   const int64_t size = ck_.spec.stage1.size;
   const Stage2 stage2(ck_.spec.stage2);
-  torch::Tensor images, probs;
+  torch::Tensor images, probs, pooled, distances;
   if (!good.empty()) {
     images = torch::empty({static_cast<int64_t>(good.size()), size, size}, torch::kUInt8);
     for (size_t j = 0; j < good.size(); ++j) {
@@ -322,7 +345,9 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     }
     InferenceOptions io = opt_.inference;
     io.batch_size = std::max<int>(io.batch_size, static_cast<int>(good.size()));
-    probs = predict_probs(*ck_.net, stage2, images, io).contiguous();
+    const bool typical = opt_.input_check && !ck_.typicality.empty();
+    probs = predict_probs(*ck_.net, stage2, images, io, nullptr, typical ? &pooled : nullptr).contiguous();
+    if (typical) distances = ck_.typicality.distances(pooled).contiguous();
   }
   const double infer_ms = ms_since(t0);
   std::vector<ScreenResult> out(batch.size());
@@ -341,8 +366,10 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     r.queue_ms = in.queue_ms;
     r.lung_fraction = in.lung_fraction;
     r.lung_crop = in.stage1.crop;
+    r.input_check = opt_.input_check;
     if (!in.error.empty()) {
       r.error = in.error;
+      r.refused = in.refused;
       continue;
     }
     const float* p = probs[static_cast<int64_t>(j)].data_ptr<float>();
@@ -350,6 +377,10 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     r.covid_prob = covid_ >= 0 ? r.probs[static_cast<size_t>(covid_)] : std::numeric_limits<double>::quiet_NaN();
     r.predicted = decide(r.probs, covid_, threshold_);
     r.positive = covid_ >= 0 && r.covid_prob >= threshold_;
+    if (distances.defined()) {
+      r.typicality = ck_.typicality.score(distances[static_cast<int64_t>(j)].item<double>());
+      r.atypical = ck_.typicality.atypical(r.typicality);
+    }
     r.inference_ms = infer_ms;
     r.batch_size = static_cast<int>(good.size());
     r.ok = true;
@@ -418,11 +449,13 @@ ScreenResult Pipeline::screen_bytes(const std::string& bytes, const std::string&
   return infer(batch).front();
 }
 
-torch::Tensor Pipeline::probabilities(const torch::Tensor& stage1_images, Progress* progress) {
+torch::Tensor Pipeline::probabilities(const torch::Tensor& stage1_images, Progress* progress,
+                                      std::vector<double>* typicality) {
   const int64_t n = stage1_images.size(0);
   const int64_t bs = std::max(1, opt_.inference.batch_size);
   const int64_t batches = (n + bs - 1) / bs;
-  std::vector<torch::Tensor> parts(static_cast<size_t>(batches));
+  const bool typical = typicality && opt_.input_check && !ck_.typicality.empty();
+  std::vector<torch::Tensor> parts(static_cast<size_t>(batches)), pooled(typical ? parts.size() : 0);
   std::atomic<int64_t> next{0};
   std::mutex mu;
   const Stage2 stage2(ck_.spec.stage2);
@@ -430,7 +463,8 @@ torch::Tensor Pipeline::probabilities(const torch::Tensor& stage1_images, Progre
     for (int64_t k; (k = next++) < batches;) {
       const torch::Tensor b = stage1_images.slice(0, k * bs, std::min(n, (k + 1) * bs));
       try {
-        parts[static_cast<size_t>(k)] = predict_probs(*ck_.net, stage2, b, opt_.inference);
+        parts[static_cast<size_t>(k)] = predict_probs(*ck_.net, stage2, b, opt_.inference, nullptr,
+                                                      typical ? &pooled[static_cast<size_t>(k)] : nullptr);
       } catch (...) {
         next = batches;
         throw;
@@ -443,6 +477,11 @@ torch::Tensor Pipeline::probabilities(const torch::Tensor& stage1_images, Progre
     work(0);
   else
     pool().run(work);
+  if (typical && !pooled.empty()) {
+    const torch::Tensor d = ck_.typicality.distances(torch::cat(pooled)).to(torch::kFloat64).contiguous();
+    typicality->clear();
+    for (int64_t i = 0; i < d.numel(); ++i) typicality->push_back(ck_.typicality.score(d.data_ptr<double>()[i]));
+  }
   if (parts.empty()) return torch::empty({0, static_cast<int64_t>(ck_.classes.size())});
   return torch::cat(parts);
 }

@@ -24,17 +24,6 @@ namespace fs = std::filesystem;
 
 namespace covscreen {
 
-const EnumNames<StudyKind>& study_kind_names() {
-  static const EnumNames<StudyKind> n{"kind",
-                                      {{StudyKind::kAuto, "auto"}, {StudyKind::kCt, "ct"}, {StudyKind::kXray, "xray"}}};
-  return n;
-}
-
-StudyKind resolve_kind(StudyKind k, const Checkpoint& ck) {
-  if (k != StudyKind::kAuto) return k;
-  return ck.model.arch == "deep-cxr-net" ? StudyKind::kXray : StudyKind::kCt;
-}
-
 const EnumNames<StudyAggregate>& study_aggregate_names() {
   static const EnumNames<StudyAggregate> n{"aggregate",
                                            {{StudyAggregate::kMean, "mean"},
@@ -162,7 +151,9 @@ double study_threshold(const StudyRules& r, const Pipeline& p) {
 }
 
 PipelineOptions study_pipeline_options(PipelineOptions base, const StudyRules& r, const Checkpoint& ck) {
-  base.lung_fraction = resolve_kind(r.kind, ck) == StudyKind::kCt && r.ct_min_lung_fraction > 0;
+  base.kind = resolve_kind(r.kind, ck);
+  base.lung_fraction = base.kind == StudyKind::kCt && r.ct_min_lung_fraction > 0;
+  base.refuse_without_lungs = base.kind != StudyKind::kCt;  // CT: the rules skip slices without lungs
   base.cam = CamOutput::kNone;
   return base;
 }
@@ -302,19 +293,6 @@ std::string fmt(double v) {
 
 }  // namespace
 
-std::string series_refusal(const std::string& modality, const std::string& description, StudyKind kind) {
-  static const std::set<std::string> non_image = {"SR",       "KO",     "PR",     "DOC",      "SEG",  "REG",
-                                                  "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "PLAN", "FID",
-                                                  "AU",       "ECG",    "HD",     "RWV",      "RESP", "SMR"};
-  static const std::set<std::string> not_xray = {"CT", "MR", "PT", "NM", "US", "XA", "RF", "ES", "OP", "OCT", "SM"};
-  const std::string m = modality.empty() ? "?" : modality;
-  if (non_image.count(modality)) return "not an image series (" + m + ")";
-  if (lower_trim(description).rfind("covscreen", 0) == 0) return "covscreen's own results";
-  if (kind == StudyKind::kCt && modality != "CT") return "not CT (" + m + ")";
-  if (kind == StudyKind::kXray && not_xray.count(modality)) return "not an X-ray (" + m + ")";
-  return "";
-}
-
 SeriesChoice choose_series(const StudyGroup& study, const StudyRules& rules, StudyKind kind) {
   SeriesChoice c;
   std::vector<int> candidates;
@@ -432,6 +410,8 @@ nlohmann::json to_json(const StudyResult& s) {
   if (!s.slice_errors.empty()) j["errors"] = s.slice_errors;
   if (!s.cam_path.empty()) j["cam"] = s.cam_path;
   if (!s.error.empty()) j["error"] = s.error;
+  if (s.slices_atypical >= 0) j["slices_atypical"] = s.slices_atypical;
+  if (!s.input_check) j["input_check"] = "off";
   return j;
 }
 
@@ -466,6 +446,8 @@ ScreeningReport to_report(const StudyResult& s, const ModelIdentity& model) {
   rep.aggregation = s.aggregation;
   rep.slices_screened = s.slices_screened;
   rep.slices_skipped = s.slices_skipped;
+  rep.slices_atypical = s.slices_atypical;
+  rep.input_check = s.input_check;
   rep.model_name = model.name;
   rep.model_version = model.version;
   rep.model_hash = model.hash;
@@ -491,6 +473,7 @@ StudyOutput finish(const Planned& pl, const std::vector<ScreenResult>& slices, c
   s.study_uid = st.study_uid;
   s.aggregation = describe_aggregate(rules);
   s.threshold = study_threshold(rules, p);
+  s.input_check = p.options().input_check;
   s.skipped_series = pl.choice.skipped;
   s.covid_probability = std::numeric_limits<double>::quiet_NaN();
   if (!st.series.empty() && !st.series.front().instances.empty()) {
@@ -530,6 +513,7 @@ StudyOutput finish(const Planned& pl, const std::vector<ScreenResult>& slices, c
     if (x.counted) {
       counted.push_back(x.covid_probability);
       ++s.slices_screened;
+      if (r.typicality >= 0) s.slices_atypical = std::max(s.slices_atypical, 0) + int(r.atypical);
     } else {
       ++s.slices_skipped;
     }

@@ -101,8 +101,10 @@ function addRow(name, it) {
     const p = it.ok && it.probabilities ? it.probabilities[c] : null;
     cell(tr, p == null ? "" : p.toFixed(3), "num");
   }
-  if (it.ok) cell(tr, it.predicted + (it.positive ? " (positive)" : ""), it.positive ? "pos" : "");
-  else cell(tr, "error: " + (it.error || "failed"), "err");
+  if (it.ok) cell(tr, it.predicted + (it.positive ? " (positive)" : "") +
+      (it.atypical ? "; ATYPICAL: unlike the model's training images" : "") +
+      (it.input_check === "off" ? "; input checks off" : ""), it.positive ? "pos" : "");
+  else cell(tr, (it.refused ? "" : "error: ") + (it.error || "failed"), "err");
   cell(tr, String(it.status || ""));
   tr.addEventListener("click", () => showCam(idx, tr));
   $("csv").disabled = false;
@@ -161,12 +163,13 @@ function csvField(v, text) {
 
 function downloadCsv() {
   const cls = classes || [];
-  const lines = [["file"].concat(cls.map((c) => "prob_" + c), ["predicted", "positive", "status", "error"]).join(",")];
+  const lines = [["file"].concat(cls.map((c) => "prob_" + c), ["predicted", "positive", "status", "error", "typicality", "atypical"]).join(",")];
   for (const { name, it } of rows) {
     const probs = cls.map((c) => (it.ok && it.probabilities ? it.probabilities[c] : ""));
     lines.push([csvField(name, true)].concat(probs.map((p) => csvField(p)),
         [csvField(it.ok ? it.predicted : ""), it.ok ? (it.positive ? "1" : "0") : "", String(it.status || ""),
-         csvField(it.error || "", true)]).join(","));
+         csvField(it.error || "", true), it.typicality == null ? "" : String(it.typicality),
+         it.typicality == null ? "" : (it.atypical ? "1" : "0")]).join(","));
   }
   const blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" });
   const a = document.createElement("a");

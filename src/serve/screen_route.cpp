@@ -79,6 +79,8 @@ void ScreenServer::Impl::handle_screen(const httplib::Request& req, httplib::Res
         status.back() = http::status_for_decode_problem(job->input.error);
         job->result.file = name;
         job->result.error = job->input.error;
+        job->result.refused = job->input.refused;
+        job->result.input_check = pipeline->options().input_check;
       } else {
         queued.push_back(job);
       }

@@ -205,6 +205,7 @@ ScreenServer::ScreenServer(Checkpoint ck, std::string model_id, ServeOptions opt
   po.read.max_file_bytes = s.opt.max_body_bytes;
   po.cam = CamOutput::kPng;
   po.cam_max_side = s.opt.cam_max_side;
+  po.input_check = s.opt.input_check;
   s.pipeline = std::make_unique<Pipeline>(std::move(ck), po);
   BatchQueueOptions qo;
   qo.capacity = s.opt.queue_capacity;

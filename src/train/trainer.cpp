@@ -162,6 +162,7 @@ class Trainer {
       result_.epochs_run = epoch + 1;
       if (early_stop()) break;
     }
+    add_typicality();
     if (dist_) dist_->barrier();  // the job ends when rank 0 has written its checkpoints
     result_.best_checkpoint = best_path_;
     result_.last_checkpoint = last_path_;
@@ -450,6 +451,25 @@ class Trainer {
       save_checkpoint(best_path_, best);
     }
     save_checkpoint(last_path_, ck_);
+  }
+
+  // The best model's typicality reference (models/typicality.h) from its training images, added to
+  // best.ckpt: screening flags images unlike them. Too few images: said, and the checkpoint stays.
+  void add_typicality() {
+    if (!writer_ || !fs::exists(best_path_)) return;
+    Checkpoint best = load_checkpoint(best_path_);
+    InferenceOptions io;
+    io.device = cfg_.device;
+    try {
+      best.typicality = fit_typicality(*best.net, stage2_, train_.images, io, TypicalityOptions{});
+    } catch (const UsageError& e) {
+      report_->note(std::string("no typicality reference: ") + e.what());
+      return;
+    }
+    best.typicality.info["data"] = {{"source", in_.train_source}, {"hash", train_.content_hash()}};
+    save_checkpoint(best_path_, best);
+    report_->note("typicality reference of " + std::to_string(train_.size()) + " training images added to " +
+                  best_path_);
   }
 
   bool early_stop() {

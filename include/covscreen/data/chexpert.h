@@ -15,9 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "covscreen/core/registry.h"
 #include "covscreen/data/manifest.h"
 
 namespace covscreen {
+
+// What -1 (uncertain) becomes: 1 (U-Ones) or 0 (U-Zeros).
+enum class UncertaintyPolicy { kOnes, kZeros };
+const EnumNames<UncertaintyPolicy>& uncertainty_names();  // u-ones | u-zeros
 
 // CheXpert's 14 observation columns, in the released order.
 extern const std::vector<std::string> kChexpertFindings;
@@ -26,8 +31,8 @@ extern const std::vector<std::string> kDefaultCxrFindings;
 
 struct ChexpertOptions {
   std::vector<std::string> findings = kDefaultCxrFindings;  // columns to keep, in output order
-  std::string uncertainty = "u-ones";                       // u-ones | u-zeros
-  std::string root;                                         // "" = automatic (see above)
+  UncertaintyPolicy uncertainty = UncertaintyPolicy::kOnes;
+  std::string root;           // "" = automatic (see above)
   bool frontal_only = false;  // keep rows whose Frontal/Lateral is "Frontal" (when the column exists)
   void validate() const;      // throws UsageError
 };

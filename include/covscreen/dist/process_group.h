@@ -10,21 +10,25 @@
 #include <chrono>
 #include <string>
 
+#include "covscreen/core/registry.h"
 #include "covscreen/dist/c10d_compat.h"
 #include "covscreen/dist/rendezvous.h"
 
 namespace covscreen::dist {
 
+enum class Backend { kAuto, kGloo, kNccl };  // auto: nccl for a CUDA device, else gloo
+const EnumNames<Backend>& backend_names();   // auto | gloo | nccl
+
 struct ProcessGroupOptions {
-  std::string backend = "auto";  // auto (nccl for a CUDA device, else gloo) | gloo | nccl
-  bool cuda = false;             // the tensors to communicate live on CUDA
+  Backend backend = Backend::kAuto;
+  bool cuda = false;  // the tensors to communicate live on CUDA
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
 };
 
 struct ProcessGroup {
   c10::intrusive_ptr<c10d::Store> store;
   compat::CommPtr comm;
-  std::string backend;  // "gloo" | "nccl"
+  std::string backend;  // the one chosen, by its name in backend_names(): "gloo" | "nccl"
 };
 
 bool have_gloo();  // compiled with gloo

@@ -40,4 +40,19 @@ struct CalibrateResult {
 // readable labelled images, or one class where the rule needs both (youden, sensitivity>=S).
 CalibrateResult calibrate_threshold(const CalibrateJob& job);
 
+// `covscreen model typicality`: a checkpoint's typicality reference (models/typicality.h) from the
+// images it was trained on (train adds one itself; this adds it to older checkpoints), written to
+// `out` with the data's description and hash in the reference's info.
+struct TypicalityJob {
+  std::string model, data, layout = "auto";
+  std::string split = "train";  // "" = all
+  std::string out;
+  bool half = false;
+  std::string cache_dir;
+  InferenceOptions inference;
+  TypicalityOptions typicality;
+  std::string command;
+};
+Typicality add_typicality(const TypicalityJob& job);
+
 }  // namespace covscreen

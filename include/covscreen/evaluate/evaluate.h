@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "covscreen/inference/inference.h"
+#include "covscreen/metrics/patient.h"
 
 namespace covscreen {
 
@@ -20,9 +21,10 @@ struct EvaluateJob {
   std::string layout = "auto";
   std::string split;  // "" = all
   std::string out_dir;
-  std::string aggregation = "mean";  // patient-level: mean | max
-  std::string cache_dir;             // on-the-fly packs; "" = <out_dir>/packs
-  bool cam_share = true;             // Grad-CAM share inside the lungs, per image and mean (metrics.json)
+  // Patient level: the mean or the max of the slice probabilities (metrics/patient.h).
+  metrics::Aggregation aggregation = metrics::Aggregation::kMean;
+  std::string cache_dir;  // on-the-fly packs; "" = <out_dir>/packs
+  bool cam_share = true;  // Grad-CAM share inside the lungs, per image and mean (metrics.json)
   InferenceOptions inference;
   std::string command;  // recorded in the report
   // Study level (`evaluate --labels`): `data` is a folder of DICOM studies, `labels` a CSV with

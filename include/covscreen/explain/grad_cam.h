@@ -25,15 +25,14 @@
 #include <cstdint>
 #include <string>
 
+#include "covscreen/core/registry.h"
 #include "covscreen/models/model.h"
 
 namespace covscreen {
 
 enum class CamMethod { kGradCam, kGradCamPlusPlus };
 
-// "gradcam" | "grad-cam" -> kGradCam; "gradcam++" | "grad-cam++" -> kGradCamPlusPlus. Throws UsageError.
-CamMethod parse_cam_method(const std::string& name);
-std::string to_string(CamMethod method);  // "gradcam" | "gradcam++"
+const EnumNames<CamMethod>& cam_method_names();  // gradcam | gradcam++
 
 struct CamResult {
   torch::Tensor maps;      // float [B, h, w], raw (after the ReLU, before upsampling/normalization)

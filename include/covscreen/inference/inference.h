@@ -11,6 +11,7 @@
 #include "covscreen/core/registry.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/models/model.h"
+#include "covscreen/models/typicality.h"
 
 namespace covscreen {
 
@@ -53,7 +54,16 @@ void to_channels_last(torch::nn::Module& module);
 // share one model). Its weights keep their layout: whoever owns the model converts them once with to_channels_last (the
 // pipeline, screen/pipeline.h, and the trainer, whose validation calls this between epochs and puts the model back in
 // training mode itself).
+// `pooled`: also the pooled features of each image itself (not of its TTA views), float [N, D] on the
+// CPU, for typicality (models/typicality.h).
 torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
-                            const InferenceOptions& opt, Progress* progress = nullptr);
+                            const InferenceOptions& opt, Progress* progress = nullptr, torch::Tensor* pooled = nullptr);
+
+// A model's typicality reference (models/typicality.h) from stage-1 images uint8 [N, H, W] it was
+// trained on: their pooled features (predict_probs), then fit_typicality. `train` adds it to its
+// checkpoints, `covscreen model typicality` to existing ones.
+Typicality fit_typicality(ScreenModelImpl& net, const Stage2& stage2, const torch::Tensor& images,
+                          const InferenceOptions& opt, const TypicalityOptions& typicality,
+                          Progress* progress = nullptr);
 
 }  // namespace covscreen

@@ -6,8 +6,10 @@
 //            u8 use_file_voi i64 max_pixels i64 max_file_bytes i32 frame u32 name_len name u64 data_len data
 //            (data = the path for kind 0, the file's bytes for kind 1)
 //   reply:   "CVDR" u32 version u8 ok; ok: u32 fmt_len format i32 bit_depth i32 channels i32 width
-//            i32 height i32 frames i32 rows i32 cols pixels (rows x cols gray uint8);
-//            not ok: u8 file_error u32 len message (FileError::problem, or another error's text)
+//            i32 height i32 frames
+//            4 x (u32 len text: modality, body_part, image_type, series_description) f64 color_share i32 rows i32 cols
+//            pixels (rows x cols gray uint8); not ok: u8 file_error u32 len message (FileError::problem, or another
+//            error's text)
 // The parsers take untrusted bytes (a decoder may be compromised; the protocol is fuzzed) and
 // throw ProtocolError for anything malformed; they never read past the payload.
 #include <cstdint>
@@ -18,7 +20,7 @@
 
 namespace covscreen::decoder {
 
-inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint32_t kProtocolVersion = 3;
 inline constexpr uint64_t kMaxFrameBytes = uint64_t(1) << 31;  // 2 GiB: larger frames are refused
 
 class ProtocolError : public Error {

@@ -24,6 +24,8 @@ struct DicomImage {
   std::string transfer_syntax;  // UID
   std::string patient_id;       // (0010,0020), may be empty; never logged
   std::string modality;
+  // What the image is, for the input gate (screen/input_gate.h): (0018,0015), (0008,0008), (0008,103E).
+  std::string body_part, image_type, series_description;
 };
 
 // Guards against decompression bombs and nonsense headers (defaults match ReadOptions).

@@ -54,6 +54,8 @@ struct ScreeningReport {
   bool positive = false;
   std::string aggregation;  // e.g. "top-k-mean k=5"
   int slices_screened = 0, slices_skipped = 0;
+  int slices_atypical = -1;  // counted slices unlike the model's training images; -1: the model has no reference
+  bool input_check = true;   // false: screened with the input gate off (said in the report)
   std::string model_name, model_version, model_hash;  // hash: hex digest of the checkpoint file
   std::string software_version;                       // covscreen's
   std::string content_date, content_time;             // DA/TM; empty: now (UTC)

@@ -30,6 +30,12 @@ struct DecodedImage {
   int channels = 1;           // of the stored samples (1, 3, 4)
   int frames = 1;             // DICOM: frames in the file
   int width = 0, height = 0;  // original size
+  // DICOM only (empty otherwise): Modality, BodyPartExamined, ImageType, SeriesDescription, as in
+  // the file without padding; the input gate (screen/input_gate.h) judges them.
+  std::string modality, body_part, image_type, series_description;
+  // Colour images (PNG, JPEG, ...): the share of pixels off the image's one tint (0 for gray and
+  // tinted-gray pictures, ~0.4-0.7 for photographs); the input gate refuses colour pictures.
+  double color_share = 0;
 };
 
 // Throws FileError(path, problem) for anything unreadable: missing, empty, truncated, not an
@@ -44,15 +50,19 @@ bool split_frame_address(const std::string& address, std::string* path, int* fra
 // The same from bytes in memory (e.g. an HTTP body); `name` is used in error messages.
 DecodedImage decode_image(const std::string& bytes, const std::string& name, const ReadOptions& opt = {});
 
-// True when the bytes look like DICOM (a "DICM" preamble or a plausible implicit-VR start).
+// True when the bytes look like DICOM: a "DICM" preamble, or a plausible start of a data set
+// without preamble and file meta (ACR-NEMA; little endian, implicit or explicit VR).
 bool looks_like_dicom(const std::string& bytes);
+// The same test on the start of a file (false when it cannot be read).
+bool looks_like_dicom_file(const std::string& path);
 
 // File extensions read_image accepts when scanning folders (lower case, with dot).
 bool has_image_extension(const std::string& path);
 bool has_dicom_extension(const std::string& path);  // .dcm, .dicom (any case)
 
-// What a walk of a folder picks up: an image extension, or DICOM's "DICM" marker at byte 128
-// (DICOM files often have no extension, e.g. those of a DICOMDIR).
+// What a walk of a folder picks up: an image extension, or a start that looks like DICOM
+// (looks_like_dicom_file): DICOM files often have no extension, e.g. those of a DICOMDIR or
+// old ACR-NEMA archives.
 bool is_image_file(const std::string& path);
 
 }  // namespace covscreen

@@ -5,15 +5,19 @@
 // pixels always give the same bytes.
 #include <string>
 
+#include "covscreen/core/registry.h"
 #include "covscreen/io/image_reader.h"
 
 namespace covscreen {
 
+enum class SliceFormat { kPng, kJpeg };
+const EnumNames<SliceFormat>& slice_format_names();  // png | jpeg
+
 struct SliceEncoding {
-  std::string format = "png";  // png | jpeg
-  int jpeg_quality = 95;       // 1..100
-  void validate() const;       // throws UsageError
-  std::string extension() const { return format == "jpeg" ? ".jpg" : ".png"; }
+  SliceFormat format = SliceFormat::kPng;
+  int jpeg_quality = 95;  // 1..100
+  void validate() const;  // throws UsageError
+  std::string extension() const { return format == SliceFormat::kJpeg ? ".jpg" : ".png"; }
 };
 
 struct EncodedSlice {

@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "covscreen/core/registry.h"
+
 namespace covscreen::metrics {
 
 enum class Aggregation { kMean, kMax };
 
-std::string to_string(Aggregation a);  // "mean" / "max"
-// Throws covscreen::UsageError on anything but "mean" / "max".
-Aggregation parse_aggregation(const std::string& s);
+const EnumNames<Aggregation>& aggregation_names();  // mean | max
 
 struct PatientPredictions {
   int num_classes = 0;

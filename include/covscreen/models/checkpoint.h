@@ -9,6 +9,7 @@
 
 #include "covscreen/core/preprocess_spec.h"
 #include "covscreen/models/model.h"
+#include "covscreen/models/typicality.h"
 
 namespace covscreen {
 
@@ -26,6 +27,7 @@ struct Checkpoint {
   ScreenModel net;                           // weights live here
   std::string optimizer_state;               // serialized torch optimizer (empty in shipped models)
   nlohmann::json extra;                      // free-form (e.g. rng state, history)
+  Typicality typicality;                     // the training images' features (empty in older checkpoints)
 };
 
 // half = store floating weights as fp16 (loaded back as fp32).

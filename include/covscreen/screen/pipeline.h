@@ -35,6 +35,7 @@
 #include "covscreen/io/overlay.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/preprocess/stage1.h"
+#include "covscreen/screen/input_gate.h"
 
 namespace covscreen {
 
@@ -58,9 +59,14 @@ struct PipelineOptions {
   int cam_class = -1;   // the class CAMs explain; -1: COVID, else the predicted class
   CamMethod cam_method = CamMethod::kGradCam;
   OverlayOptions overlay;
-  int cam_max_side = 0;        // > 0: overlays drawn on the picture shrunk to at most this side
-  bool keep_cam_map = false;   // also keep the raw map in the result (explain's checks)
-  bool lung_fraction = false;  // measure the lung share of each image (preprocess/lung_region.h)
+  int cam_max_side = 0;       // > 0: overlays drawn on the picture shrunk to at most this side
+  bool keep_cam_map = false;  // also keep the raw map in the result (explain's checks)
+  bool lung_fraction =
+      false;  // measure the lung share of each image (preprocess/lung_region.h; the input gate does too)
+  // The input gate (screen/input_gate.h): false screens every image (`--no-input-check`).
+  bool input_check = true;
+  StudyKind kind = StudyKind::kAuto;  // what the model screens; auto: from the checkpoint
+  bool refuse_without_lungs = true;   // false in studies: their rules count slices without lungs as skipped
 };
 
 // One image's result: the record `screen --format json` and POST /v1/screen both write.
@@ -69,6 +75,10 @@ struct ScreenResult {
   size_t index = 0;  // position in the run's inputs
   bool ok = false;
   std::string error;                 // why it could not be screened (or what failed after screening)
+  bool refused = false;              // the input gate refused it (error: "not screened: <reason>")
+  bool input_check = true;           // false: screened with the input gate off
+  double typicality = -1;            // models/typicality.h score in [0, 1]; -1: the model has no reference
+  bool atypical = false;             // typicality under the model's flag_below (screened, flagged)
   std::string format;                // "png", "jpeg", "dicom", ...
   int width = 0, height = 0;         // original size
   std::vector<std::string> classes;  // the model's
@@ -77,11 +87,12 @@ struct ScreenResult {
   double covid_prob = std::numeric_limits<double>::quiet_NaN();
   bool positive = false;  // covid_prob >= threshold
   double threshold = 0.5;
-  int cam_class = -1;         // the class the CAM explains (when one was made)
-  std::string cam_path;       // CamOutput::kFiles
-  std::string cam_png;        // CamOutput::kPng: PNG bytes
-  cv::Mat cam_map;            // keep_cam_map: CV_32FC1 [S x S] in [0, 1]
-  double lung_fraction = -1;  // PipelineOptions::lung_fraction: lung pixels / all pixels; -1 when not measured
+  int cam_class = -1;                   // the class the CAM explains (when one was made)
+  std::string cam_path;                 // CamOutput::kFiles
+  std::string cam_png;                  // CamOutput::kPng: PNG bytes
+  cv::Mat cam_map;                      // keep_cam_map: CV_32FC1 [S x S] in [0, 1]
+  double lung_fraction = -1;            // lung pixels / all pixels by the finder of the model's kind
+                                        // (PipelineOptions::lung_fraction, the input gate); -1: not measured
   LungCrop lung_crop = LungCrop::kOff;  // the spec's lung crop: done, or the whole image used
   double decode_ms = 0, queue_ms = 0, inference_ms = 0;
   int batch_size = 0;  // images in the model call
@@ -90,17 +101,20 @@ struct ScreenResult {
 // {class: p}, "predicted", "covid_probability", "positive", "threshold", "batch_size",
 // "timings_ms" {decode, queue, inference}; with a CAM: "cam_class" and "cam" (file) or
 // "cam_png_base64"; with PipelineOptions::lung_fraction: "lung_fraction"; when the model's spec
-// crops to the lungs: "lung_crop" ("lungs" | "whole image (no lungs found)")}.
+// crops to the lungs: "lung_crop" ("lungs" | "whole image (no lungs found)"); "refused": true when
+// the input gate refused it; "typicality" and "atypical" when the model has a typicality reference;
+// "input_check": "off" when the gate was off}.
 nlohmann::json to_json(const ScreenResult& r);
 
 // A decoded image between the decode and model stages (the server decodes on its HTTP threads).
 struct PipelineInput {
   std::string file;
   size_t index = 0;
-  std::string error;   // decoding failed: the result carries it
-  DecodedImage image;  // gray at original size: kept only while a CAM overlay is wanted
-  cv::Mat input;       // stage-1 output, CV_8UC1 [S x S], continuous
-  Stage1Info stage1;   // the lung crop: which part of the image `input` shows
+  std::string error;     // decoding failed, or the input gate refused it: the result carries it
+  bool refused = false;  // the input gate's refusal
+  DecodedImage image;    // gray at original size: kept only while a CAM overlay is wanted
+  cv::Mat input;         // stage-1 output, CV_8UC1 [S x S], continuous
+  Stage1Info stage1;     // the lung crop: which part of the image `input` shows
   bool want_cam = false;
   double lung_fraction = -1;
   std::string cam_stem;  // CamOutput::kFiles: <cam_dir>/<cam_stem>_cam.png (see cam_stems)
@@ -110,8 +124,10 @@ struct PipelineInput {
 // Expands the command-line inputs: folders are walked recursively (image and DICOM files,
 // io/image_reader.h is_image_file, sorted); files are kept as given whatever their extension; a multi-frame DICOM file
 // becomes one input per frame, "scan.dcm#frame-1" ... (io/image_reader.h), and "scan.dcm#frame-N" names one frame.
-// Missing paths become error results.
-std::vector<std::string> collect_inputs(const std::vector<std::string>& args, std::vector<ScreenResult>* missing);
+// Missing paths become error results. `passed_over`: the files in those folders that are neither
+// images nor DICOM (a README, a .csv), so a run can say what it did not look at.
+std::vector<std::string> collect_inputs(const std::vector<std::string>& args, std::vector<ScreenResult>* missing,
+                                        std::vector<std::string>* passed_over = nullptr);
 
 // File stems for CAM files, unique within one run and in input order: "scan", "scan-2", ...
 std::vector<std::string> cam_stems(const std::vector<std::string>& paths);
@@ -139,7 +155,10 @@ class Pipeline {
                                          Progress* progress = nullptr);
   ScreenResult screen_bytes(const std::string& bytes, const std::string& name);  // on the calling thread
   // Stage-1 images (a pack): uint8 [N, S, S] -> probabilities float [N, K], batched on the workers.
-  torch::Tensor probabilities(const torch::Tensor& stage1_images, Progress* progress = nullptr);
+  // `typicality`: also each image's typicality score (models/typicality.h), when the model has a
+  // reference and the input check is on (else left empty).
+  torch::Tensor probabilities(const torch::Tensor& stage1_images, Progress* progress = nullptr,
+                              std::vector<double>* typicality = nullptr);
 
   // The stages, for callers that run them on threads of their own (thread-safe).
   PipelineInput decode_file(const std::string& path, size_t index = 0) const;
@@ -157,6 +176,7 @@ class Pipeline {
   double threshold() const { return threshold_; }
   int covid_class() const { return covid_; }
   int workers() const { return opt_.workers; }
+  StudyKind kind() const { return kind_; }  // resolved: kCt or kXray
 
  private:
   PipelineInput decode(const std::string& name, const std::string* bytes, size_t index, int frame = 0,
@@ -167,6 +187,7 @@ class Pipeline {
   PipelineOptions opt_;
   double threshold_;
   int covid_;
+  StudyKind kind_;  // resolved
   std::unique_ptr<WorkerPool> pool_;
   std::mutex pool_mutex_;
 };

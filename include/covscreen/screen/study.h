@@ -17,7 +17,7 @@
 //   closest to `ct_slice_thickness_mm` (ties: more slices, then lower series number). Every
 //   `ct_every_kth` slice, and only slices whose lung-window content shows lungs (lung share of
 //   the slice >= `ct_min_lung_fraction`, preprocess/lung_region.h) count.
-//   X-ray (CR, DX, or any other modality): images whose ViewPosition is in `xray_views` (PA, AP);
+//   X-ray (CR, DX, RG, OT: series_refusal): images whose ViewPosition is in `xray_views` (PA, AP);
 //   other views are reported as skipped.
 //   Aggregation (StudyAggregate): the study probability from the counted slices' P(covid).
 #include <nlohmann/json.hpp>
@@ -27,16 +27,12 @@
 #include "covscreen/core/registry.h"
 #include "covscreen/io/dicom_header.h"
 #include "covscreen/preprocess/lung_region.h"
+#include "covscreen/screen/input_gate.h"
 #include "covscreen/screen/pipeline.h"
 
 namespace covscreen {
 
 class Progress;
-
-// Which studies the model screens: CT series (axial slices) or X-ray images (CR, DX, ...).
-enum class StudyKind { kAuto, kCt, kXray };  // kAuto: from the model (deep-cxr-net: X-ray, else CT)
-const EnumNames<StudyKind>& study_kind_names();
-StudyKind resolve_kind(StudyKind k, const Checkpoint& ck);
 
 enum class StudyAggregate {
   kMean,      // mean of the counted slices
@@ -103,11 +99,8 @@ StudyInputs group_studies(const std::vector<std::string>& paths);
 // An instance (SOP Instance UID and frame) given twice counts once: the first.
 std::vector<StudyGroup> group_headers(std::vector<DicomHeader> headers);
 
-// The part of the series rule that needs no instance: "" when a series of this modality can be
-// screened for `kind` (resolved), else why not. Non-image objects (SR, KO, PR, SEG, RT, ...) and
-// covscreen's own results (SeriesDescription "covscreen ...") never can. choose_series applies it;
-// `pacs` applies it to QIDO-RS series before fetching any metadata.
-std::string series_refusal(const std::string& modality, const std::string& description, StudyKind kind);
+// The part of the series rule that needs no instance is series_refusal (screen/input_gate.h, StudyKind
+// too): choose_series applies it; `pacs` applies it to QIDO-RS series before fetching any metadata.
 
 // What the rules pick in one study: the series (index into StudyGroup::series) and the instances
 // to screen (indices into its instances); others are listed with the reason they were skipped.
@@ -135,6 +128,8 @@ struct StudyResult {
   std::string error;             // no screenable series, or every slice failed
   int slices_screened = 0;       // counted in the study probability
   int slices_skipped = 0;        // in the chosen series but not counted (no lungs, not every k-th, unreadable)
+  int slices_atypical = -1;      // counted slices the typicality check flags; -1: the model has no reference
+  bool input_check = true;       // false: screened with the input gate off
   double covid_probability = 0;  // NaN when nothing was screened
   bool positive = false;
   double threshold = 0.5;
@@ -149,7 +144,7 @@ struct StudyResult {
 // {"study_uid", "patient_id", "modality", "series_uid", "slices_screened", "slices_skipped",
 //  "covid_probability", "positive", "threshold", "aggregation", "top_slices" [{file,
 //  sop_instance_uid, frame?, position, covid_probability, lung_fraction?}], "skipped_series" [{uid, reason}],
-//  "errors"?, "cam"?, "error"?}
+//  "errors"?, "cam"?, "error"?, "slices_atypical"? (the model has a typicality reference), "input_check": "off"?}
 nlohmann::json to_json(const StudyResult& s);
 
 struct StudyScreenOptions {

@@ -27,6 +27,7 @@ struct ServeOptions {
   int cam_max_side = 768;               // CAM overlays are drawn on the picture shrunk to this long side
   int retry_after_s = 1;                // Retry-After on 503
   InferenceOptions inference;           // device, precision (batch_size is `batch`)
+  bool input_check = true;              // the input gate (screen/input_gate.h); false: --no-input-check
   bool log_requests = true;             // one stderr line per request: id, route, status, sizes, time (no PHI)
   // Test hook: called on a model worker after it took a batch off the queue, before inference.
   std::function<void()> before_batch;
