@@ -276,12 +276,15 @@ async function main() {
     const csvPath = path.join(outDir, 'serve_page.csv');
     await download.saveAs(csvPath);
     const lines = fs.readFileSync(csvPath, 'utf8').trim().split(/\r\n/);
-    check(lines[0] === ['file', ...classes.map((c) => `prob_${c}`), 'predicted', 'positive', 'status', 'error'].join(','),
-      `CSV header ${lines[0]}`);
+    check(lines[0] === ['file', ...classes.map((c) => `prob_${c}`), 'predicted', 'positive', 'status', 'error',
+      'typicality', 'atypical'].join(','), `CSV header ${lines[0]}`);
     check(lines.length === 4, `CSV has 3 data lines (${lines.length - 1})`);
     const f1 = lines[1].split(',');
     check(f1[0] === path.basename(pngPath) && Math.abs(Number(f1[1]) - refPng.probabilities[classes[0]]) < 1e-6,
       `CSV row 1 has the full-precision probability (${f1[1]})`);
+    const typ = Number(f1[f1.length - 2]);
+    check(f1[f1.length - 2] !== '' && typ >= 0 && typ <= 1 && ['0', '1'].includes(f1[f1.length - 1]),
+      `CSV row 1 has the image's typicality and atypical flag (${f1.slice(-2).join(',')})`);
     check(lines[3].startsWith('garbage.png,') && /,4\d\d,/.test(lines[3]), `CSV row 3 is the error: ${lines[3]}`);
 
     // The notice is still on screen after screening; then the screenshot.
