@@ -100,7 +100,7 @@ struct ScreenResult {
 // {"file", "ok", "error"?, and when screened: "format", "width", "height", "probabilities"
 // {class: p}, "predicted", "covid_probability", "positive", "threshold", "batch_size",
 // "timings_ms" {decode, queue, inference}; with a CAM: "cam_class" and "cam" (file) or
-// "cam_png_base64"; with PipelineOptions::lung_fraction: "lung_fraction"; when the model's spec
+// "cam_png_base64"; when the lung share was measured (studies, the input gate): "lung_fraction"; when the model's spec
 // crops to the lungs: "lung_crop" ("lungs" | "whole image (no lungs found)"); "refused": true when
 // the input gate refused it; "typicality" and "atypical" when the model has a typicality reference;
 // "input_check": "off" when the gate was off}.
