@@ -57,7 +57,6 @@ int depth_bits(int depth) {
   }
 }
 
-// Any decoded matrix -> CV_8UC1 by the rules at the top of this file.
 // The share of a colour image's pixels off its one tint: each channel is fitted as a line of the
 // luma (a gray picture, or one tinted as a film photographed in blue light, lies on it), and a
 // pixel counts when a channel departs from its line by more than 12 of 255 levels. Measured on a
@@ -93,6 +92,7 @@ double color_share(const cv::Mat& decoded) {
   return double(cv::countNonZero(off > 12.0)) / n;
 }
 
+// Any decoded matrix -> CV_8UC1 by the rules at the top of this file.
 cv::Mat to_gray8(cv::Mat m, const std::string& name) {
   const bool cvt_ok = m.depth() == CV_8U || m.depth() == CV_16U || m.depth() == CV_32F;
   if (!cvt_ok && m.channels() > 1) m.convertTo(m, CV_32F);

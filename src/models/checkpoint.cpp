@@ -108,12 +108,6 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
         {{"name", name}, {"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()}, {"blob", blob}});
   }
   if (!ck.optimizer_state.empty()) c.blobs[kOptimizerBlob] = ck.optimizer_state;
-  const Typicality& typ = ck.typicality;
-  if (!typ.empty()) {
-    put_float_blob(c, kTypicalityBlobs[0], typ.mean);
-    put_float_blob(c, kTypicalityBlobs[1], typ.basis);
-    put_float_blob(c, kTypicalityBlobs[2], typ.variances);
-  }
   c.header = {{"kind", "covscreen-checkpoint"},
               {"covscreen_version", COVSCREEN_VERSION},
               {"model", ck.model},
@@ -127,7 +121,12 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
               {"weights_dtype", half ? "float16" : "float32"},
               {"byte_order", "little"},
               {"tensors", tensors}};
-  if (!typ.empty()) c.header["typicality"] = typicality_header(typ);
+  if (const Typicality& typ = ck.typicality; !typ.empty()) {
+    put_float_blob(c, kTypicalityBlobs[0], typ.mean);
+    put_float_blob(c, kTypicalityBlobs[1], typ.basis);
+    put_float_blob(c, kTypicalityBlobs[2], typ.variances);
+    c.header["typicality"] = typicality_header(typ);
+  }
   write_container(path, c);
 }
 

@@ -42,6 +42,14 @@ double Typicality::score(double distance) const {
   return double(reference.end() - at) / double(reference.size());
 }
 
+std::vector<double> Typicality::scores(const torch::Tensor& pooled) const {
+  const torch::Tensor d = distances(pooled).to(torch::kFloat64).contiguous();
+  std::vector<double> out;
+  out.reserve(size_t(d.numel()));
+  for (int64_t i = 0; i < d.numel(); ++i) out.push_back(score(d.data_ptr<double>()[i]));
+  return out;
+}
+
 Typicality fit_typicality(const torch::Tensor& pooled, const TypicalityOptions& opt) {
   if (pooled.dim() != 2) throw UsageError("typicality: expected features [N, D]");
   const int64_t n = pooled.size(0), d = pooled.size(1);

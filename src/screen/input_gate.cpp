@@ -38,7 +38,7 @@ std::string series_refusal(const std::string& modality, const std::string& descr
   if (lower_trim(description).rfind("covscreen", 0) == 0) return "covscreen's own results";
   if (kind == StudyKind::kCt && modality != "CT") return "not CT (Modality " + m + "; this model screens CT)";
   if (kind == StudyKind::kXray && !xray.count(modality))
-    return "not an X-ray (Modality " + m + "; this model screens CR, DX)";
+    return "not an X-ray (Modality " + m + "; this model screens CR, DX, RG, OT)";
   return "";
 }
 

@@ -334,7 +334,8 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     if (batch[i].error.empty()) good.push_back(i);
   const int64_t size = ck_.spec.stage1.size;
   const Stage2 stage2(ck_.spec.stage2);
-  torch::Tensor images, probs, pooled, distances;
+  torch::Tensor images, probs, pooled;
+  std::vector<double> typicality;  // of the good images, when the model has a reference
   if (!good.empty()) {
     images = torch::empty({static_cast<int64_t>(good.size()), size, size}, torch::kUInt8);
     for (size_t j = 0; j < good.size(); ++j) {
@@ -347,7 +348,7 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     io.batch_size = std::max<int>(io.batch_size, static_cast<int>(good.size()));
     const bool typical = opt_.input_check && !ck_.typicality.empty();
     probs = predict_probs(*ck_.net, stage2, images, io, nullptr, typical ? &pooled : nullptr).contiguous();
-    if (typical) distances = ck_.typicality.distances(pooled).contiguous();
+    if (typical) typicality = ck_.typicality.scores(pooled);
   }
   const double infer_ms = ms_since(t0);
   std::vector<ScreenResult> out(batch.size());
@@ -377,8 +378,8 @@ std::vector<ScreenResult> Pipeline::infer(std::vector<PipelineInput>& batch) con
     r.covid_prob = covid_ >= 0 ? r.probs[static_cast<size_t>(covid_)] : std::numeric_limits<double>::quiet_NaN();
     r.predicted = decide(r.probs, covid_, threshold_);
     r.positive = covid_ >= 0 && r.covid_prob >= threshold_;
-    if (distances.defined()) {
-      r.typicality = ck_.typicality.score(distances[static_cast<int64_t>(j)].item<double>());
+    if (!typicality.empty()) {
+      r.typicality = typicality[j];
       r.atypical = ck_.typicality.atypical(r.typicality);
     }
     r.inference_ms = infer_ms;
@@ -477,11 +478,7 @@ torch::Tensor Pipeline::probabilities(const torch::Tensor& stage1_images, Progre
     work(0);
   else
     pool().run(work);
-  if (typical && !pooled.empty()) {
-    const torch::Tensor d = ck_.typicality.distances(torch::cat(pooled)).to(torch::kFloat64).contiguous();
-    typicality->clear();
-    for (int64_t i = 0; i < d.numel(); ++i) typicality->push_back(ck_.typicality.score(d.data_ptr<double>()[i]));
-  }
+  if (typical && !pooled.empty()) *typicality = ck_.typicality.scores(torch::cat(pooled));
   if (parts.empty()) return torch::empty({0, static_cast<int64_t>(ck_.classes.size())});
   return torch::cat(parts);
 }

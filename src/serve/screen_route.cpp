@@ -77,10 +77,8 @@ void ScreenServer::Impl::handle_screen(const httplib::Request& req, httplib::Res
       status.push_back(200);
       if (!job->input.error.empty()) {
         status.back() = http::status_for_decode_problem(job->input.error);
-        job->result.file = name;
-        job->result.error = job->input.error;
-        job->result.refused = job->input.refused;
-        job->result.input_check = pipeline->options().input_check;
+        std::vector<PipelineInput> failed{job->input};
+        job->result = pipeline->infer(failed).front();  // the record of a failed input; no model call
       } else {
         queued.push_back(job);
       }

@@ -43,6 +43,8 @@ struct Typicality {
   torch::Tensor distances(const torch::Tensor& pooled) const;
   // The share of reference distances >= d.
   double score(double distance) const;
+  // score(distance) of each row of pooled float [B, D].
+  std::vector<double> scores(const torch::Tensor& pooled) const;
   bool atypical(double score_value) const { return score_value < flag_below; }
 };
 
