@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cross-source validation of a CT and a CXR model (issue 18): numbers on data from sources the
+# Cross-source validation of a CT and a CXR model (docs/experiments.md): numbers on data from sources the
 # models were not trained on, next to the in-source validation number, as one markdown table.
 #   CT  (trained on COVID-CT):  COVID-CT val (in source); COVID-CT-MD (one hospital's CT volumes:
 #        COVID-19, CAP and normal patient) at study level (`evaluate --labels`, screen --by study's

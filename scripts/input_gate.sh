@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The input gate measured on the shared data (README "What is screened"): each shipped model screens
+# The input gate measured on the shared data (docs/experiments.md "The input gate, measured"): each shipped model screens
 # its own kind (held-out images of its training sources, other hospitals' images of that kind) and
 # the other kind, skimage's photographs and pydicom's DICOM test files; scripts/input_gate_stats.py
 # prints, per set, how many were screened, refused (and why) and flagged atypical, and the AUC of the

@@ -235,7 +235,7 @@ std::string patch(const std::string& bytes, gdcm::Tag tag, gdcm::VR vr, std::str
   return out;
 }
 
-std::string problem_of(const std::string& bytes, const std::string& name, const DicomLimits& limits = {}) {
+std::string dicom_problem(const std::string& bytes, const std::string& name, const DicomLimits& limits = {}) {
   try {
     decode_dicom(bytes, name, limits);
   } catch (const FileError& e) {
@@ -284,7 +284,7 @@ TEST(DicomSynthetic, Monochrome1IsInvertedAfterTheWindow) {
 
 TEST(DicomSynthetic, NoPixelDataFails) {
   const std::string bytes = patch(write_dicom(Synthetic{}), gdcm::Tag(0x7fe0, 0x0010), gdcm::VR::OW, "", true);
-  EXPECT_NE(problem_of(bytes, "nopixels.dcm").find("no pixel data"), std::string::npos);
+  EXPECT_NE(dicom_problem(bytes, "nopixels.dcm").find("no pixel data"), std::string::npos);
 }
 
 TEST(DicomSynthetic, TruncatedFileFails) {
@@ -308,18 +308,18 @@ TEST(DicomSynthetic, AbsurdHeadersFail) {
   const std::string ok = write_dicom(Synthetic{});
   EXPECT_NO_THROW(decode_dicom(ok, "ok.dcm"));
   const gdcm::Tag slope(0x0028, 0x1053);
-  EXPECT_NE(problem_of(patch(ok, slope, gdcm::VR::DS, "1e9"), "big.dcm").find("rescale"), std::string::npos);
-  EXPECT_NE(problem_of(patch(ok, slope, gdcm::VR::DS, "nan"), "nan.dcm").find("Rescale"), std::string::npos);
-  EXPECT_NE(problem_of(patch(ok, slope, gdcm::VR::DS, "abc"), "abc.dcm").find("Rescale"), std::string::npos);
+  EXPECT_NE(dicom_problem(patch(ok, slope, gdcm::VR::DS, "1e9"), "big.dcm").find("rescale"), std::string::npos);
+  EXPECT_NE(dicom_problem(patch(ok, slope, gdcm::VR::DS, "nan"), "nan.dcm").find("Rescale"), std::string::npos);
+  EXPECT_NE(dicom_problem(patch(ok, slope, gdcm::VR::DS, "abc"), "abc.dcm").find("Rescale"), std::string::npos);
   DicomLimits tiny;
   tiny.max_pixels = 11;  // the image has 12
-  EXPECT_NE(problem_of(ok, "tiny.dcm", tiny).find("too large"), std::string::npos);
+  EXPECT_NE(dicom_problem(ok, "tiny.dcm", tiny).find("too large"), std::string::npos);
   // Rows/Columns claiming 65535 x 65535 with 24 bytes of pixel data.
   std::string huge = patch(ok, gdcm::Tag(0x0028, 0x0010), gdcm::VR::US, std::string("\xff\xff", 2));
   huge = patch(huge, gdcm::Tag(0x0028, 0x0011), gdcm::VR::US, std::string("\xff\xff", 2));
-  EXPECT_FALSE(problem_of(huge, "huge.dcm").empty());
-  EXPECT_NE(problem_of("", "empty.dcm").find("empty"), std::string::npos);
-  EXPECT_FALSE(problem_of("hello, this is not a dicom file at all", "text.dcm").empty());
+  EXPECT_FALSE(dicom_problem(huge, "huge.dcm").empty());
+  EXPECT_NE(dicom_problem("", "empty.dcm").find("empty"), std::string::npos);
+  EXPECT_FALSE(dicom_problem("hello, this is not a dicom file at all", "text.dcm").empty());
 }
 
 TEST(DicomSynthetic, LooksLikeDicom) {

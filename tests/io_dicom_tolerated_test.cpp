@@ -70,7 +70,7 @@ void expect_screened(const std::string& name, const std::string& modality = "CT"
   }
 }
 
-std::string problem_of(const std::string& name) {
+std::string tolerated_problem(const std::string& name) {
   try {
     read_image(file(name));
   } catch (const FileError& e) {
@@ -123,7 +123,7 @@ TEST(DicomTolerated, PaddedAndRepeatedRescaleValuesAreRead) {
   expect_screened("rescale_multi.dcm");      // "-1024\-1024 ", "1\1.0 "
   expect_screened("rescale_multi_j2k.dcm");  // the same where GDCM decodes
 
-  const std::string why = problem_of("rescale_disagree.dcm");  // "-1024\0 "
+  const std::string why = tolerated_problem("rescale_disagree.dcm");  // "-1024\0 "
   EXPECT_NE(why.find("RescaleIntercept (0028,1052)"), std::string::npos) << why;
   EXPECT_NE(why.find("-1024\\0"), std::string::npos) << why;
 }
@@ -163,7 +163,7 @@ TEST(DicomTolerated, AcrNemaFilesWithoutPreambleAreFoundAndRead) {
 TEST(DicomTolerated, FloatPixelDataIsRefusedAsAParametricMap) {
   NEED_FIXTURES();
   for (const char* name : {"float_pixels.dcm", "double_pixels.dcm"}) {
-    const std::string why = problem_of(name);
+    const std::string why = tolerated_problem(name);
     EXPECT_NE(why.find("float pixel data (parametric map)"), std::string::npos) << name << ": " << why;
   }
 }

@@ -15,7 +15,7 @@ namespace {
 std::string le16(uint16_t v) { return {char(v & 0xff), char(v >> 8)}; }
 std::string le32(uint32_t v) { return le16(uint16_t(v & 0xffff)) + le16(uint16_t(v >> 16)); }
 
-std::string problem_of(const std::string& bytes, const std::string& name = "x") {
+std::string limits_problem(const std::string& bytes, const std::string& name = "x") {
   try {
     decode_image(bytes, name);
   } catch (const FileError& e) {
@@ -39,21 +39,23 @@ TEST(IoLimits, HugeBmpAndTiffHeadersAreRefusedBeforeDecoding) {
   // BMP: file header + BITMAPINFOHEADER claiming 65535 x 65535 at 8 bits, no pixels.
   std::string bmp = "BM" + le32(54) + le32(0) + le32(54) + le32(40) + le32(65535) + le32(65535) + le16(1) + le16(8) +
                     le32(0) + le32(0) + le32(0) + le32(0) + le32(0) + le32(0);
-  EXPECT_NE(problem_of(bmp).find("image too large (65535 x 65535 exceeds limit of 67108864 pixels)"), std::string::npos)
-      << problem_of(bmp);
+  EXPECT_NE(limits_problem(bmp).find("image too large (65535 x 65535 exceeds limit of 67108864 pixels)"),
+            std::string::npos)
+      << limits_problem(bmp);
   // TIFF: one IFD with ImageWidth / ImageLength = 65535 (SHORT), no strips.
   std::string tif = "II" + le16(42) + le32(8) + le16(2);
   tif += le16(256) + le16(3) + le32(1) + le16(65535) + le16(0);
   tif += le16(257) + le16(3) + le32(1) + le16(65535) + le16(0);
   tif += le32(0);
-  EXPECT_NE(problem_of(tif).find("image too large (65535 x 65535"), std::string::npos) << problem_of(tif);
+  EXPECT_NE(limits_problem(tif).find("image too large (65535 x 65535"), std::string::npos) << limits_problem(tif);
   // 32-bit TIFF sizes whose product overflows int64 (found by fuzz/fuzz_image.cpp; was undefined
   // behaviour before the check divided instead of multiplying).
   std::string huge = "II" + le16(42) + le32(8) + le16(2);
   huge += le16(256) + le16(4) + le32(1) + le32(0xD4D4D4D4u);
   huge += le16(257) + le16(4) + le32(1) + le32(0xD4D4D4D4u);
   huge += le32(0);
-  EXPECT_NE(problem_of(huge).find("image too large (3570717908 x 3570717908"), std::string::npos) << problem_of(huge);
+  EXPECT_NE(limits_problem(huge).find("image too large (3570717908 x 3570717908"), std::string::npos)
+      << limits_problem(huge);
   // Just under the limit, the size check passes and the (empty) file fails as truncated instead.
   ReadOptions opt;
   opt.max_pixels = int64_t(65535) * 65535;

@@ -74,7 +74,7 @@ std::string slurp(const std::string& path) {
 }
 
 // The FileError's problem for reading `path` (and checks that it names the file).
-std::string problem_of(const std::string& path, const ReadOptions& opt = {}) {
+std::string reader_problem(const std::string& path, const ReadOptions& opt = {}) {
   try {
     read_image(path, opt);
   } catch (const FileError& e) {
@@ -216,25 +216,25 @@ TEST(ImageReader, BrokenFilesGiveClearErrors) {
   auto has = [](const std::string& problem, const std::string& what) {
     EXPECT_NE(problem.find(what), std::string::npos) << "problem '" << problem << "' lacks '" << what << "'";
   };
-  has(problem_of(write_file(dir, "empty (1).png", "")), "empty file");
-  has(problem_of(write_file(dir, "notes.png", "patient list\nno images here\n")), "not an image (looks like text)");
-  has(problem_of(write_file(dir, "cut.jpg", jpeg.substr(0, jpeg.size() - 200))), "truncated JPEG");
-  has(problem_of(write_file(dir, "cut2.jpg", jpeg.substr(0, 300))), "truncated JPEG");
-  has(problem_of(write_file(dir, "cut.png", png.substr(0, png.size() / 2))), "truncated PNG");
-  has(problem_of(write_file(dir, "cut.bmp", bmp.substr(0, bmp.size() - 10))), "truncated BMP");
-  has(problem_of(write_file(dir, "cut.tif", tif.substr(0, tif.size() / 2))), "truncated TIFF");
-  has(problem_of(write_file(dir, "anim.gif", "GIF89a\x01\x00\x01\x00\x00\x00\x00;")), "unsupported format");
-  has(problem_of(write_file(dir, "blob.png", std::string("\x01\x02\x03\x04\x00\x00\x7f\x80", 8))),
+  has(reader_problem(write_file(dir, "empty (1).png", "")), "empty file");
+  has(reader_problem(write_file(dir, "notes.png", "patient list\nno images here\n")), "not an image (looks like text)");
+  has(reader_problem(write_file(dir, "cut.jpg", jpeg.substr(0, jpeg.size() - 200))), "truncated JPEG");
+  has(reader_problem(write_file(dir, "cut2.jpg", jpeg.substr(0, 300))), "truncated JPEG");
+  has(reader_problem(write_file(dir, "cut.png", png.substr(0, png.size() / 2))), "truncated PNG");
+  has(reader_problem(write_file(dir, "cut.bmp", bmp.substr(0, bmp.size() - 10))), "truncated BMP");
+  has(reader_problem(write_file(dir, "cut.tif", tif.substr(0, tif.size() / 2))), "truncated TIFF");
+  has(reader_problem(write_file(dir, "anim.gif", "GIF89a\x01\x00\x01\x00\x00\x00\x00;")), "unsupported format");
+  has(reader_problem(write_file(dir, "blob.png", std::string("\x01\x02\x03\x04\x00\x00\x7f\x80", 8))),
       "unsupported format");
-  has(problem_of(dir.file("missing.png")), "not found");
-  has(problem_of(dir.path().string()), "directory");
+  has(reader_problem(dir.file("missing.png")), "not found");
+  has(reader_problem(dir.path().string()), "directory");
   ReadOptions small;
   small.max_file_bytes = 100;
-  has(problem_of(write_file(dir, "big.png", png), small), "file too large");
+  has(reader_problem(write_file(dir, "big.png", png), small), "file too large");
   small = ReadOptions{};
   small.max_pixels = 80 * 64 - 1;
-  has(problem_of(write_file(dir, "px.png", png), small), "image too large (80 x 64");
-  has(problem_of(write_file(dir, "px.tif", tif), small), "image too large (80 x 64");
+  has(reader_problem(write_file(dir, "px.png", png), small), "image too large (80 x 64");
+  has(reader_problem(write_file(dir, "px.tif", tif), small), "image too large (80 x 64");
 }
 
 // A PNG whose IHDR claims w x h, with an empty IDAT and IEND (CRCs are not checked before the size).
@@ -250,7 +250,7 @@ std::string png_header(uint32_t w, uint32_t h) {
 TEST(ImageReader, HugeHeadersAreRefusedBeforeDecoding) {
   TempDir dir;
   const std::string png = write_file(dir, "bomb.png", png_header(65535, 65535));
-  EXPECT_NE(problem_of(png).find("image too large (65535 x 65535 exceeds limit"), std::string::npos);
+  EXPECT_NE(reader_problem(png).find("image too large (65535 x 65535 exceeds limit"), std::string::npos);
 
   std::vector<uint8_t> buf;
   ASSERT_TRUE(cv::imencode(".jpg", make_image(CV_8UC1), buf));
@@ -258,12 +258,12 @@ TEST(ImageReader, HugeHeadersAreRefusedBeforeDecoding) {
   const size_t sof = jpeg.find("\xFF\xC0");
   ASSERT_NE(sof, std::string::npos);
   jpeg[sof + 5] = jpeg[sof + 6] = jpeg[sof + 7] = jpeg[sof + 8] = '\xFF';  // height, width = 65535
-  EXPECT_NE(problem_of(write_file(dir, "bomb.jpg", jpeg)).find("65535 x 65535"), std::string::npos);
+  EXPECT_NE(reader_problem(write_file(dir, "bomb.jpg", jpeg)).find("65535 x 65535"), std::string::npos);
 
   ASSERT_TRUE(cv::imencode(".bmp", make_image(CV_8UC1), buf));
   std::string bmp(buf.begin(), buf.end());
   bmp.replace(18, 8, std::string("\x00\x00\x01\x00\x00\x00\x01\x00", 8));  // 65536 x 65536
-  EXPECT_NE(problem_of(write_file(dir, "bomb.bmp", bmp)).find("65536 x 65536"), std::string::npos);
+  EXPECT_NE(reader_problem(write_file(dir, "bomb.bmp", bmp)).find("65536 x 65536"), std::string::npos);
 }
 
 TEST(ImageReader, PngColourProfileIsIgnoredQuietly) {

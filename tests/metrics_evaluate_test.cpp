@@ -11,6 +11,7 @@
 
 #include "covscreen/core/error.h"
 #include "covscreen/metrics/evaluate.h"
+#include "metrics_binary_example.h"
 
 namespace cm = covscreen::metrics;
 
@@ -20,10 +21,6 @@ const std::vector<std::string> kClasses = {"covid", "pneumonia", "normal"};
 const std::vector<float> kProbs = {0.9f, 0.1f, 0.2f, 0.6f, 0.3f, 0.1f, 0.4f, 0.5f,  0.2f, 0.7f, 0.2f, 0.6f, 0.2f, 0.8f,
                                    0.1f, 0.3f, 0.3f, 0.6f, 0.1f, 0.2f, 0.9f, 0.45f, 0.6f, 0.7f, 0.5f, 0.1f, 0.3f};
 const std::vector<int> kLabels = {0, 0, 0, 1, 1, 2, 2, 2, 1};
-
-// The fixed binary vector of metrics_reference_test.cpp (sklearn ROC points there).
-const std::vector<int> kY = {0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0};
-const std::vector<double> kS = {0.1, 0.4, 0.35, 0.8, 0.4, 0.35, 0.2, 0.9, 0.4, 0.6, 0.35, 0.05};
 
 }  // namespace
 

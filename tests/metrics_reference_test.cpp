@@ -13,13 +13,11 @@
 #include "covscreen/metrics/classification.h"
 #include "covscreen/metrics/proportion.h"
 #include "covscreen/metrics/roc.h"
+#include "metrics_binary_example.h"
 
 namespace cm = covscreen::metrics;
 
 namespace {
-
-const std::vector<int> kY = {0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0};
-const std::vector<double> kS = {0.1, 0.4, 0.35, 0.8, 0.4, 0.35, 0.2, 0.9, 0.4, 0.6, 0.35, 0.05};
 
 void expect_near_vec(const std::vector<double>& got, const std::vector<double>& want, double tol = 1e-12) {
   ASSERT_EQ(got.size(), want.size());

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cli_util.h"
@@ -42,7 +43,53 @@ TEST_F(ModelCli, InfoOfAFreshDeepCTNet) {
   EXPECT_EQ(card["parts"][2]["name"], "head");
   EXPECT_EQ(card["parts"][2]["parameters"].get<int64_t>(), 2 * 1024 + 1024 * 64 * 2 + 2);
   EXPECT_EQ(run("model info --arch vgg16"), 1);
-  EXPECT_EQ(run("model info"), 1);
+  EXPECT_EQ(run("model info --arch deep-ct-net " + std::string(COVSCREEN_SOURCE_DIR) + "/models/x.ckpt"), 1);
+}
+
+// Without a checkpoint, `model info` lists the shipped models (here: the source tree's models/, as
+// for any build-tree binary) with their identities, and names the default one; --version too.
+TEST_F(ModelCli, InfoAndVersionNameTheInstalledModels) {
+  const std::string models = std::string(COVSCREEN_SOURCE_DIR) + "/models";
+  std::string out;
+  ASSERT_EQ(run("model info --json", &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["default"], models + "/deep-ct-net-covid-ct.ckpt");
+  EXPECT_EQ(j["default_from"], "shipped");
+  std::map<std::string, nlohmann::json> by_file;
+  for (const auto& m : j["models"]) by_file[std::filesystem::path(m["path"].get<std::string>()).filename()] = m;
+  ASSERT_TRUE(by_file.count("deep-ct-net-covid-ct.ckpt") && by_file.count("deep-cxr-net-cxr.ckpt")) << out;
+  const auto& ct = by_file["deep-ct-net-covid-ct.ckpt"];
+  EXPECT_EQ(ct["arch"], "deep-ct-net");
+  EXPECT_TRUE(ct["default"].get<bool>());
+  EXPECT_EQ(ct["sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(by_file["deep-cxr-net-cxr.ckpt"]["arch"], "deep-cxr-net");
+  EXPECT_FALSE(by_file["deep-cxr-net-cxr.ckpt"]["default"].get<bool>());
+
+  ASSERT_EQ(run("--version", &out), 0) << out;
+  EXPECT_EQ(out.rfind(std::string("covscreen ") + COVSCREEN_VERSION, 0), 0u) << out;
+  EXPECT_NE(out.find("default model: " + models + "/deep-ct-net-covid-ct.ckpt"), std::string::npos) << out;
+  EXPECT_NE(out.find("deep-cxr-net-cxr.ckpt  deep-cxr-net, classes covid/non-covid"), std::string::npos) << out;
+  EXPECT_NE(out.find("sha256 " + by_file["deep-cxr-net-cxr.ckpt"]["sha256"].get<std::string>().substr(0, 16)),
+            std::string::npos)
+      << out;
+
+  // COVSCREEN_MODEL names the default; a file that is not a checkpoint is listed as unusable.
+  const std::string other = test::small_checkpoint(dir_, 3, "other.ckpt");
+  ASSERT_EQ(
+      std::system(("COVSCREEN_MODEL='" + other + "' " + bin_ + " model info --json > " + dir_.file("o.json")).c_str()),
+      0);
+  const auto e = nlohmann::json::parse(read_file(dir_.file("o.json")));
+  EXPECT_EQ(e["default_from"], "COVSCREEN_MODEL");
+  ASSERT_EQ(e["models"].back()["path"], other);
+  EXPECT_TRUE(e["models"].back()["default"].get<bool>());
+  EXPECT_EQ(e["models"].back()["arch"], "densenet121");
+  write_file_atomic(dir_.file("not.ckpt"), "hello");
+  ASSERT_EQ(
+      std::system(
+          ("COVSCREEN_MODEL='" + dir_.file("not.ckpt") + "' " + bin_ + " --version > " + dir_.file("v.txt")).c_str()),
+      0);
+  EXPECT_NE(read_file(dir_.file("v.txt")).find("not.ckpt  unusable: "), std::string::npos)
+      << read_file(dir_.file("v.txt"));
 }
 
 TEST_F(ModelCli, ImportExportInfo) {

@@ -372,7 +372,7 @@ TEST(DicomWebClient, RetrievesMultipartIntoFilesAndCancels) {
 }
 
 TEST(DicomWebClient, StowChecksTheAnswer) {
-  const std::string file = std::string(COVSCREEN_SOURCE_DIR) + "/examples/ct/ct-nolabel-1.dcm";
+  const std::string file = std::string(COVSCREEN_SOURCE_DIR) + "/examples/dicom/ct-nolabel-1.dcm";
   const std::string bytes = read_file(file);
   const std::string sop = read_dicom_header(file).sop_instance_uid;
   auto sequence = [](const std::string& uid, int reason) {
@@ -559,7 +559,7 @@ TEST_F(OrthancTest, StowQidoWadoRoundTrip) {
 // "OverwriteInstances": true the second copy replaces the first.
 TEST_F(OrthancTest, RepeatedStowOfTheSameInstance) {
   ScreeningReport rep;
-  rep.study = read_dicom_header(std::string(COVSCREEN_SOURCE_DIR) + "/examples/ct/ct-nolabel-1.dcm");
+  rep.study = read_dicom_header(std::string(COVSCREEN_SOURCE_DIR) + "/examples/dicom/ct-nolabel-1.dcm");
   rep.screened_series_uid = rep.study.series_uid;
   rep.screened.push_back({rep.study.sop_class_uid, rep.study.sop_instance_uid, 0, 0.4});
   rep.top = rep.screened;

@@ -32,13 +32,13 @@ TEST(ScreenStudyCli, OneRowPerStudyAndDicomResultsThatValidate) {
   if (!fs::exists(ct_model())) COVSCREEN_SKIP() << "models/deep-ct-net-covid-ct.ckpt is absent";
   test::TempDir dir;
   const std::string out = dir.file("dicom-out");
-  // The COVID-19 and the normal patient, plus the single CT slice of examples/ct (a study the
+  // The COVID-19 and the normal patient, plus the single CT slice of examples/dicom (a study the
   // rules cannot screen: one slice).
   std::ofstream(dir.file("rules.json")) << R"({"ct_every_kth": 2})";  // half the slices: the test's time
   const std::string args = "screen --by study --format json --rules '" + dir.file("rules.json") + "' --model '" +
                            ct_model() + "' --dicom-out '" + out + "' --cam-dir '" + dir.file("cams") + "' '" + root +
                            "/COVID-19 subjects' '" + root + "/Normal subjects' '" + COVSCREEN_SOURCE_DIR +
-                           "/examples/ct'";
+                           "/examples/dicom'";
   const test::CliRun r = test::run_cli(args, dir, "timeout -k 10 600");
   EXPECT_EQ(r.rc, 2) << "one study cannot be screened: exit 2; stderr:\n" << r.err;
   const nlohmann::json rows = test::parse_json_lines(r.out);

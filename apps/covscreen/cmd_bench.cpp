@@ -8,7 +8,7 @@
 namespace covscreen::app {
 namespace {
 
-const CommandRegistrar reg(70, [](CLI::App& app) {
+const CommandRegistrar bench_command(70, [](CLI::App& app) {
   auto o = std::make_shared<BenchmarkOptions>();
   auto no_baseline = std::make_shared<bool>(false);
   auto* c = app.add_subcommand("bench",

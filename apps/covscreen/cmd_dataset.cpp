@@ -326,7 +326,7 @@ void add_build(CLI::App* ds) {
   });
 }
 
-const CommandRegistrar reg(20, [](CLI::App& app) {
+const CommandRegistrar dataset_command(20, [](CLI::App& app) {
   auto* ds = app.add_subcommand("dataset", "index, split, pack, count, preview and build data sets");
   ds->require_subcommand(1);
   add_index(ds);

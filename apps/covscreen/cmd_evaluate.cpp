@@ -8,7 +8,7 @@
 namespace covscreen::app {
 namespace {
 
-const CommandRegistrar reg(25, [](CLI::App& app) {
+const CommandRegistrar evaluate_command(25, [](CLI::App& app) {
   auto o = std::make_shared<EvaluateJob>();
   auto* c = app.add_subcommand("evaluate", "Evaluate one or more models on labelled data; write metrics and reports");
   c->add_option("--model", o->models, "Checkpoint; repeat --model for several (one overlaid ROC plot)")

@@ -133,7 +133,7 @@ void run(const ExplainArgs& a) {
   if (failed) throw ExitCode{kExitPartial};
 }
 
-const CommandRegistrar reg(40, [](CLI::App& app) {
+const CommandRegistrar explain_command(40, [](CLI::App& app) {
   auto a = std::make_shared<ExplainArgs>();
   auto* c = app.add_subcommand("explain", "Class activation maps (Grad-CAM) over images, DICOM files or folders");
   c->add_option("inputs", a->inputs, "Files or folders (PNG, JPEG, BMP, TIFF, DICOM)")->required();

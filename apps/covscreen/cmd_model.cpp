@@ -1,10 +1,15 @@
 // covscreen model import | import-keras | export | convert | ensemble | calibrate | typicality | info: PyTorch weights
 // in and out, shipping form, seed ensembles, a site's own threshold, and the model card.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "command.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/paths.h"
 #include "covscreen/core/strings.h"
 #include "covscreen/data/layouts.h"
 #include "covscreen/dist/launcher.h"
@@ -15,6 +20,65 @@
 #include "covscreen/models/weights_io.h"
 
 namespace covscreen::app {
+
+nlohmann::json installed_models() {
+  const auto identify = [](const std::string& path) {
+    try {
+      return checkpoint_identity(path);
+    } catch (const std::exception& e) {
+      return nlohmann::json{{"path", path}, {"error", e.what()}};
+    }
+  };
+  const char* env = std::getenv("COVSCREEN_MODEL");
+  const std::string def = default_model_path();
+  nlohmann::json j = {{"models_dir", shipped_models_dir()},
+                      {"default", def},
+                      {"default_from", env && *env ? "COVSCREEN_MODEL" : "shipped"},
+                      {"models", nlohmann::json::array()}};
+  bool def_listed = false;
+  for (const std::string& path : shipped_models()) {
+    nlohmann::json m = identify(path);
+    m["default"] = path == def;
+    def_listed = def_listed || path == def;
+    j["models"].push_back(m);
+  }
+  if (!def_listed) {
+    nlohmann::json m =
+        std::filesystem::exists(def) ? identify(def) : nlohmann::json{{"path", def}, {"error", "not found"}};
+    m["default"] = true;
+    j["models"].push_back(m);
+  }
+  return j;
+}
+
+std::string format_installed_models(const nlohmann::json& j) {
+  std::ostringstream out;
+  out << "default model: " << j.at("default").get<std::string>()
+      << (j.at("default_from") == "COVSCREEN_MODEL" ? " (from COVSCREEN_MODEL)" : "") << "\n";
+  out << "models in " << j.at("models_dir").get<std::string>() << ":";
+  if (j.at("models").empty()) out << " none";
+  for (const auto& m : j.at("models")) {
+    out << "\n  " << std::filesystem::path(m.at("path").get<std::string>()).filename().string();
+    if (m.contains("error")) {
+      out << "  unusable: " << m.at("error").get<std::string>();
+    } else {
+      char threshold[32];
+      std::snprintf(threshold, sizeof threshold, "%.3f", m.at("threshold").get<double>());
+      out << "  " << m.at("arch").get<std::string>() << ", classes "
+          << join(m.at("classes").get<std::vector<std::string>>(), "/") << ", threshold " << threshold;
+      if (const std::string saved = m.value("saved", ""); !saved.empty()) out << ", trained " << saved.substr(0, 10);
+      out << ", sha256 " << m.at("sha256").get<std::string>().substr(0, 16);
+    }
+    if (m.value("default", false)) out << "  (default)";
+  }
+  return out.str();
+}
+
+std::string version_text() {
+  return std::string("covscreen ") + COVSCREEN_VERSION + " (research use only, not a medical device)\n" +
+         format_installed_models(installed_models());
+}
+
 namespace {
 
 std::vector<std::string> split_classes(const std::string& s) {
@@ -214,7 +278,8 @@ typ->callback([tjob] {
 static std::string info_ckpt;
 static ModelConfig fresh;
 static bool as_json = false;
-auto* info = model->add_subcommand("info", "print the model card of a checkpoint, or of a fresh --arch");
+auto* info = model->add_subcommand(
+    "info", "print the model card of a checkpoint, or of a fresh --arch; without either, list the installed models");
 info->add_option("checkpoint", info_ckpt, "covscreen checkpoint");
 auto* arch_opt =
     info->add_option("--arch", fresh.arch, "a fresh model instead of a checkpoint: " + architectures().choices())
@@ -223,8 +288,13 @@ info->add_option("--num-classes", fresh.num_classes, "classes of the fresh model
 add_model_flags(info, &fresh);
 info->add_flag("--json", as_json, "print JSON");
 info->callback([arch_opt] {
-  if (info_ckpt.empty() == (arch_opt->count() == 0))
+  if (!info_ckpt.empty() && arch_opt->count() > 0)
     throw UsageError("model info: give a checkpoint or --arch (not both)");
+  if (info_ckpt.empty() && arch_opt->count() == 0) {
+    const nlohmann::json models = installed_models();
+    std::cout << (as_json ? models.dump(2) : format_installed_models(models)) << "\n";
+    return;
+  }
   nlohmann::json card;
   if (!info_ckpt.empty()) {
     card = model_card(load_checkpoint(info_ckpt));

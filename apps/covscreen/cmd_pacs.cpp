@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -23,21 +24,21 @@ namespace {
 // The archive stayed unreachable (--once): nothing is wrong with the studies, try again later.
 inline constexpr int kExitUnreachable = 3;
 
-enum class Format { kTable, kJson };
-const EnumNames<Format>& format_names() {
-  static const EnumNames<Format> n{"format", {{Format::kTable, "table"}, {Format::kJson, "json"}}};
+enum class PacsFormat { kTable, kJson };
+const EnumNames<PacsFormat>& pacs_format_names() {
+  static const EnumNames<PacsFormat> n{"format", {{PacsFormat::kTable, "table"}, {PacsFormat::kJson, "json"}}};
   return n;
 }
 
 struct PacsArgs {
   PacsOptions opt;
   std::string model;
-  Format format = Format::kTable;
+  PacsFormat format = PacsFormat::kTable;
   int threads = 0;
 };
 
-void print_row(Format f, const PacsStudyOutcome& o) {
-  if (f == Format::kJson) {
+void print_row(PacsFormat f, const PacsStudyOutcome& o) {
+  if (f == PacsFormat::kJson) {
     std::printf("%s\n", to_json(o).dump().c_str());
   } else if (o.status == "screened") {
     std::printf("%s  screened  P(covid) %.3f  %s  SR %s%s\n", o.study_uid.c_str(), o.covid_probability,
@@ -63,8 +64,12 @@ void run(PacsArgs& a) {
   a.opt.model_path = a.model.empty() ? default_model_path() : a.model;
   if (!std::filesystem::exists(a.opt.model_path))
     throw UsageError("model file " + a.opt.model_path + " not found (pass --model M or set COVSCREEN_MODEL)");
-  if (a.opt.state_path.empty())
-    a.opt.state_path = "covscreen-pacs-" + std::filesystem::path(a.opt.model_path).stem().string() + ".json";
+  if (a.opt.state_path.empty()) {
+    // systemd's StateDirectory= sets STATE_DIRECTORY (packaging/covscreen-pacs.service).
+    const char* dir = std::getenv("STATE_DIRECTORY");
+    const std::string name = "covscreen-pacs-" + std::filesystem::path(a.opt.model_path).stem().string() + ".json";
+    a.opt.state_path = dir && *dir ? (std::filesystem::path(dir) / name).string() : name;
+  }
   if (a.threads > 0) torch::set_num_threads(a.threads);
 
   PacsMonitor monitor(a.opt, std::cerr);
@@ -105,7 +110,7 @@ void run(PacsArgs& a) {
   if (sum.failed) throw ExitCode{kExitPartial};
 }
 
-const CommandRegistrar reg(65, [](CLI::App& app) {
+const CommandRegistrar pacs_command(65, [](CLI::App& app) {
   auto a = std::make_shared<PacsArgs>();
   a->opt.pipeline.inference.batch_size = 4;
   a->opt.pipeline.inference.device = DeviceKind::kCpu;
@@ -131,7 +136,7 @@ const CommandRegistrar reg(65, [](CLI::App& app) {
                   "Studies to screen (auto: the rules' kind, else from the model)");
   c->add_option("--state", a->opt.state_path,
                 "State file: studies done, failed or without a screenable series (default: "
-                "covscreen-pacs-<model>.json in the current folder)");
+                "covscreen-pacs-<model>.json in $STATE_DIRECTORY when systemd sets it, else in the current folder)");
   c->add_flag("--once", a->opt.once, "Poll once, screen what is new, then exit");
   c->add_option("--since", a->opt.since, "Only studies from this date on (YYYYMMDD)");
   c->add_option("--poll", a->opt.poll_s, "Seconds between polls")->capture_default_str();
@@ -142,7 +147,7 @@ const CommandRegistrar reg(65, [](CLI::App& app) {
       ->capture_default_str();
   c->add_option("--timeout", a->opt.archive.read_timeout_s, "Seconds to wait for the archive to answer")
       ->capture_default_str();
-  add_enum_option(c, "--format", a->format, format_names(), "Summary on stdout (json: one object per study)");
+  add_enum_option(c, "--format", a->format, pacs_format_names(), "Summary on stdout (json: one object per study)");
   c->add_option("--batch", a->opt.pipeline.inference.batch_size, "Batch size per worker")->capture_default_str();
   c->add_option("--workers", a->opt.pipeline.workers, "Parallel batch workers (0 = default)")->capture_default_str();
   add_enum_option(c, "--device", a->opt.pipeline.inference.device, device_names(), "Device");

@@ -20,22 +20,22 @@
 namespace covscreen::app {
 namespace {
 
-enum class Format { kTable, kCsv, kJson };
+enum class ScreenFormat { kTable, kCsv, kJson };
 enum class By { kFile, kStudy };
 const EnumNames<By>& by_names() {
   static const EnumNames<By> n{"by", {{By::kFile, "file"}, {By::kStudy, "study"}}};
   return n;
 }
-const EnumNames<Format>& format_names() {
-  static const EnumNames<Format> n{"format",
-                                   {{Format::kTable, "table"}, {Format::kCsv, "csv"}, {Format::kJson, "json"}}};
+const EnumNames<ScreenFormat>& screen_format_names() {
+  static const EnumNames<ScreenFormat> n{
+      "format", {{ScreenFormat::kTable, "table"}, {ScreenFormat::kCsv, "csv"}, {ScreenFormat::kJson, "json"}}};
   return n;
 }
 
 struct ScreenArgs {
   std::vector<std::string> inputs;
   std::string model, cam_dir, rules, dicom_out;
-  Format format = Format::kTable;
+  ScreenFormat format = ScreenFormat::kTable;
   By by = By::kFile;
   PipelineOptions opt;
   int threads = 0;
@@ -46,14 +46,15 @@ struct ScreenArgs {
 // to_json(ScreenResult) object per line).
 class RowPrinter {
  public:
-  RowPrinter(Format f, const std::vector<std::string>& classes, size_t width) : f_(f), classes_(classes), w_(width) {}
+  RowPrinter(ScreenFormat f, const std::vector<std::string>& classes, size_t width)
+      : f_(f), classes_(classes), w_(width) {}
 
   void header() {
-    if (f_ == Format::kCsv) {
+    if (f_ == ScreenFormat::kCsv) {
       std::printf("path");
       for (const auto& c : classes_) std::printf(",prob_%s", c.c_str());
       std::printf(",predicted,positive,error,refused,typicality,atypical\n");
-    } else if (f_ == Format::kTable) {
+    } else if (f_ == ScreenFormat::kTable) {
       std::printf("%-*s", static_cast<int>(w_), "file");
       for (const auto& c : classes_) std::printf("  %9s", ("P(" + c + ")").c_str());
       std::printf("  %-10s\n", "decision");
@@ -68,9 +69,9 @@ class RowPrinter {
 
  private:
   void row(const ScreenResult& r) {
-    if (f_ == Format::kJson) {
+    if (f_ == ScreenFormat::kJson) {
       std::printf("%s\n", to_json(r).dump().c_str());
-    } else if (f_ == Format::kCsv) {
+    } else if (f_ == ScreenFormat::kCsv) {
       std::printf("%s", csv_escape(r.file).c_str());
       for (size_t k = 0; k < classes_.size(); ++k)
         if (r.ok)
@@ -105,7 +106,7 @@ class RowPrinter {
                   note.empty() ? "" : ("  (" + note + ")").c_str());
     }
   }
-  Format f_;
+  ScreenFormat f_;
   std::vector<std::string> classes_;
   size_t w_;
 };
@@ -113,21 +114,21 @@ class RowPrinter {
 // One row per study (screen --by study): table, CSV, or JSON lines of to_json(StudyResult).
 class StudyPrinter {
  public:
-  explicit StudyPrinter(Format f) : f_(f) {}
+  explicit StudyPrinter(ScreenFormat f) : f_(f) {}
   void header() {
-    if (f_ == Format::kCsv)
+    if (f_ == ScreenFormat::kCsv)
       std::printf(
           "study_uid,patient_id,series_uid,slices_screened,slices_skipped,covid_probability,positive,threshold,"
           "aggregation,top_slices,error\n");
-    else if (f_ == Format::kTable)
+    else if (f_ == ScreenFormat::kTable)
       std::printf("%-28s  %-14s  %8s  %7s  %9s  %-12s  %s\n", "study", "patient", "screened", "skipped", "P(covid)",
                   "decision", "top slices (P)");
     std::fflush(stdout);
   }
   void row(const StudyResult& s) {
-    if (f_ == Format::kJson) {
+    if (f_ == ScreenFormat::kJson) {
       std::printf("%s\n", to_json(s).dump().c_str());
-    } else if (f_ == Format::kCsv) {
+    } else if (f_ == ScreenFormat::kCsv) {
       std::string top;
       for (const auto& t : s.top) top += (top.empty() ? "" : ";") + t.file;
       std::printf("%s,%s,%s,%d,%d,%s,%s,%.6f,%s,%s,%s\n", csv_escape(s.study_uid).c_str(),
@@ -156,7 +157,7 @@ class StudyPrinter {
   }
 
  private:
-  Format f_;
+  ScreenFormat f_;
 };
 
 // screen --by study: DICOM files grouped into studies (screen/study.h); other files one by one
@@ -208,7 +209,7 @@ size_t run_by_study(ScreenArgs& a, const std::string& model, const std::vector<s
             << " not screened. Research use only, not a medical device.\n";
   if (in.other_files.empty() && errors.empty()) return failed;
   // Files that are not DICOM keep the per-file behaviour, after the studies.
-  if (a.format != Format::kJson) std::printf("\n");
+  if (a.format != ScreenFormat::kJson) std::printf("\n");
   RowPrinter files(a.format, pipeline.checkpoint().classes, 60);
   files.header();
   for (const auto& r : pipeline.screen_files(in.other_files)) {
@@ -289,14 +290,14 @@ void run(ScreenArgs& a) {
   if (failed || refused) throw ExitCode{kExitPartial};
 }
 
-const CommandRegistrar reg(10, [](CLI::App& app) {
+const CommandRegistrar screen_command(10, [](CLI::App& app) {
   auto a = std::make_shared<ScreenArgs>();
   a->opt.inference.batch_size = 4;
   a->opt.inference.device = DeviceKind::kCpu;
   auto* c = app.add_subcommand("screen", "Screen images, DICOM files or folders for COVID-19");
   c->add_option("inputs", a->inputs, "Files or folders (PNG, JPEG, BMP, TIFF, DICOM)")->required();
   c->add_option("--model", a->model, "Checkpoint (default: the shipped model)");
-  add_enum_option(c, "--format", a->format, format_names(), "Output (json: one JSON object per line)");
+  add_enum_option(c, "--format", a->format, screen_format_names(), "Output (json: one JSON object per line)");
   c->add_option("--threshold", a->opt.threshold, "Decision threshold on P(covid) (default: the checkpoint's)");
   c->add_option("--batch", a->opt.inference.batch_size, "Batch size per worker")->capture_default_str();
   c->add_option("--workers", a->opt.workers,

@@ -60,7 +60,7 @@ void run(ServeArgs& a) {
   std::cerr << "covscreen serve: stopped after " << server.metrics().requests_total() << " requests\n";
 }
 
-const CommandRegistrar reg(60, [](CLI::App& app) {
+const CommandRegistrar serve_command(60, [](CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   auto* c = app.add_subcommand("serve", "Serve screening over HTTP: REST API (/v1/screen) and a web page");
   c->add_option("--model", a->model, "Checkpoint (default: the shipped model)");

@@ -147,7 +147,7 @@ void run(const TrainArgs& a) {
             << "\n";
 }
 
-const CommandRegistrar reg(30, [](CLI::App& app) {
+const CommandRegistrar train_command(30, [](CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   auto* c = app.add_subcommand("train", "Train a screening model (the paper's recipe by default)");
   c->add_option("--train", a->train, "Training data: a pack, a manifest CSV or a data set folder")->required();

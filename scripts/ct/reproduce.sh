@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A CT candidate of issue 18 (measured, not shipped: README "Cross-source validation"): Deep-CT-Net
+# A CT candidate (measured, not shipped: docs/experiments.md "Cross-source validation"): Deep-CT-Net
 # from scratch on COVID-CT's train split, checkpoint and threshold chosen on its val split, with
 # stage 1 cropping every slice to its lung fields (--lung-crop ct) and zoom + gamma augmentation
 # (scripts/ct/lungs.json), made fp16 and measured on other sources (scripts/cross_source.sh; its

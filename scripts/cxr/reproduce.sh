@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deep-CXR-Net end to end on the shared CXR data (README "Chest X-rays"): patient-level splits,
+# Deep-CXR-Net end to end on the shared CXR data (docs/training.md "Chest X-rays: Deep-CXR-Net"): patient-level splits,
 # part 1 (multi-label findings from a CheXpert-format CSV), part 2 (Kermany normal/pneumonia),
 # part 3 + head (COVID vs non-COVID on ieee8023 + Figure1 + Actualmed), a plain DenseNet-121 on the
 # same split, and the Table VI-style evaluation of both on the 30% test side plus 100 held-out

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deep-CXR-Net with parts that mean what the paper says, and adults on both sides (issue 18):
+# Deep-CXR-Net with parts that mean what the paper says, and adults on both sides (a cross-source candidate, docs/experiments.md):
 #   part 1: multi-label findings of the NIH ChestX-ray14 sample's train side (No Finding,
 #           Atelectasis, Cardiomegaly, Consolidation, Edema, Pleural Effusion, Pneumonia);
 #   part 2: normal vs pneumonia on NIH adults (No Finding vs Pneumonia / Consolidation /

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "covscreen/core/paths.h"
 #include "covscreen/data/csv.h"
 
 namespace covscreen {
@@ -23,8 +24,7 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 nlohmann::json PythonBaseline::run(const std::vector<std::string>& args) const {
-  const std::string path =
-      script.empty() ? std::string(COVSCREEN_SOURCE_DIR) + "/bench/python/pytorch_baseline.py" : script;
+  const std::string path = script.empty() ? runtime_file("bench/python/pytorch_baseline.py") : script;
   std::string cmd = shell_quote(python) + " " + shell_quote(path);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   FILE* pipe = popen(cmd.c_str(), "r");

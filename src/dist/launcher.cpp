@@ -7,12 +7,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "covscreen/core/error.h"
 #include "covscreen/core/log.h"
+#include "covscreen/core/paths.h"
 #include "covscreen/dist/rendezvous.h"
 
 namespace covscreen::dist {
@@ -24,9 +24,7 @@ std::vector<std::string> own_command_line() {
   std::string a;
   while (std::getline(f, a, '\0')) args.push_back(a);
   if (args.empty()) throw Error("launcher: empty /proc/self/cmdline");
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) args[0] = exe.string();
+  if (std::string exe = executable_path(); !exe.empty()) args[0] = std::move(exe);
   return args;
 }
 

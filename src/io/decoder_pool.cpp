@@ -17,6 +17,7 @@
 #include "covscreen/core/cpu.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/log.h"
+#include "covscreen/core/paths.h"
 #include "covscreen/core/strings.h"
 #include "covscreen/io/decoder_protocol.h"
 
@@ -103,10 +104,10 @@ std::string find_decoder_executable() {
     return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
   };
   if (const char* env = std::getenv("COVSCREEN_DECODER"); env && *env) return usable(env) ? env : "";
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec && usable(self.parent_path() / "covscreen-decoder"))
-    return (self.parent_path() / "covscreen-decoder").string();
+  if (const std::string self = executable_path(); !self.empty()) {
+    const fs::path next_to_us = fs::path(self).parent_path() / "covscreen-decoder";
+    if (usable(next_to_us)) return next_to_us.string();
+  }
   if (const char* bin = std::getenv("COVSCREEN_BIN_DIR"); bin && *bin && usable(fs::path(bin) / "covscreen-decoder"))
     return (fs::path(bin) / "covscreen-decoder").string();
   return "";

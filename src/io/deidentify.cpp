@@ -22,9 +22,13 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "gdcm_element.h"
 
 namespace covscreen {
 namespace {
+
+using io_detail::put_element;
+using io_detail::set_padded_value;
 
 constexpr const char* kDicomUidRoot = "1.2.840.10008.";  // UIDs defined by the standard: kept
 
@@ -60,18 +64,6 @@ std::string raw_value(const gdcm::DataElement& de) {
 std::string top_string(const gdcm::DataSet& ds, uint16_t g, uint16_t e) {
   const gdcm::Tag t(g, e);
   return ds.FindDataElement(t) ? raw_value(ds.GetDataElement(t)) : "";
-}
-
-void set_value(gdcm::DataElement& de, std::string v, bool is_uid) {
-  if (v.size() % 2) v += is_uid ? '\0' : ' ';
-  de.SetByteValue(v.data(), gdcm::VL(uint32_t(v.size())));
-}
-
-void put(gdcm::DataSet& ds, uint16_t g, uint16_t e, gdcm::VR vr, const std::string& v) {
-  gdcm::DataElement de(gdcm::Tag(g, e));
-  de.SetVR(vr);
-  set_value(de, v, vr == gdcm::VR::UI);
-  ds.Replace(de);
 }
 
 std::string replace_uids(const std::string& value, const KeyedHasher& h) {
@@ -111,7 +103,7 @@ void process(gdcm::DataSet& ds, Ctx& c) {
         ++c.rep.emptied;
         break;
       case DeidAction::kDummy:
-        set_value(de, c.pseudonym, false);
+        set_padded_value(de, c.pseudonym, false);
         ds.Replace(de);
         ++c.rep.replaced;
         break;
@@ -120,7 +112,7 @@ void process(gdcm::DataSet& ds, Ctx& c) {
         if (vr != "UI" && vr != "") {  // a U rule on a non-UID value: empty it
           de.Empty();
         } else {
-          set_value(de, replace_uids(v, c.hasher), true);
+          set_padded_value(de, replace_uids(v, c.hasher), true);
         }
         ds.Replace(de);
         ++c.rep.uids;
@@ -250,12 +242,12 @@ std::string deidentify_dicom(const std::string& path, const KeyedHasher& hasher,
   if (!ds.FindDataElement(gdcm::Tag(0x0008, 0x0018))) {
     // GDCM would invent a random SOP Instance UID; derive one from the file's bytes instead.
     const std::string bytes = covscreen::read_file(path);
-    put(ds, 0x0008, 0x0018, gdcm::VR::UI, hasher.replace_uid("file-sha256:" + to_hex(sha256(bytes))));
+    put_element(ds, 0x0008, 0x0018, gdcm::VR::UI, hasher.replace_uid("file-sha256:" + to_hex(sha256(bytes))));
   }
   process(ds, c);
-  put(ds, 0x0012, 0x0062, gdcm::VR::CS, "YES");
-  put(ds, 0x0012, 0x0063, gdcm::VR::LO, kDeidentificationMethod);
-  put(ds, 0x0028, 0x0303, gdcm::VR::CS, "REMOVED");
+  put_element(ds, 0x0012, 0x0062, gdcm::VR::CS, "YES");
+  put_element(ds, 0x0012, 0x0063, gdcm::VR::LO, kDeidentificationMethod);
+  put_element(ds, 0x0028, 0x0303, gdcm::VR::CS, "REMOVED");
   // A fresh meta header: only the transfer syntax survives; the writer fills in the rest
   // (SOP class/instance from the data set, GDCM's implementation UID and version).
   gdcm::FileMetaInformation& meta = file.GetHeader();

@@ -48,10 +48,14 @@
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/keyed_hash.h"
+#include "gdcm_element.h"
 #include "gdcm_trace.h"
 
 namespace covscreen {
 namespace {
+
+using io_detail::padded_element;
+using io_detail::put_element;
 
 namespace fs = std::filesystem;
 
@@ -233,18 +237,6 @@ const Code kNoUnits{"1", "UCUM", "no units"};
 const Code kSlices{"{slices}", "UCUM", "slices"};
 const Code kNotANumber{"114000", "DCM", "Not a number"};
 
-gdcm::DataElement element(uint16_t g, uint16_t e, gdcm::VR vr, std::string v) {
-  if (v.size() % 2) v += (vr == gdcm::VR::UI || vr == gdcm::VR::OB) ? '\0' : ' ';
-  gdcm::DataElement de(gdcm::Tag(g, e));
-  de.SetVR(vr);
-  de.SetByteValue(v.data(), gdcm::VL(uint32_t(v.size())));
-  return de;
-}
-
-void put(gdcm::DataSet& ds, uint16_t g, uint16_t e, gdcm::VR vr, const std::string& v) {
-  ds.Replace(element(g, e, vr, v));
-}
-
 void put_us(gdcm::DataSet& ds, uint16_t e, uint16_t v) {  // group 0028
   const char b[2] = {char(v & 0xFF), char(v >> 8)};
   gdcm::DataElement de(gdcm::Tag(0x0028, e));
@@ -271,32 +263,32 @@ void put_seq(gdcm::DataSet& ds, uint16_t g, uint16_t e, const std::vector<gdcm::
 
 gdcm::DataSet code_item(const Code& c) {
   gdcm::DataSet ds;
-  put(ds, 0x0008, 0x0100, gdcm::VR::SH, c.value);
-  put(ds, 0x0008, 0x0102, gdcm::VR::SH, c.scheme);
-  put(ds, 0x0008, 0x0104, gdcm::VR::LO, c.meaning);
+  put_element(ds, 0x0008, 0x0100, gdcm::VR::SH, c.value);
+  put_element(ds, 0x0008, 0x0102, gdcm::VR::SH, c.scheme);
+  put_element(ds, 0x0008, 0x0104, gdcm::VR::LO, c.meaning);
   return ds;
 }
 
 gdcm::DataSet referenced_sop(const ReferencedInstance& r) {
   gdcm::DataSet ds;
-  put(ds, 0x0008, 0x1150, gdcm::VR::UI, r.sop_class_uid);
-  put(ds, 0x0008, 0x1155, gdcm::VR::UI, r.sop_instance_uid);
-  if (r.frame > 0) put(ds, 0x0008, 0x1160, gdcm::VR::IS, std::to_string(r.frame));
+  put_element(ds, 0x0008, 0x1150, gdcm::VR::UI, r.sop_class_uid);
+  put_element(ds, 0x0008, 0x1155, gdcm::VR::UI, r.sop_instance_uid);
+  if (r.frame > 0) put_element(ds, 0x0008, 0x1160, gdcm::VR::IS, std::to_string(r.frame));
   return ds;
 }
 
 // An SR content item: relationship (absent for the root), value type and concept name.
 gdcm::DataSet content_item(const char* relationship, const char* value_type, const Code* concept_name) {
   gdcm::DataSet ds;
-  if (relationship) put(ds, 0x0040, 0xA010, gdcm::VR::CS, relationship);
-  put(ds, 0x0040, 0xA040, gdcm::VR::CS, value_type);
+  if (relationship) put_element(ds, 0x0040, 0xA010, gdcm::VR::CS, relationship);
+  put_element(ds, 0x0040, 0xA040, gdcm::VR::CS, value_type);
   if (concept_name) put_seq(ds, 0x0040, 0xA043, {code_item(*concept_name)});
   return ds;
 }
 
 gdcm::DataSet text_item(const char* relationship, const Code& name, const std::string& text) {
   gdcm::DataSet ds = content_item(relationship, "TEXT", &name);
-  put(ds, 0x0040, 0xA160, gdcm::VR::UT, to_utf8(text, ""));  // e.g. a model named after a file
+  put_element(ds, 0x0040, 0xA160, gdcm::VR::UT, to_utf8(text, ""));  // e.g. a model named after a file
   return ds;
 }
 
@@ -310,7 +302,7 @@ gdcm::DataSet num_item(const char* relationship, const Code& name, double value,
   gdcm::DataSet ds = content_item(relationship, "NUM", &name);
   if (std::isfinite(value)) {
     gdcm::DataSet mv;
-    put(mv, 0x0040, 0xA30A, gdcm::VR::DS, ds_value(value));
+    put_element(mv, 0x0040, 0xA30A, gdcm::VR::DS, ds_value(value));
     put_seq(mv, 0x0040, 0x08EA, {code_item(units)});
     put_seq(ds, 0x0040, 0xA300, {mv});
   } else {  // no value: an empty Measured Value Sequence and the reason
@@ -329,32 +321,32 @@ gdcm::DataSet image_item(const char* relationship, const ReferencedInstance& r) 
 void put_patient_and_study(gdcm::DataSet& ds, const ScreeningReport& rep) {
   const DicomHeader& h = rep.study;
   // Patient (all type 2).
-  put(ds, 0x0010, 0x0010, gdcm::VR::PN, copied(h.patient_name, rep, 64 * 5));
-  put(ds, 0x0010, 0x0020, gdcm::VR::LO, copied(h.patient_id, rep, 64));
-  put(ds, 0x0010, 0x0030, gdcm::VR::DA, clean_date(h.patient_birth_date));
+  put_element(ds, 0x0010, 0x0010, gdcm::VR::PN, copied(h.patient_name, rep, 64 * 5));
+  put_element(ds, 0x0010, 0x0020, gdcm::VR::LO, copied(h.patient_id, rep, 64));
+  put_element(ds, 0x0010, 0x0030, gdcm::VR::DA, clean_date(h.patient_birth_date));
   const std::string sex = h.patient_sex == "M" || h.patient_sex == "F" || h.patient_sex == "O" ? h.patient_sex : "";
-  put(ds, 0x0010, 0x0040, gdcm::VR::CS, sex);
+  put_element(ds, 0x0010, 0x0040, gdcm::VR::CS, sex);
   // General Study.
-  put(ds, 0x0020, 0x000D, gdcm::VR::UI, h.study_uid);
-  put(ds, 0x0008, 0x0020, gdcm::VR::DA, clean_date(h.study_date));
-  put(ds, 0x0008, 0x0030, gdcm::VR::TM, clean_time(h.study_time));
-  put(ds, 0x0008, 0x0090, gdcm::VR::PN, copied(h.referring_physician, rep, 64 * 5));
-  put(ds, 0x0020, 0x0010, gdcm::VR::SH, copied(h.study_id, rep, 16));
-  put(ds, 0x0008, 0x0050, gdcm::VR::SH, copied(h.accession_number, rep, 16));
-  if (!h.study_description.empty()) put(ds, 0x0008, 0x1030, gdcm::VR::LO, copied(h.study_description, rep, 64));
+  put_element(ds, 0x0020, 0x000D, gdcm::VR::UI, h.study_uid);
+  put_element(ds, 0x0008, 0x0020, gdcm::VR::DA, clean_date(h.study_date));
+  put_element(ds, 0x0008, 0x0030, gdcm::VR::TM, clean_time(h.study_time));
+  put_element(ds, 0x0008, 0x0090, gdcm::VR::PN, copied(h.referring_physician, rep, 64 * 5));
+  put_element(ds, 0x0020, 0x0010, gdcm::VR::SH, copied(h.study_id, rep, 16));
+  put_element(ds, 0x0008, 0x0050, gdcm::VR::SH, copied(h.accession_number, rep, 16));
+  if (!h.study_description.empty()) put_element(ds, 0x0008, 0x1030, gdcm::VR::LO, copied(h.study_description, rep, 64));
 }
 
 void put_equipment(gdcm::DataSet& ds, const ScreeningReport& rep) {
-  put(ds, 0x0008, 0x0070, gdcm::VR::LO, "covscreen");
-  if (!rep.software_version.empty()) put(ds, 0x0018, 0x1020, gdcm::VR::LO, fit(rep.software_version, 64));
+  put_element(ds, 0x0008, 0x0070, gdcm::VR::LO, "covscreen");
+  if (!rep.software_version.empty()) put_element(ds, 0x0018, 0x1020, gdcm::VR::LO, fit(rep.software_version, 64));
 }
 
 void put_sop_common(gdcm::DataSet& ds, const char* sop_class, const std::string& sop_instance, const DateTime& dt) {
-  put(ds, 0x0008, 0x0005, gdcm::VR::CS, "ISO_IR 192");
-  put(ds, 0x0008, 0x0016, gdcm::VR::UI, sop_class);
-  put(ds, 0x0008, 0x0018, gdcm::VR::UI, sop_instance);
-  put(ds, 0x0008, 0x0012, gdcm::VR::DA, dt.date);
-  put(ds, 0x0008, 0x0013, gdcm::VR::TM, dt.time);
+  put_element(ds, 0x0008, 0x0005, gdcm::VR::CS, "ISO_IR 192");
+  put_element(ds, 0x0008, 0x0016, gdcm::VR::UI, sop_class);
+  put_element(ds, 0x0008, 0x0018, gdcm::VR::UI, sop_instance);
+  put_element(ds, 0x0008, 0x0012, gdcm::VR::DA, dt.date);
+  put_element(ds, 0x0008, 0x0013, gdcm::VR::TM, dt.time);
 }
 
 std::string encode(const gdcm::DataSet& ds, const char* sop_class, const std::string& sop_instance) {
@@ -364,12 +356,12 @@ std::string encode(const gdcm::DataSet& ds, const char* sop_class, const std::st
   file.SetDataSet(ds);
   gdcm::FileMetaInformation& meta = file.GetHeader();
   meta.SetDataSetTransferSyntax(gdcm::TransferSyntax::ExplicitVRLittleEndian);
-  meta.Replace(element(0x0002, 0x0002, gdcm::VR::UI, sop_class));
-  meta.Replace(element(0x0002, 0x0003, gdcm::VR::UI, sop_instance));
-  meta.Replace(element(0x0002, 0x0010, gdcm::VR::UI, kExplicitLittle));
-  meta.Replace(element(0x0002, 0x0012, gdcm::VR::UI, implementation_class_uid()));
-  meta.Replace(element(0x0002, 0x0013, gdcm::VR::SH, "COVSCREEN"));
-  meta.Replace(element(0x0002, 0x0016, gdcm::VR::AE, "COVSCREEN"));
+  meta.Replace(padded_element(0x0002, 0x0002, gdcm::VR::UI, sop_class));
+  meta.Replace(padded_element(0x0002, 0x0003, gdcm::VR::UI, sop_instance));
+  meta.Replace(padded_element(0x0002, 0x0010, gdcm::VR::UI, kExplicitLittle));
+  meta.Replace(padded_element(0x0002, 0x0012, gdcm::VR::UI, implementation_class_uid()));
+  meta.Replace(padded_element(0x0002, 0x0013, gdcm::VR::SH, "COVSCREEN"));
+  meta.Replace(padded_element(0x0002, 0x0016, gdcm::VR::AE, "COVSCREEN"));
   std::ostringstream out;
   w.SetStream(out);
   bool ok = false;
@@ -453,27 +445,27 @@ std::string screening_sr(const ScreeningReport& rep) {
   gdcm::DataSet ds;
   put_patient_and_study(ds, rep);
   // SR Document Series.
-  put(ds, 0x0008, 0x0060, gdcm::VR::CS, "SR");
-  put(ds, 0x0020, 0x000E, gdcm::VR::UI, results_uid("sr-series", rep));
-  put(ds, 0x0020, 0x0011, gdcm::VR::IS, kSrSeriesNumber);
-  put(ds, 0x0008, 0x103E, gdcm::VR::LO, "covscreen report (research use only)");
-  put(ds, 0x0008, 0x0021, gdcm::VR::DA, dt.date);
-  put(ds, 0x0008, 0x0031, gdcm::VR::TM, dt.time);
+  put_element(ds, 0x0008, 0x0060, gdcm::VR::CS, "SR");
+  put_element(ds, 0x0020, 0x000E, gdcm::VR::UI, results_uid("sr-series", rep));
+  put_element(ds, 0x0020, 0x0011, gdcm::VR::IS, kSrSeriesNumber);
+  put_element(ds, 0x0008, 0x103E, gdcm::VR::LO, "covscreen report (research use only)");
+  put_element(ds, 0x0008, 0x0021, gdcm::VR::DA, dt.date);
+  put_element(ds, 0x0008, 0x0031, gdcm::VR::TM, dt.time);
   put_seq(ds, 0x0008, 0x1111, {});
   put_equipment(ds, rep);
   // SR Document General.
-  put(ds, 0x0020, 0x0013, gdcm::VR::IS, "1");
+  put_element(ds, 0x0020, 0x0013, gdcm::VR::IS, "1");
   if (rep.slices_skipped > 0) {
-    put(ds, 0x0040, 0xA491, gdcm::VR::CS, "PARTIAL");
-    put(ds, 0x0040, 0xA492, gdcm::VR::LO,
-        std::to_string(rep.slices_skipped) + " slice(s) not counted: rules, no lungs or unreadable");
+    put_element(ds, 0x0040, 0xA491, gdcm::VR::CS, "PARTIAL");
+    put_element(ds, 0x0040, 0xA492, gdcm::VR::LO,
+                std::to_string(rep.slices_skipped) + " slice(s) not counted: rules, no lungs or unreadable");
     ;
   } else {
-    put(ds, 0x0040, 0xA491, gdcm::VR::CS, "COMPLETE");
+    put_element(ds, 0x0040, 0xA491, gdcm::VR::CS, "COMPLETE");
   }
-  put(ds, 0x0040, 0xA493, gdcm::VR::CS, "UNVERIFIED");
-  put(ds, 0x0008, 0x0023, gdcm::VR::DA, dt.date);
-  put(ds, 0x0008, 0x0033, gdcm::VR::TM, dt.time);
+  put_element(ds, 0x0040, 0xA493, gdcm::VR::CS, "UNVERIFIED");
+  put_element(ds, 0x0008, 0x0023, gdcm::VR::DA, dt.date);
+  put_element(ds, 0x0008, 0x0033, gdcm::VR::TM, dt.time);
   put_seq(ds, 0x0040, 0xA372, {});
   {  // Current Requested Procedure Evidence: study -> screened series -> every referenced instance
     std::vector<gdcm::DataSet> sops;
@@ -486,16 +478,16 @@ std::string screening_sr(const ScreeningReport& rep) {
           sops.push_back(referenced_sop(whole));
         }
     gdcm::DataSet series;
-    put(series, 0x0020, 0x000E, gdcm::VR::UI, rep.screened_series_uid);
+    put_element(series, 0x0020, 0x000E, gdcm::VR::UI, rep.screened_series_uid);
     put_seq(series, 0x0008, 0x1199, sops);
     gdcm::DataSet study;
-    put(study, 0x0020, 0x000D, gdcm::VR::UI, rep.study.study_uid);
+    put_element(study, 0x0020, 0x000D, gdcm::VR::UI, rep.study.study_uid);
     put_seq(study, 0x0008, 0x1115, {series});
     if (!sops.empty()) put_seq(ds, 0x0040, 0xA375, {study});
   }
   // SR Document Content.
   gdcm::DataSet root = content_item(nullptr, "CONTAINER", &kReportTitle);
-  put(root, 0x0040, 0xA050, gdcm::VR::CS, "SEPARATE");
+  put_element(root, 0x0040, 0xA050, gdcm::VR::CS, "SEPARATE");
   std::vector<gdcm::DataSet> items;
   if (!rep.model_name.empty()) items.push_back(text_item("HAS OBS CONTEXT", kAlgorithmName, rep.model_name));
   if (!rep.model_version.empty()) items.push_back(text_item("HAS OBS CONTEXT", kAlgorithmVersion, rep.model_version));
@@ -514,7 +506,7 @@ std::string screening_sr(const ScreeningReport& rep) {
     items.push_back(text_item("CONTAINS", kInputCheck, "off: the modality, body part and lung checks were not made"));
   if (!rep.top.empty()) {
     gdcm::DataSet top = content_item("CONTAINS", "CONTAINER", &kTopSlices);
-    put(top, 0x0040, 0xA050, gdcm::VR::CS, "SEPARATE");
+    put_element(top, 0x0040, 0xA050, gdcm::VR::CS, "SEPARATE");
     std::vector<gdcm::DataSet> slices;
     for (const ReferencedInstance& r : rep.top) {
       gdcm::DataSet num = num_item("CONTAINS", kSliceProbability, r.covid_probability, kNoUnits);
@@ -528,9 +520,9 @@ std::string screening_sr(const ScreeningReport& rep) {
   for (auto it = root.Begin(); it != root.End(); ++it) ds.Replace(*it);
   {  // the private coding scheme
     gdcm::DataSet scheme;
-    put(scheme, 0x0008, 0x0102, gdcm::VR::SH, kScheme);
-    put(scheme, 0x0008, 0x0115, gdcm::VR::ST, "covscreen codes");
-    put(scheme, 0x0008, 0x0116, gdcm::VR::ST, "covscreen project");
+    put_element(scheme, 0x0008, 0x0102, gdcm::VR::SH, kScheme);
+    put_element(scheme, 0x0008, 0x0115, gdcm::VR::ST, "covscreen codes");
+    put_element(scheme, 0x0008, 0x0116, gdcm::VR::ST, "covscreen project");
     put_seq(ds, 0x0008, 0x0110, {scheme});
   }
   put_sop_common(ds, kComprehensiveSr, instance_uid, dt);
@@ -563,35 +555,35 @@ std::string screening_sc(const ScreeningReport& rep, const cv::Mat& overlay_bgr)
   gdcm::DataSet ds;
   put_patient_and_study(ds, rep);
   // General Series.
-  put(ds, 0x0008, 0x0060, gdcm::VR::CS, "OT");
-  put(ds, 0x0020, 0x000E, gdcm::VR::UI, results_uid("sc-series", rep));
-  put(ds, 0x0020, 0x0011, gdcm::VR::IS, kScSeriesNumber);
-  put(ds, 0x0018, 0x0015, gdcm::VR::CS, "CHEST");  // an unpaired part: Laterality (2C) is not needed
-  put(ds, 0x0008, 0x103E, gdcm::VR::LO, "covscreen CAM (research use only)");
-  put(ds, 0x0008, 0x0021, gdcm::VR::DA, dt.date);
-  put(ds, 0x0008, 0x0031, gdcm::VR::TM, dt.time);
+  put_element(ds, 0x0008, 0x0060, gdcm::VR::CS, "OT");
+  put_element(ds, 0x0020, 0x000E, gdcm::VR::UI, results_uid("sc-series", rep));
+  put_element(ds, 0x0020, 0x0011, gdcm::VR::IS, kScSeriesNumber);
+  put_element(ds, 0x0018, 0x0015, gdcm::VR::CS, "CHEST");  // an unpaired part: Laterality (2C) is not needed
+  put_element(ds, 0x0008, 0x103E, gdcm::VR::LO, "covscreen CAM (research use only)");
+  put_element(ds, 0x0008, 0x0021, gdcm::VR::DA, dt.date);
+  put_element(ds, 0x0008, 0x0031, gdcm::VR::TM, dt.time);
   put_equipment(ds, rep);
   // SC Equipment and SC Image.
-  put(ds, 0x0008, 0x0064, gdcm::VR::CS, "WSD");
-  put(ds, 0x0018, 0x1016, gdcm::VR::LO, "covscreen");
-  if (!rep.software_version.empty()) put(ds, 0x0018, 0x1019, gdcm::VR::LO, fit(rep.software_version, 64));
-  put(ds, 0x0018, 0x1012, gdcm::VR::DA, dt.date);
-  put(ds, 0x0018, 0x1014, gdcm::VR::TM, dt.time);
+  put_element(ds, 0x0008, 0x0064, gdcm::VR::CS, "WSD");
+  put_element(ds, 0x0018, 0x1016, gdcm::VR::LO, "covscreen");
+  if (!rep.software_version.empty()) put_element(ds, 0x0018, 0x1019, gdcm::VR::LO, fit(rep.software_version, 64));
+  put_element(ds, 0x0018, 0x1012, gdcm::VR::DA, dt.date);
+  put_element(ds, 0x0018, 0x1014, gdcm::VR::TM, dt.time);
   // General Image.
-  put(ds, 0x0020, 0x0013, gdcm::VR::IS, "1");
-  put(ds, 0x0020, 0x0020, gdcm::VR::CS, "");
-  put(ds, 0x0008, 0x0008, gdcm::VR::CS, "DERIVED\\SECONDARY");
-  put(ds, 0x0008, 0x0023, gdcm::VR::DA, dt.date);
-  put(ds, 0x0008, 0x0033, gdcm::VR::TM, dt.time);
-  put(ds, 0x0028, 0x0301, gdcm::VR::CS, "YES");
-  put(ds, 0x0028, 0x2110, gdcm::VR::CS, "00");
-  put(ds, 0x0008, 0x2111, gdcm::VR::ST,
-      "Class activation map of the most suspicious slice blended over it, with a burned-in research use only "
-      "banner (covscreen)");
+  put_element(ds, 0x0020, 0x0013, gdcm::VR::IS, "1");
+  put_element(ds, 0x0020, 0x0020, gdcm::VR::CS, "");
+  put_element(ds, 0x0008, 0x0008, gdcm::VR::CS, "DERIVED\\SECONDARY");
+  put_element(ds, 0x0008, 0x0023, gdcm::VR::DA, dt.date);
+  put_element(ds, 0x0008, 0x0033, gdcm::VR::TM, dt.time);
+  put_element(ds, 0x0028, 0x0301, gdcm::VR::CS, "YES");
+  put_element(ds, 0x0028, 0x2110, gdcm::VR::CS, "00");
+  put_element(ds, 0x0008, 0x2111, gdcm::VR::ST,
+              "Class activation map of the most suspicious slice blended over it, with a burned-in research use only "
+              "banner (covscreen)");
   if (!rep.top.empty()) put_seq(ds, 0x0008, 0x2112, {referenced_sop(rep.top[0])});
   // Image Pixel.
   put_us(ds, 0x0002, 3);
-  put(ds, 0x0028, 0x0004, gdcm::VR::CS, "RGB");
+  put_element(ds, 0x0028, 0x0004, gdcm::VR::CS, "RGB");
   put_us(ds, 0x0006, 0);
   put_us(ds, 0x0010, uint16_t(rgb.rows));
   put_us(ds, 0x0011, uint16_t(rgb.cols));
@@ -599,8 +591,8 @@ std::string screening_sc(const ScreeningReport& rep, const cv::Mat& overlay_bgr)
   put_us(ds, 0x0101, 8);
   put_us(ds, 0x0102, 7);
   put_us(ds, 0x0103, 0);
-  ds.Replace(element(0x7FE0, 0x0010, gdcm::VR::OB,
-                     std::string(reinterpret_cast<const char*>(rgb.data), rgb.total() * rgb.elemSize())));
+  ds.Replace(padded_element(0x7FE0, 0x0010, gdcm::VR::OB,
+                            std::string(reinterpret_cast<const char*>(rgb.data), rgb.total() * rgb.elemSize())));
   put_sop_common(ds, kSecondaryCapture, instance_uid, dt);
   return encode(ds, kSecondaryCapture, instance_uid);
 }

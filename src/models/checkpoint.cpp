@@ -6,6 +6,7 @@
 
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
+#include "covscreen/core/keyed_hash.h"
 #include "covscreen/models/state_dict.h"
 
 namespace covscreen {
@@ -219,6 +220,23 @@ nlohmann::json model_card(const Checkpoint& ck) {
   for (const char* key : {"evaluations", "calibration"})
     if (ck.extra.is_object() && ck.extra.contains(key)) card[key] = ck.extra.at(key);
   return card;
+}
+
+nlohmann::json checkpoint_identity(const std::string& path) {
+  const Container c = read_container(path, kMagic, kCheckpointVersion, kKindName);
+  const nlohmann::json& h = c.header;
+  try {
+    const nlohmann::json& model = h.at("model");
+    const nlohmann::json& training = h.value("training", nlohmann::json::object());
+    return {{"path", path},
+            {"arch", model.at("arch")},
+            {"classes", h.at("classes")},
+            {"threshold", h.at("threshold")},
+            {"saved", training.is_object() ? training.value("saved", "") : ""},
+            {"sha256", to_hex(sha256(read_file(path)))}};
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError(path, std::string("damaged checkpoint header: ") + e.what());
+  }
 }
 
 }  // namespace covscreen

@@ -259,10 +259,6 @@ nlohmann::json report_json(const ReportInput& in) {
   return j;
 }
 
-std::string report_markdown(const ReportInput& in) { return build(in).markdown(); }
-
-std::string report_html(const ReportInput& in) { return build(in).html(in.title); }
-
 ReportFiles write_report(const std::string& dir, const ReportInput& input) {
   require_models(input);
   ReportInput in = input;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Real-browser test of the `covscreen serve` web page (issue 8).
+// Real-browser test of the `covscreen serve` web page.
 //
 // Starts `covscreen serve --port 0 --model <M> --token <random>` on 127.0.0.1, drives Debian's
 // chromium headless through playwright-core (never a downloaded browser) and, on the page at `/`:

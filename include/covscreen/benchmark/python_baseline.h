@@ -9,7 +9,7 @@ namespace covscreen {
 
 struct PythonBaseline {
   std::string python = "/usr/bin/python3";
-  std::string script;  // empty: <source dir>/bench/python/pytorch_baseline.py
+  std::string script;  // empty: runtime_file("bench/python/pytorch_baseline.py") (core/paths.h)
   // args after the script, e.g. {"screen", "--weights", sd, ...}. Returns the parsed JSON, or
   // {"error": "..."} when the interpreter, torch or the script fails (exit 3: torch missing).
   nlohmann::json run(const std::vector<std::string>& args) const;

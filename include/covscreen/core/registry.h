@@ -37,7 +37,6 @@ class Registry {
       if (n == name) return &e;
     return nullptr;
   }
-  bool contains(const std::string& name) const { return find(name) != nullptr; }
   // Throws UsageError "unknown <what> 'x' (valid: a, b, c)".
   const Entry& get(const std::string& name) const {
     if (const Entry* e = find(name)) return *e;

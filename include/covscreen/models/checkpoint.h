@@ -37,5 +37,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half = 
 Checkpoint load_checkpoint(const std::string& path);
 // The model card as JSON (classes, arch, parts, spec, training, metrics).
 nlohmann::json model_card(const Checkpoint& ck);
+// A checkpoint file's short identity, read without building its model (`covscreen --version`,
+// `model info` without a checkpoint): path, arch, classes, threshold, saved (when it was
+// trained) and sha256 (of the file, as DICOM results record it). Throws FileError like
+// load_checkpoint for a damaged or foreign file.
+nlohmann::json checkpoint_identity(const std::string& path);
 
 }  // namespace covscreen

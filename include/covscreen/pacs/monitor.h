@@ -103,7 +103,6 @@ class PacsMonitor {
   Summary run(const OnStudy& on_study = {});
   // Thread-safe; ends waits at once, abandons a download in progress, lets a screening finish.
   void request_stop();
-  bool stop_requested() const { return stop_.load(); }
 
   const ModelIdentity& model() const { return model_; }
   StudyKind kind() const { return rules_.kind; }

@@ -1,6 +1,6 @@
 #pragma once
 // The files of `covscreen evaluate --out DIR` other than predictions.csv:
-//   metrics.json   to_json(Evaluation) of the first model at the top level (the fields:
+//   metrics.json   to_json(Evaluation) of the first model at the top level (its headline fields:
 //                  n, auc, auc_ci, accuracy, precision, recall, specificity, f1, threshold,
 //                  confusion, per_class, patient_level, ...), plus "model", "data", "created",
 //                  "notice" and, for several models, "models": [{name, path, description, metrics}]
@@ -47,9 +47,7 @@ struct ReportFiles {
 // Throws covscreen::UsageError without models, covscreen::FileError when a file cannot be written.
 ReportFiles write_report(const std::string& dir, const ReportInput& input);
 
-// The pieces write_report writes, for callers that want them in memory.
+// metrics.json's content, for callers that want it in memory.
 nlohmann::json report_json(const ReportInput& input);
-std::string report_markdown(const ReportInput& input);
-std::string report_html(const ReportInput& input);
 
 }  // namespace covscreen::report
