@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "checkpoint_fixture.h"
 #include "covscreen/models/checkpoint.h"
 #include "test_util.h"
 
@@ -58,16 +59,8 @@ inline bool have_cli() { return fs::exists(bin_dir() + "/covscreen"); }
 // otherwise), weights from `seed`.
 inline std::string small_checkpoint(const TempDir& dir, uint64_t seed, const std::string& name = "small.ckpt",
                                     std::vector<std::string> classes = {"covid", "non-covid"}) {
-  Checkpoint ck;
-  ck.model.arch = "densenet121";
-  ck.model.num_classes = static_cast<int>(classes.size());
-  ck.model.input_size = 64;
-  ck.classes = std::move(classes);
-  ck.spec.stage1.size = 64;
-  torch::manual_seed(seed);
-  ck.net = make_model(ck.model);
   const std::string path = dir.file(name);
-  save_checkpoint(path, ck);
+  save_checkpoint(path, untrained_checkpoint(seed, 64, std::move(classes)));
   return path;
 }
 

@@ -14,10 +14,10 @@
 #include <functional>
 #include <thread>
 
+#include "checkpoint_fixture.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/models/checkpoint.h"
-#include "covscreen/models/model.h"
 #include "test_util.h"
 
 namespace covscreen {
@@ -25,17 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Checkpoint tiny_checkpoint(uint64_t seed) {
-  Checkpoint ck;
-  ck.model.arch = "densenet121";
-  ck.model.num_classes = 2;
-  ck.model.input_size = 32;
-  ck.classes = {"covid", "non-covid"};
-  ck.spec.stage1.size = 32;
-  torch::manual_seed(seed);
-  ck.net = make_model(ck.model);
-  return ck;
-}
+Checkpoint tiny_checkpoint(uint64_t seed) { return test::untrained_checkpoint(seed, 32); }
 
 // Runs `write` in a child limited to `limit` bytes per file; returns what the child reported:
 // the error message it caught, or "NO ERROR" / "WRONG ERROR: ..." / "CHILD DIED".

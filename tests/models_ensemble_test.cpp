@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "checkpoint_fixture.h"
 #include "covscreen/core/error.h"
 #include "covscreen/explain/grad_cam.h"
 #include "covscreen/models/checkpoint.h"
@@ -17,16 +18,10 @@ using namespace covscreen;
 namespace {
 
 Checkpoint member(uint64_t seed, const std::string& arch = "densenet121") {
-  Checkpoint ck;
-  ck.model.arch = arch;
-  ck.model.input_size = 64;
-  ck.classes = {"covid", "non-covid"};
-  ck.spec.stage1.size = 64;
+  Checkpoint ck = test::untrained_checkpoint(seed, 64, {"covid", "non-covid"}, arch);
   ck.threshold = 0.3 + 0.1 * static_cast<double>(seed % 3);
   ck.training = {{"seed", seed}};
   ck.metrics = {{"auc", 0.5 + 0.01 * static_cast<double>(seed)}};
-  torch::manual_seed(seed);
-  ck.net = make_model(ck.model);
   ck.net->eval();
   return ck;
 }

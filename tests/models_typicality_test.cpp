@@ -3,6 +3,7 @@
 // checkpoint round trip, and a damaged reference is refused by name.
 #include <cmath>
 
+#include "checkpoint_fixture.h"
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/models/checkpoint.h"
@@ -71,13 +72,7 @@ TEST(Typicality, ConstantFeaturesDoNotDivideByZero) {
 
 TEST(Typicality, SurvivesACheckpointAndADamagedOneIsRefused) {
   test::TempDir dir;
-  Checkpoint ck;
-  ck.model.arch = "densenet121";
-  ck.model.num_classes = 2;
-  ck.model.input_size = 64;
-  ck.classes = {"covid", "non-covid"};
-  ck.spec.stage1.size = 64;
-  ck.net = make_model(ck.model);
+  Checkpoint ck = test::untrained_checkpoint(1);
   ck.typicality = fit_typicality(features(100, 1024, 7, 5), {});
   const std::string path = dir.file("t.ckpt");
   save_checkpoint(path, ck, /*half=*/true);
