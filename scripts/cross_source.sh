@@ -9,7 +9,13 @@
 #        patients, scripts/cxr/nih_manifest.sh) of the NIH ChestX-ray14 sample (adult hospital
 #        X-rays): COVID calls on "No Finding" images = the false-positive rate. (A model trained by
 #        scripts/cxr/reproduce_adults.sh has seen the other 70%: --nih-trained marks NIH in source.)
-# Usage: scripts/cross_source.sh [--ct CKPT] [--cxr CKPT] [--only ct|cxr] [--nih-trained] [--tta N] [WORK_DIR]
+#        Also the test sides (same seed, 30% of the patients) of Figure1 + Actualmed (both
+#        classes), of the NIH No Finding / Pneumonia folder (no COVID; --nih-trained covers it) and
+#        of Hannover (all COVID: the sensitivity on hospital films; --hannover-trained when the
+#        model saw its train side), and P(covid) by source and view (AP/PA) within each class
+#        (scripts/p_by_source.py): shortcuts.md / shortcuts.json.
+# Usage: scripts/cross_source.sh [--ct CKPT] [--cxr CKPT] [--only ct|cxr] [--nih-trained] [--hannover-trained]
+#        [--tta N] [WORK_DIR]
 #        (--tta: evaluate's test-time augmentation over N views; default runs/cross-source;
 #        COVSCREEN_DATA = datasets root). Writes WORK_DIR/cross_source.md, WORK_DIR/cross_source.json
 #        (the same numbers, for `covscreen model convert --evaluations`) and one evaluate folder each.
@@ -23,6 +29,7 @@ cxr="$repo/models/deep-cxr-net-cxr.ckpt"
 work="$repo/runs/cross-source"
 only=""
 nih_trained=0
+hannover_trained=0
 tta=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,6 +37,7 @@ while [ $# -gt 0 ]; do
     --cxr) cxr="$(realpath "$2")"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --nih-trained) nih_trained=1; shift ;;
+    --hannover-trained) hannover_trained=1; shift ;;
     --tta) tta=(--tta "$2"); shift 2 ;;
     *) work="$1"; shift ;;
   esac
@@ -76,10 +84,22 @@ $py "$repo/scripts/cxr/merge_manifests.py" ieee-test.csv cxr-covid.csv:split=tes
 "$bin" evaluate "${tta[@]}" --model "$cxr" ieee-test.csv --out cxr-ieee-test >/dev/null
 "$repo/scripts/cxr/nih_manifest.sh" "$data" $seed  # nih.csv: the test side is never trained on
 "$bin" evaluate "${tta[@]}" --model "$cxr" nih.csv --split test --out cxr-nih >/dev/null
+$py "$repo/scripts/cxr/merge_manifests.py" am-test.csv cxr-covid.csv:split=test,source=Actualmed-COVID-chestxray-dataset \
+  cxr-covid.csv:split=test,source=Figure1-COVID-chestxray-dataset
+"$bin" evaluate "${tta[@]}" --model "$cxr" am-test.csv --out cxr-am-test >/dev/null
+$py "$repo/scripts/cxr/hospital_manifests.py" "$data" >/dev/null
+"$bin" dataset split nihp.csv --ratios 60,10,30 --seed $seed --resplit >/dev/null
+"$bin" dataset split hann.csv --ratios 60,10,30 --seed $seed --resplit >/dev/null
+"$bin" evaluate "${tta[@]}" --model "$cxr" nihp.csv --split test --out cxr-nihp >/dev/null
+"$bin" evaluate "${tta[@]}" --model "$cxr" hann.csv --split test --out cxr-hann >/dev/null
+$py "$repo/scripts/p_by_source.py" --views views.csv --json shortcuts.json \
+  "ieee8023 held-out=cxr-ieee-test/predictions.csv" "Figure1 + Actualmed held-out=cxr-am-test/predictions.csv" \
+  "NIH sample test side=cxr-nih/predictions.csv" "NIH No Finding/Pneumonia test side=cxr-nihp/predictions.csv" \
+  "Hannover test side=cxr-hann/predictions.csv" > shortcuts.md
 fi
 
 # ---- the table
-$py - "$ct" "$cxr" "$only" "$nih_trained" "${tta[@]}" <<'PY'
+$py - "$ct" "$cxr" "$only" "$nih_trained" "$hannover_trained" "${tta[@]}" <<'PY'
 import json, os, sys
 def m(d): return json.load(open(d + "/metrics.json"))
 def auc(x):
@@ -135,13 +155,29 @@ if sys.argv[3] != "ct":
                "COVID calls on No Finding: " + fpr(n, "normal") + "; on pneumonia: " + fpr(n, "pneumonia")))
   keep("CXR", "NIH ChestX-ray14 sample, test side", "image", n, nih_cross,
        {"covid_calls_no_finding": calls(n, "normal"), "covid_calls_pneumonia": calls(n, "pneumonia")})
+  a = m("cxr-am-test")
+  rows.append(("CXR", "Figure1 + Actualmed held-out patients", "image", a["n"], auc(a), cam(a),
+               "COVID calls on COVID: " + fpr(a, "covid") + "; on normal: " + fpr(a, "normal")))
+  keep("CXR", "Figure1 + Actualmed held-out patients", "image", a, False,
+       {"covid_calls_covid": calls(a, "covid"), "covid_calls_normal": calls(a, "normal")})
+  p = m("cxr-nihp")
+  rows.append(("CXR", "NIH No Finding / Pneumonia folder, test side (no COVID; " + ("cross source" if nih_cross else "in source") + ")",
+               "image", p["n_total"], "n/a", cam(p),
+               "COVID calls on No Finding: " + fpr(p, "normal") + "; on pneumonia: " + fpr(p, "pneumonia")))
+  keep("CXR", "NIH No Finding / Pneumonia folder, test side", "image", p, nih_cross,
+       {"covid_calls_no_finding": calls(p, "normal"), "covid_calls_pneumonia": calls(p, "pneumonia")})
+  h = m("cxr-hann")
+  hann_cross = sys.argv[5] != "1"
+  rows.append(("CXR", "Hannover COVID test side (all COVID; " + ("cross source" if hann_cross else "in source") + ")",
+               "image", h["n_total"], "n/a", cam(h), "COVID calls on COVID (sensitivity): " + fpr(h, "covid")))
+  keep("CXR", "Hannover COVID test side", "image", h, hann_cross, {"covid_calls_covid": calls(h, "covid")})
 def threshold(d): return f" (threshold {m(d)['threshold']:.4g})"
 out = [f"CT model: {sys.argv[1] + threshold('ct-val') if sys.argv[3] != 'cxr' else '-'}  \n"
        f"CXR model: {sys.argv[2] + threshold('cxr-ieee-test') if sys.argv[3] != 'ct' else '-'}\n",
        "| model | data | level | n | AUC (95% CI) | Grad-CAM share in lungs | notes |",
        "|---|---|---|---|---|---|---|"]
 out += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
-tta = int(sys.argv[6]) if len(sys.argv) > 6 else 1
+tta = int(sys.argv[7]) if len(sys.argv) > 7 else 1
 if tta > 1: out[0] = out[0] + f"Test-time augmentation: P averaged over {tta} views (evaluate --tta {tta})\n"
 open("cross_source.md", "w").write("\n".join(out) + "\n")
 json.dump({"command": "scripts/cross_source.sh" + (f" --tta {tta}" if tta > 1 else ""), "tta_views": tta, "rows": card}, open("cross_source.json", "w"), indent=1)

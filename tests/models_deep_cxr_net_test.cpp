@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+
 #include "cli_util.h"
 #include "covscreen/core/error.h"
 #include "covscreen/models/checkpoint.h"
 #include "covscreen/models/cxr_parts.h"
 #include "covscreen/models/deep_cxr_net.h"
+#include "covscreen/models/densenet.h"  // count_parameters
 #include "covscreen/models/state_dict.h"
 #include "test_util.h"
 
@@ -137,4 +140,122 @@ TEST(DeepCXRNet, PartsFromCheckpointsAndStateDicts) {
   ct.net = make_model(ct.model);
   save_checkpoint(dir.file("ct.ckpt"), ct);
   EXPECT_THROW(read_cxr_part(dir.file("ct.ckpt"), 64), FileError);
+}
+
+// ResNet-50 parts on a shared trunk: what a part computes inside the model is what the part
+// computes alone (exact: the trunk is the same function), the trunk is stored once, frozen with
+// the parts, and a part whose trunk differs is refused.
+TEST(DeepCXRNet, ResNetPartsOnASharedTrunk) {
+  test::TempDir dir;
+  Checkpoint c1 = test::untrained_checkpoint(1, 64, {"Edema", "Pneumonia"}, "resnet50v1");
+  Checkpoint c2 = test::untrained_checkpoint(2, 64, {"normal", "pneumonia"}, "resnet50v1");
+  {  // part 2 fine-tuned from part 1's weights with the stem and layers 1-3 frozen
+    torch::NoGradGuard ng;
+    auto src = c1.net->named_parameters(true);
+    for (auto& b : c1.net->named_buffers(true)) src.insert(b.key(), b.value());
+    auto dst = c2.net->named_parameters(true);
+    for (auto& b : c2.net->named_buffers(true)) dst.insert(b.key(), b.value());
+    for (auto& t : dst)
+      if (t.key().rfind("layer4.", 0) != 0 && t.key().rfind("fc.", 0) != 0) t.value().copy_(src[t.key()]);
+  }
+  save_checkpoint(dir.file("p1.ckpt"), c1);
+  save_checkpoint(dir.file("p2.ckpt"), c2);
+  CxrPart a = read_cxr_part(dir.file("p1.ckpt"), 64), b = read_cxr_part(dir.file("p2.ckpt"), 64);
+  EXPECT_EQ(a.arch, "resnet50v1");
+  PreprocessSpec spec;
+  spec.stage1.size = 64;
+  ModelConfig cfg;
+  cfg.arch = "deep-cxr-net";
+  cfg.backbone = "resnet50v1";
+  cfg.input_size = 64;
+  ModelConfig::Cxr base;
+  base.shared_stages = 3;
+  cfg.cxr = cxr_settings(a, {}, b, {"covid", "non-covid"}, spec, base);
+  EXPECT_EQ(cfg.cxr.part_arch, "resnet50v1");
+  EXPECT_EQ(cfg.cxr.shared_stages, 3);
+  auto net = std::dynamic_pointer_cast<DeepCXRNetImpl>(make_model(cfg));
+  attach_cxr_parts(*net, a, b);
+  net->train();  // the parts and the trunk stay in eval mode
+  torch::NoGradGuard ng;
+  const auto x = torch::randn({2, 3, 64, 64});
+  const auto f = net->features(x);
+  ASSERT_EQ(f.sizes(), (std::vector<int64_t>{2, 2048 + 2 + 2, 2, 2}));
+  a.net->eval();
+  b.net->eval();
+  const auto alone = torch::cat({torch::sigmoid(a.net->forward(x)), torch::sigmoid(b.net->forward(x))}, 1);
+  const auto inside = f.narrow(1, 2048, 4).select(3, 0).select(2, 0);
+  EXPECT_TRUE(torch::allclose(inside, alone, 1e-5, 1e-6)) << inside << alone;
+  for (const auto& m : net->trunk_modules()) {
+    EXPECT_FALSE(m->is_training());
+    for (const auto& p : m->parameters()) EXPECT_FALSE(p.requires_grad());
+  }
+  // Stored once: the parts hold layer4 and their classifiers only.
+  EXPECT_EQ(count_parameters(net->part(1)), 14964736 + 2048 * 2 + 2);
+  ModelConfig separate = cfg;
+  separate.cxr.shared_stages = 0;
+  EXPECT_EQ(count_parameters(*make_model(separate)) - count_parameters(*net), 2 * (23508032 - 14964736));
+  // The same model from a checkpoint gives the same outputs.
+  Checkpoint ck;
+  ck.model = cfg;
+  ck.classes = {"covid", "non-covid"};
+  ck.spec = spec;
+  ck.net = net;
+  save_checkpoint(dir.file("cxr.ckpt"), ck);
+  auto back = load_checkpoint(dir.file("cxr.ckpt"));
+  back.net->eval();
+  net->eval();
+  EXPECT_TRUE(torch::equal(back.net->forward(x), net->forward(x)));
+
+  // A part trained with its trunk unfrozen is refused, naming a tensor.
+  {
+    auto p = c2.net->named_parameters(true);
+    p["layer2.0.conv1.weight"].add_(1e-3);
+  }
+  save_checkpoint(dir.file("p2-moved.ckpt"), c2);
+  CxrPart moved = read_cxr_part(dir.file("p2-moved.ckpt"), 64);
+  auto net2 = std::dynamic_pointer_cast<DeepCXRNetImpl>(make_model(cfg));
+  try {
+    attach_cxr_parts(*net2, a, moved);
+    FAIL() << "a part with another trunk was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer2.0.conv1.weight"), std::string::npos) << e.what();
+  }
+  // Sharing needs ResNet parts of the backbone's kind.
+  ModelConfig bad = cfg;
+  bad.backbone = "densenet121";
+  EXPECT_THROW(bad.validate(), UsageError);
+}
+
+// model convert --int8-frozen: the frozen parts' weights in 8 bits (one scale per output channel),
+// everything else as before; loaded back within half a step of each channel's scale.
+TEST(DeepCXRNet, FrozenWeightsStoredInEightBits) {
+  test::TempDir dir;
+  torch::manual_seed(3);
+  Checkpoint ck;
+  ck.model = cxr_config();
+  ck.classes = {"covid", "non-covid"};
+  ck.spec.stage1.size = 64;
+  ck.net = make_model(ck.model);
+  save_checkpoint(dir.file("half.ckpt"), ck, /*half=*/true);
+  save_checkpoint(dir.file("q8.ckpt"), ck, /*half=*/true, /*int8_frozen=*/true);
+  const auto half_size = std::filesystem::file_size(dir.file("half.ckpt"));
+  const auto q8_size = std::filesystem::file_size(dir.file("q8.ckpt"));
+  auto net = std::dynamic_pointer_cast<DeepCXRNetImpl>(ck.net);
+  const int64_t frozen = count_parameters(net->part(1)) + count_parameters(net->part(2));
+  EXPECT_LT(q8_size, half_size - frozen * 9 / 10) << half_size << " vs " << q8_size;
+  const Checkpoint back = load_checkpoint(dir.file("q8.ckpt"));
+  auto before = ck.net->named_parameters(true);
+  int checked = 0;
+  for (const auto& p : back.net->named_parameters(true)) {
+    const torch::Tensor& w = before[p.key()];
+    if (p.key().rfind("part1.", 0) == 0 && w.dim() >= 2) {
+      const auto step = w.abs().flatten(1).amax(1) / 127.0;
+      const auto err = (p.value() - w).abs().flatten(1).amax(1);
+      EXPECT_TRUE((err <= step * 0.5 + 1e-7).all().item<bool>()) << p.key();
+      ++checked;
+    } else if (p.key().rfind("part3.", 0) == 0) {
+      EXPECT_TRUE(torch::allclose(p.value(), w.to(torch::kHalf).to(torch::kFloat))) << p.key();  // fp16 as before
+    }
+  }
+  EXPECT_GT(checked, 100);
 }

@@ -175,11 +175,14 @@ exp->callback([] {
 
 // ---- convert (for shipping: fp16 weights, no optimizer state)
 static std::string conv_in, conv_out, conv_evaluations;
-static bool conv_half = false;
+static bool conv_half = false, conv_int8_frozen = false;
 auto* conv = model->add_subcommand("convert", "rewrite a checkpoint without its optimizer state, optionally in fp16");
 conv->add_option("checkpoint", conv_in, "covscreen checkpoint")->required();
 conv->add_option("--out", conv_out, "checkpoint to write")->required();
 conv->add_flag("--half", conv_half, "store floating weights as fp16 (loaded back as fp32)");
+conv->add_flag("--int8-frozen", conv_int8_frozen,
+               "store the weights the architecture keeps frozen (deep-cxr-net's parts 1, 2 and shared trunk) as 8-bit "
+               "integers, one scale per output channel (loaded back as fp32)");
 conv->add_option("--evaluations", conv_evaluations,
                  "JSON object {\"command\", \"rows\": [...]} of results on other data (scripts/cross_source.sh "
                  "writes one) to keep in the model card");
@@ -193,8 +196,9 @@ conv->callback([] {
     if (!ck.extra.is_object()) ck.extra = nlohmann::json::object();
     ck.extra["evaluations"] = e;
   }
-  save_checkpoint(conv_out, ck, conv_half);
-  std::cout << "wrote " << conv_out << (conv_half ? " (fp16 weights)" : "") << "\n";
+  save_checkpoint(conv_out, ck, conv_half, conv_int8_frozen);
+  std::cout << "wrote " << conv_out << (conv_half ? " (fp16 weights)" : "")
+            << (conv_int8_frozen ? " (frozen weights in 8 bits)" : "") << "\n";
 });
 
 // ---- ensemble (models/ensemble.h: e.g. the same recipe trained with other seeds, as one model)

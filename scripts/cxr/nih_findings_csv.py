@@ -7,7 +7,12 @@ Pneumonia: 1.0 when NIH lists the finding, else 0.0 (NIH's labels have no "uncer
 other CheXpert column is blank. Rows: the images of one split of scripts/cxr/nih_manifest.sh's
 nih.csv. Paths are absolute.
 
-Usage: nih_findings_csv.py NIH.csv LABELS.csv OUT.csv --split train|val|test
+--normal-pneumonia M.csv adds that split's rows of a manifest labelled normal | pneumonia (the
+NIH-ChestX-ray14-pneumonia folder, scripts/cxr/hospital_manifests.py): normal is No Finding 1.0
+and every finding 0.0; pneumonia is Pneumonia 1.0, No Finding 0.0 and the other findings blank
+(that source names only the Pneumonia label; blank counts as 0 in covscreen's packs).
+
+Usage: nih_findings_csv.py NIH.csv LABELS.csv OUT.csv --split train|val|test [--normal-pneumonia M.csv]
 """
 import argparse
 import csv
@@ -28,6 +33,7 @@ def main():
     ap.add_argument("labels")
     ap.add_argument("out")
     ap.add_argument("--split", required=True)
+    ap.add_argument("--normal-pneumonia")
     a = ap.parse_args()
     info = {r["Image Index"]: r for r in csv.DictReader(open(a.labels, newline=""))}
     n = 0
@@ -44,6 +50,18 @@ def main():
                         "Frontal/Lateral": "Frontal", "AP/PA": nih["View Position"]})
             for name, column in NIH_TO_CHEXPERT.items():
                 row[column] = "1.0" if name in found else "0.0"
+            w.writerow(row)
+            n += 1
+        for r in csv.DictReader(open(a.normal_pneumonia, newline="")) if a.normal_pneumonia else []:
+            if r["split"] != a.split:
+                continue
+            row = {c: "" for c in COLUMNS}
+            row.update({"Path": os.path.abspath(r["path"]), "Frontal/Lateral": "Frontal"})
+            if r["label"] == "normal":
+                row.update({c: "0.0" for c in NIH_TO_CHEXPERT.values()})
+                row["No Finding"] = "1.0"
+            else:
+                row.update({"No Finding": "0.0", "Pneumonia": "1.0"})
             w.writerow(row)
             n += 1
     print(f"{a.out}: {n} images of split {a.split}")

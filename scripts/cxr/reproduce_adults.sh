@@ -61,21 +61,7 @@ done
 # 3. Part 1's per-finding AUCs on the NIH test side (Mann-Whitney), the fp16 model, cross-source.
 "$bin" screen --model part1/best.ckpt --format csv $(cut -d, -f1 nih-findings-test.csv | tail -n +2) \
   > part1-test-scores.csv
-$py - "$findings" <<'PY'
-import csv, json, sys
-findings = sys.argv[1].split(",")
-truth = {r["Path"]: r for r in csv.DictReader(open("nih-findings-test.csv"))}
-rows = list(csv.DictReader(open("part1-test-scores.csv")))
-out = {}
-for f in findings:
-    col = "prob_" + f
-    pos = [float(r[col]) for r in rows if r[col] and truth[r["path"]][f] == "1.0"]
-    neg = [float(r[col]) for r in rows if r[col] and truth[r["path"]][f] == "0.0"]
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    out[f] = {"auc": wins / (len(pos) * len(neg)) if pos and neg else None, "positives": len(pos), "n": len(pos) + len(neg)}
-json.dump(out, open("part1-test-auc.json", "w"), indent=1)
-for f, v in out.items(): print(f"{f:18s} AUC {v['auc'] if v['auc'] is None else round(v['auc'], 3)}  ({v['positives']} of {v['n']})")
-PY
+$py "$repo/scripts/cxr/finding_aucs.py" nih-findings-test.csv part1-test-scores.csv "$findings" part1-test-auc.json
 "$bin" model convert "$out/best.ckpt" --half --out "$out-cxr.ckpt"
 "$repo/scripts/cross_source.sh" --cxr "$out-cxr.ckpt" --only cxr --nih-trained "$out-cross-source"
 "$bin" model convert "$out-cxr.ckpt" --half --evaluations "$out-cross-source/cross_source.json" \

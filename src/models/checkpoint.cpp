@@ -64,7 +64,7 @@ struct DtypeName {
 };
 const DtypeName kDtypes[] = {{torch::kFloat32, "float32"},   {torch::kFloat16, "float16"}, {torch::kFloat64, "float64"},
                              {torch::kBFloat16, "bfloat16"}, {torch::kInt64, "int64"},     {torch::kInt32, "int32"},
-                             {torch::kUInt8, "uint8"},       {torch::kBool, "bool"}};
+                             {torch::kUInt8, "uint8"},       {torch::kInt8, "int8"},       {torch::kBool, "bool"}};
 
 std::string dtype_name(torch::ScalarType t) {
   for (const auto& d : kDtypes)
@@ -91,9 +91,24 @@ torch::Tensor storage_form(const torch::Tensor& live, bool half) {
   return t;
 }
 
+// Symmetric 8-bit form of a weight, one scale per output channel (dim 0): q = round(w / s),
+// s = max |w| / 127 over the channel (1 for an all-zero channel).
+std::pair<torch::Tensor, torch::Tensor> int8_form(const torch::Tensor& w) {
+  const torch::Tensor f = w.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  torch::Tensor s = f.abs().flatten(1).amax(1) / 127.0;
+  s = torch::where(s > 0, s, torch::ones_like(s));
+  const auto bshape = [&] {
+    std::vector<int64_t> b(static_cast<size_t>(f.dim()), 1);
+    b[0] = f.size(0);
+    return b;
+  }();
+  torch::Tensor q = (f / s.view(bshape)).round().clamp(-127, 127).to(torch::kInt8);
+  return {q.contiguous(), s.contiguous()};
+}
+
 }  // namespace
 
-void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
+void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half, bool int8_frozen) {
   if (!ck.net) throw Error("save_checkpoint: the checkpoint has no model");
   ck.model.validate();
   Container c;
@@ -101,9 +116,24 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
   c.version = kCheckpointVersion;
   nlohmann::json tensors = nlohmann::json::array();
   int index = 0;
+  std::set<std::string> frozen;
+  if (int8_frozen)
+    for (const auto& p : ck.net->named_parameters(true))
+      if (!p.value().requires_grad() && p.value().dim() >= 2 && p.value().is_floating_point()) frozen.insert(p.key());
   for (const auto& [name, live] : module_tensors(*ck.net)) {
-    torch::Tensor t = storage_form(live, half);
     const std::string blob = kTensorBlobPrefix + std::to_string(index++);
+    if (frozen.count(name)) {
+      const auto [q, scale] = int8_form(live);
+      c.blobs[blob] = std::string(static_cast<const char*>(q.data_ptr()), size_t(q.numel()));
+      put_float_blob(c, blob + ".scale", scale);
+      tensors.push_back({{"name", name},
+                         {"dtype", "int8"},
+                         {"shape", q.sizes().vec()},
+                         {"blob", blob},
+                         {"scale_blob", blob + ".scale"}});
+      continue;
+    }
+    torch::Tensor t = storage_form(live, half);
     c.blobs[blob] = std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
     tensors.push_back(
         {{"name", name}, {"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()}, {"blob", blob}});
@@ -120,6 +150,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half) {
               {"metrics", ck.metrics},
               {"extra", ck.extra},
               {"weights_dtype", half ? "float16" : "float32"},
+              {"frozen_weights", int8_frozen ? "int8, one scale per output channel" : "as weights_dtype"},
               {"byte_order", "little"},
               {"tensors", tensors}};
   if (const Typicality& typ = ck.typicality; !typ.empty()) {
@@ -187,6 +218,17 @@ Checkpoint load_checkpoint(const std::string& path) {
                                   std::to_string(nbytes));
       auto t = torch::empty(shape, torch::TensorOptions().dtype(type));
       if (nbytes) std::memcpy(t.data_ptr(), blob->second.data(), nbytes);
+      if (e.contains("scale_blob")) {  // 8-bit storage: one fp32 scale per output channel
+        auto sb = c.blobs.find(e.at("scale_blob").get<std::string>());
+        if (type != torch::kInt8 || shape.empty() || sb == c.blobs.end() ||
+            sb->second.size() != static_cast<uint64_t>(shape[0]) * sizeof(float))
+          throw FileError(path, "tensor '" + name + "' has a damaged 8-bit scale");
+        auto scale = torch::empty({shape[0]}, torch::kFloat32);
+        std::memcpy(scale.data_ptr(), sb->second.data(), sb->second.size());
+        std::vector<int64_t> b(shape.size(), 1);
+        b[0] = shape[0];
+        t = t.to(torch::kFloat32) * scale.view(b);
+      }
       if (!stored.emplace(name, t).second) throw FileError(path, "tensor '" + name + "' appears twice");
     }
   } catch (const nlohmann::json::exception& e) {

@@ -27,10 +27,12 @@ DeepCTNetImpl::DeepCTNetImpl(const ModelConfig& cfg) : cfg_(cfg) {
   fc_ = register_module("fc", nn::Linear(int64_t(c) * map_size_ * map_size_, cfg.num_classes));
 }
 
-torch::Tensor DeepCTNetImpl::features(const torch::Tensor& x) {
+torch::Tensor DeepCTNetImpl::features(const torch::Tensor& x) { return attend(backbone_->features(x)); }
+
+torch::Tensor DeepCTNetImpl::attend(const torch::Tensor& backbone_map) {
   // The backbone's features() already ends with the ReLU (densenet: after norm5; resnet: the
   // last block's ReLU), which is the "ReLU" step of Fig. 3.
-  return fpa_->forward(backbone_->features(x));
+  return fpa_->forward(backbone_map);
 }
 
 torch::Tensor DeepCTNetImpl::classify(const torch::Tensor& f) {

@@ -11,6 +11,8 @@ namespace {
 // The JSON fields of ModelConfig and of its cxr section, listed once (core/json_fields.h).
 template <class C, class F>
 void cxr_fields(C& x, F&& f) {
+  f("part_arch", x.part_arch);
+  f("shared_stages", x.shared_stages);
   f("part1_outputs", x.part1_outputs);
   f("part1_select", x.part1_select);
   f("part2_outputs", x.part2_outputs);

@@ -61,7 +61,9 @@ BuiltModel build_for_training(ModelConfig& cfg, const ModelBuildContext& ctx) {
                      "then combine the checkpoints with `covscreen model ensemble`");
   const Architecture& a = architectures().get(cfg.arch);
   if (a.build_for_training) return a.build_for_training(cfg, ctx);
-  return {make_model(cfg), nlohmann::json::object()};
+  ScreenModel net = make_model(cfg);
+  if (ctx.init) ctx.init(*net);
+  return {net, nlohmann::json::object()};
 }
 
 }  // namespace covscreen

@@ -44,12 +44,15 @@ torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
 }
 
 ResNetImpl::ResNetImpl(const ResNetOptions& opt) : opt_(opt) {
-  if (opt.layers.size() != 4 || opt.num_classes < 0) throw UsageError("resnet: invalid options");
-  conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
-  bn1_ = register_module("bn1", nn::BatchNorm2d(64));
-  int in = 64;
+  if (opt.layers.size() != 4 || opt.num_classes < 0 || opt.first_stage < 1 || opt.first_stage > 4)
+    throw UsageError("resnet: invalid options");
+  if (opt.first_stage == 1) {
+    conv1_ = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(64));
+  }
+  int in = ResNetOptions::stage_channels(opt.first_stage - 1);
   const int planes[4] = {64, 128, 256, 512};
-  for (int s = 0; s < 4; ++s) {
+  for (int s = opt.first_stage - 1; s < 4; ++s) {
     nn::Sequential stage;
     for (int b = 0; b < opt.layers[s]; ++b) {
       const int stride = (b == 0 && s > 0) ? 2 : 1;
@@ -73,10 +76,27 @@ ResNetImpl::ResNetImpl(const ResNetOptions& opt) : opt_(opt) {
 }
 
 torch::Tensor ResNetImpl::features(const torch::Tensor& x) {
-  auto h = bn1_->forward(conv1_->forward(x)).relu_();
-  h = F::max_pool2d(h, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
-  for (auto& stage : stages_) h = stage->forward(h);
+  return run(x, opt_.first_stage == 1 ? 0 : opt_.first_stage, 4);
+}
+
+torch::Tensor ResNetImpl::run(const torch::Tensor& x, int first, int last) {
+  const int lowest = opt_.first_stage == 1 ? 0 : opt_.first_stage;
+  if (first < lowest || last > 4 || first > last)
+    throw Error("resnet: stages " + std::to_string(first) + ".." + std::to_string(last) + " of a network holding " +
+                std::to_string(lowest) + "..4");
+  torch::Tensor h = x;
+  if (first == 0) {
+    h = bn1_->forward(conv1_->forward(h)).relu_();
+    h = F::max_pool2d(h, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+  }
+  for (int s = std::max(first, 1); s <= last; ++s) h = stages_[static_cast<size_t>(s - opt_.first_stage)]->forward(h);
   return h;
+}
+
+std::vector<std::shared_ptr<nn::Module>> ResNetImpl::stage_modules(int s) const {
+  if (s == 0 && conv1_) return {conv1_.ptr(), bn1_.ptr()};
+  if (s >= opt_.first_stage && s <= 4) return {stages_[static_cast<size_t>(s - opt_.first_stage)].ptr()};
+  throw Error("resnet: no stage " + std::to_string(s) + " in this network");
 }
 
 torch::Tensor ResNetImpl::classify(const torch::Tensor& f) {

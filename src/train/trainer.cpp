@@ -200,11 +200,13 @@ class Trainer {
     ctx.multilabel = multilabel_;
     ctx.spec = cfg_.spec;
     ctx.parts = {cfg_.part1, cfg_.part2, cfg_.part1_select};
+    nlohmann::json init_record;
+    if (!cfg_.init.empty()) ctx.init = [&](ScreenModelImpl& net) { init_record = init_backbone(net); };
     torch::manual_seed(cfg_.seed);
     BuiltModel built = build_for_training(cfg_.model, ctx);
     net_ = built.net;
     build_record_ = std::move(built.record);
-    if (!cfg_.init.empty()) init_backbone();
+    if (!init_record.is_null()) build_record_["init"] = init_record;
     freeze_backbone(*net_, cfg_.model, cfg_.freeze);
     net_->to(device_);
     to_channels_last(*net_);  // NHWC weights for the NHWC inputs below (oneDNN, cuDNN with AMP)
@@ -234,18 +236,18 @@ class Trainer {
     ck_.net = net_;
   }
 
-  // --init: the backbone's weights from a state_dict (all of them, or the run stops), recorded.
-  void init_backbone() {
+  // --init: the backbone's weights from a state_dict (all of them, or the run stops); the record.
+  nlohmann::json init_backbone(ScreenModelImpl& net) {
     const StateDict sd = read_state_dict(cfg_.init);
-    const ImportReport rep = import_backbone(*net_, cfg_.model, sd, cfg_.init);
+    const ImportReport rep = import_backbone(net, cfg_.model, sd, cfg_.init);
     if (!rep.complete())
       throw FileError(cfg_.init, std::to_string(rep.missing.size()) + " backbone tensors of " +
                                      backbone_name(cfg_.model) + " are not in it, e.g. '" + rep.missing.front() + "'");
-    build_record_["init"] = {{"file", fs::path(cfg_.init).filename().string()},
-                             {"sha256", to_hex(sha256(read_file(cfg_.init)))},
-                             {"tensors_loaded", rep.loaded.size()},
-                             {"keys_ignored", rep.ignored.size()}};
     report_->note("init: " + std::to_string(rep.loaded.size()) + " backbone tensors from " + cfg_.init);
+    return {{"file", fs::path(cfg_.init).filename().string()},
+            {"sha256", to_hex(sha256(read_file(cfg_.init)))},
+            {"tensors_loaded", rep.loaded.size()},
+            {"keys_ignored", rep.ignored.size()}};
   }
 
   // With --resume: weights, optimizer, history and early-stopping state from last.ckpt.

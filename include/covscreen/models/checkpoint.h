@@ -30,8 +30,11 @@ struct Checkpoint {
   Typicality typicality;                     // the training images' features (empty in older checkpoints)
 };
 
-// half = store floating weights as fp16 (loaded back as fp32).
-void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half = false);
+// half = store floating weights as fp16 (loaded back as fp32). int8_frozen = store the weight
+// matrices and kernels (2-D and up) that the architecture keeps frozen (requires_grad off in the
+// model as built: deep-cxr-net's parts 1 and 2 and shared trunk) as 8-bit integers with one fp32
+// scale per output channel (symmetric, max |w| / 127), loaded back as fp32: half their fp16 size.
+void save_checkpoint(const std::string& path, const Checkpoint& ck, bool half = false, bool int8_frozen = false);
 // Throws FileError for damaged/foreign files or weights that do not fit the architecture.
 // The returned net is on the CPU, in eval mode; tensors stored as fp16 come back as fp32.
 Checkpoint load_checkpoint(const std::string& path);

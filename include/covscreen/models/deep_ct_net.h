@@ -25,7 +25,9 @@ namespace covscreen {
 class DeepCTNetImpl : public ScreenModelImpl {
  public:
   explicit DeepCTNetImpl(const ModelConfig& cfg);
-  torch::Tensor features(const torch::Tensor& x) override;  // FPA output
+  torch::Tensor features(const torch::Tensor& x) override;  // attend(backbone's features)
+  torch::Tensor attend(const torch::Tensor& backbone_map);  // FPA output
+  ScreenModelImpl& backbone() const { return *backbone_; }
   torch::Tensor classify(const torch::Tensor& f) override;  // BN -> flatten -> fc
   std::vector<std::pair<std::string, int64_t>> part_sizes() const override;
   std::string backbone_prefix() const override { return "backbone."; }

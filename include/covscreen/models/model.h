@@ -29,6 +29,12 @@ struct ModelConfig {
   int members = 1;  // in [1, kMaxEnsembleMembers]
   // deep-cxr-net only (models/deep_cxr_net.h); written to JSON only for models built from parts.
   struct Cxr {
+    // The parts' architecture: densenet121 (the paper's), resnet50 or resnet50v1. With a ResNet,
+    // shared_stages N > 0 makes parts 1-3 share the stem and layers 1..N (run once, frozen; each
+    // part keeps layers N+1..4 and its classifier): needs backbone == part_arch and all parts at
+    // input_size.
+    std::string part_arch = "densenet121";
+    int shared_stages = 0;
     int part1_outputs = 6;          // classifier size of part 1 (CheXpert findings; 18 for torchxrayvision)
     std::vector<int> part1_select;  // part-1 outputs forming the finding vector (empty = all)
     int part2_outputs = 2;          // classifier size of part 2 (normal / pneumonia)

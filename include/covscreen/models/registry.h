@@ -48,6 +48,9 @@ struct ModelBuildContext {
   bool multilabel = false;           // a multi-label (findings) pack
   PreprocessSpec spec;
   FrozenPartFiles parts;
+  // Loads pretrained weights into a freshly made model's backbone (train --init), before frozen
+  // parts are attached; empty = none.
+  std::function<void(ScreenModelImpl&)> init;
 };
 
 struct BuiltModel {

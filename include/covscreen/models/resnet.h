@@ -13,6 +13,9 @@
 //   -> classify(f) = global average pool -> fc -> [B, K].
 // forward(x) = classify(features(x)) is numerically torchvision's ResNet.forward.
 // Parameter counts: backbone (everything but fc) 23,508,032; fc 2048*K + K.
+// A tail (first_stage > 1) has no stem and no stages before first_stage: its input is the output
+// of stage first_stage - 1 (Deep-CXR-Net's parts on a shared trunk, deep_cxr_net.h); layer4 alone
+// holds 14,964,736 parameters.
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/conv.h>
@@ -29,8 +32,10 @@ struct ResNetOptions {
   std::vector<int> layers{3, 4, 6, 3};  // Bottleneck blocks per stage (ResNet-50)
   int num_classes = 0;                  // 0 = no fc (used as a backbone)
   bool stride_on_1x1 = false;           // v1 (true) or torchvision's v1.5 (false); see above
+  int first_stage = 1;                  // 1 = the whole network; 2..4 = a tail (see above)
   static ResNetOptions resnet50(int num_classes = 0, bool stride_on_1x1 = false);
   int num_features() const { return 512 * 4; }
+  static int stage_channels(int stage) { return stage == 0 ? 64 : 256 << (stage - 1); }  // output of stem / layerN
 };
 
 class BottleneckImpl : public torch::nn::Module {
@@ -49,7 +54,12 @@ TORCH_MODULE(Bottleneck);
 class ResNetImpl : public ScreenModelImpl {
  public:
   explicit ResNetImpl(const ResNetOptions& opt);
-  torch::Tensor features(const torch::Tensor& x) override;  // layer4 output
+  torch::Tensor features(const torch::Tensor& x) override;  // layer4 output (from the stem, or a tail's first stage)
+  // Stages first..last in order, 0 being the stem (conv1, bn1, ReLU, max pool) and 1..4 layer1..4:
+  // run(x, 0, 3) is the output of layer3. Throws Error for a stage this network (a tail) lacks.
+  torch::Tensor run(const torch::Tensor& x, int first, int last);
+  // The modules of stage s: {conv1, bn1} for the stem, {layerN} for N in 1..4.
+  std::vector<std::shared_ptr<torch::nn::Module>> stage_modules(int s) const;
   torch::Tensor classify(const torch::Tensor& f) override;  // throws when num_classes == 0
   std::vector<std::pair<std::string, int64_t>> part_sizes() const override;
   std::string backbone_prefix() const override { return ""; }
