@@ -45,6 +45,7 @@ TEST(BenchCli, MeasuresEveryPhaseWithoutBaseline) {
   EXPECT_LE(j["latency"]["p50_ms"].get<double>(), j["latency"]["max_ms"].get<double>());
   EXPECT_EQ(j["model_only"]["precision"], "fp32");
   EXPECT_EQ(j["model_only"]["batch"], 2);
+  EXPECT_EQ(j["model_only"]["size"], 64);  // the model's own input side
   EXPECT_GT(j["train"]["images_per_s"].get<double>(), 0);
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 10);
   EXPECT_FALSE(j.contains("baseline"));

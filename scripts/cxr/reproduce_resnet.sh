@@ -17,7 +17,8 @@
 # Usage: scripts/cxr/reproduce_resnet.sh [WORK_DIR]   (default runs/cxr-resnet; COVSCREEN_DATA =
 #        datasets root; EPOCHS_PART1, EPOCHS_PART2, EPOCHS_CXR default 8, 6, 8; VARIANT both|all,
 #        default both; EXTRA, more flags for part 3's and the baseline's training, and TAG, a suffix
-#        for their run names; PLAIN=0 skips the baseline; SHIP=RUN also writes and measures RUN's
+#        for their run names; SEED, the training seed (default 1; the parts were trained with 1);
+#        PLAIN=0 skips the baseline; SHIP=RUN also writes and measures RUN's
 #        shipped form, step 4). About 20 min on 2 cores with bf16 (AVX512-BF16 or AMX); VARIANT=all
 #        another 25. What a WORK_DIR already holds is kept (delete it to redo it).
 # The shipped model: scripts/cxr/reproduce_resnet.sh, then SHIP=deep-cxr-net-both
@@ -35,7 +36,7 @@ variant="${VARIANT:-both}"
 weights="$repo/weights/resnet50-imagenet.pt"
 "$repo/scripts/get-imagenet-resnet50" "$weights"
 findings="No Finding,Atelectasis,Cardiomegaly,Consolidation,Edema,Pleural Effusion,Pneumonia"
-train_flags=(--recipe finetune --init "$weights" --amp bf16 --seed 1)
+train_flags=(--recipe finetune --init "$weights" --amp bf16 --seed "${SEED:-1}")
 trunk_frozen=(--freeze conv1,bn1,layer1,layer2,layer3)
 mkdir -p "$work" && cd "$work"
 pack() {  # pack NAME ARGS...: NAME.pack at 224 px, whole image

@@ -137,6 +137,7 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   out["latency"] = latency_phase(pipeline, paths, opt.latency_samples);
 
   ThroughputOptions to;
+  to.size = static_cast<int>(pipeline.checkpoint().spec.stage1.size);  // the model's own input side
   to.batch = opt.batch;
   to.precision = resolved;
   to.device = opt.device;
