@@ -87,9 +87,7 @@ $py "$repo/scripts/cxr/merge_manifests.py" ieee-test.csv cxr-covid.csv:split=tes
 $py "$repo/scripts/cxr/merge_manifests.py" am-test.csv cxr-covid.csv:split=test,source=Actualmed-COVID-chestxray-dataset \
   cxr-covid.csv:split=test,source=Figure1-COVID-chestxray-dataset
 "$bin" evaluate "${tta[@]}" --model "$cxr" am-test.csv --out cxr-am-test >/dev/null
-$py "$repo/scripts/cxr/hospital_manifests.py" "$data" >/dev/null
-"$bin" dataset split nihp.csv --ratios 60,10,30 --seed $seed --resplit >/dev/null
-"$bin" dataset split hann.csv --ratios 60,10,30 --seed $seed --resplit >/dev/null
+"$repo/scripts/cxr/hospital_manifest.sh" "$data" $seed >/dev/null  # nihp.csv, hann.csv: test sides never trained on
 "$bin" evaluate "${tta[@]}" --model "$cxr" nihp.csv --split test --out cxr-nihp >/dev/null
 "$bin" evaluate "${tta[@]}" --model "$cxr" hann.csv --split test --out cxr-hann >/dev/null
 $py "$repo/scripts/p_by_source.py" --views views.csv --json shortcuts.json \
@@ -148,24 +146,21 @@ if sys.argv[3] != "ct":
   keep("CXR", "ieee8023 held-out patients", "image", i, False,
        {"covid_calls_covid": calls(i, "covid"), "covid_calls_normal": calls(i, "normal"),
         "covid_calls_pneumonia": calls(i, "pneumonia")})
-  n = m("cxr-nih")
   nih_cross = sys.argv[4] != "1"
-  rows.append(("CXR", "NIH ChestX-ray14 sample, test side (no COVID; " + ("cross source" if nih_cross else "in source") + ")",
-               "image", n["n_total"], "n/a", cam(n),
-               "COVID calls on No Finding: " + fpr(n, "normal") + "; on pneumonia: " + fpr(n, "pneumonia")))
-  keep("CXR", "NIH ChestX-ray14 sample, test side", "image", n, nih_cross,
-       {"covid_calls_no_finding": calls(n, "normal"), "covid_calls_pneumonia": calls(n, "pneumonia")})
+  def nih_rows(folder, data):  # an NIH test side: no COVID, so the COVID calls on normal and pneumonia
+    n = m(folder)
+    rows.append(("CXR", data + " (no COVID; " + ("cross source" if nih_cross else "in source") + ")",
+                 "image", n["n_total"], "n/a", cam(n),
+                 "COVID calls on No Finding: " + fpr(n, "normal") + "; on pneumonia: " + fpr(n, "pneumonia")))
+    keep("CXR", data, "image", n, nih_cross,
+         {"covid_calls_no_finding": calls(n, "normal"), "covid_calls_pneumonia": calls(n, "pneumonia")})
+  nih_rows("cxr-nih", "NIH ChestX-ray14 sample, test side")
   a = m("cxr-am-test")
   rows.append(("CXR", "Figure1 + Actualmed held-out patients", "image", a["n"], auc(a), cam(a),
                "COVID calls on COVID: " + fpr(a, "covid") + "; on normal: " + fpr(a, "normal")))
   keep("CXR", "Figure1 + Actualmed held-out patients", "image", a, False,
        {"covid_calls_covid": calls(a, "covid"), "covid_calls_normal": calls(a, "normal")})
-  p = m("cxr-nihp")
-  rows.append(("CXR", "NIH No Finding / Pneumonia folder, test side (no COVID; " + ("cross source" if nih_cross else "in source") + ")",
-               "image", p["n_total"], "n/a", cam(p),
-               "COVID calls on No Finding: " + fpr(p, "normal") + "; on pneumonia: " + fpr(p, "pneumonia")))
-  keep("CXR", "NIH No Finding / Pneumonia folder, test side", "image", p, nih_cross,
-       {"covid_calls_no_finding": calls(p, "normal"), "covid_calls_pneumonia": calls(p, "pneumonia")})
+  nih_rows("cxr-nihp", "NIH No Finding / Pneumonia folder, test side")
   h = m("cxr-hann")
   hann_cross = sys.argv[5] != "1"
   rows.append(("CXR", "Hannover COVID test side (all COVID; " + ("cross source" if hann_cross else "in source") + ")",

@@ -5,7 +5,7 @@ A model that learned where images came from, not what they show, gives one sourc
 class other probabilities than another source's images of the same class. Give `evaluate`'s
 predictions of the same model on several sources; prints a markdown table (n, mean and median
 P(covid), share called COVID at the model's decisions) per source and class, and writes it as JSON
-when --json is given. With --views V.csv (path,view; scripts/cxr/hospital_manifests.py), each
+when --json is given. With --views V.csv (path,view; scripts/cxr/hospital_manifest.sh), each
 source and class is split further by the X-ray's view (AP / PA; "?" where the source does not say).
 Usage: p_by_source.py [--json OUT.json] [--views V.csv] SOURCE=DIR/predictions.csv [SOURCE=...]
 """

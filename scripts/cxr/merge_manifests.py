@@ -3,15 +3,19 @@
 
 Patient ids are prefixed with each row's `source` ("<source>:<id>") so that ids from different
 data sets cannot collide (ieee8023 numbers its patients 1, 2, ...; others use their own names).
-Usage: merge_manifests.py OUT.csv IN1.csv[:column=value,...] [IN2.csv[:...] ...]
+Usage: merge_manifests.py [--label L] OUT.csv IN1.csv[:column=value,...] [IN2.csv[:...] ...]
 A ":column=value,..." suffix keeps only the rows of that input where every column has that value
-(e.g. kermany.csv:split=test,label=pneumonia).
+(e.g. kermany.csv:split=test,label=pneumonia). --label sets every written row's label to L (e.g.
+non-covid: a source without COVID as a COVID model's negatives).
 """
 import csv
 import sys
 
 
 def main(argv):
+    label = None
+    if len(argv) > 2 and argv[1] == "--label":
+        label, argv = argv[2], argv[:1] + argv[3:]
     if len(argv) < 3:
         sys.exit(__doc__)
     rows, columns = [], None
@@ -30,6 +34,8 @@ def main(argv):
                 prefix = f"{row['source']}:"
                 if not row["patient_id"].startswith(prefix):  # a merged manifest merged again
                     row["patient_id"] = prefix + row["patient_id"]
+                if label is not None:
+                    row["label"] = label
                 rows.append(row)
     with open(argv[1], "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)

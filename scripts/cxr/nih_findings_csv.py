@@ -8,7 +8,7 @@ other CheXpert column is blank. Rows: the images of one split of scripts/cxr/nih
 nih.csv. Paths are absolute.
 
 --normal-pneumonia M.csv adds that split's rows of a manifest labelled normal | pneumonia (the
-NIH-ChestX-ray14-pneumonia folder, scripts/cxr/hospital_manifests.py): normal is No Finding 1.0
+NIH-ChestX-ray14-pneumonia folder, scripts/cxr/hospital_manifest.sh): normal is No Finding 1.0
 and every finding 0.0; pneumonia is Pneumonia 1.0, No Finding 0.0 and the other findings blank
 (that source names only the Pneumonia label; blank counts as 0 in covscreen's packs).
 

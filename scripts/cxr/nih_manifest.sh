@@ -23,10 +23,4 @@ with open("nih.csv", "w", newline="") as f:
         w.writerow([path, label, "nih-" + r["Patient ID"], "", "NIH-ChestX-ray14", r["Finding Labels"]])
 PY
 "$repo/build/covscreen" dataset split nih.csv --ratios 60,10,30 --seed "$2" --resplit
-/usr/bin/python3 - <<'PY'
-import csv
-rows = list(csv.DictReader(open("nih.csv")))
-with open("nih-noncovid.csv", "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0].keys())); w.writeheader()
-    for r in rows: w.writerow({**r, "label": "non-covid"})
-PY
+/usr/bin/python3 "$repo/scripts/cxr/merge_manifests.py" --label non-covid nih-noncovid.csv nih.csv

@@ -58,18 +58,9 @@ train() {  # train OUT ARGS...: resumes an interrupted run, skips a finished one
 if [ ! -f manifests.done ]; then
   "$repo/scripts/cxr/covid_manifest.sh" "$data" $seed
   "$repo/scripts/cxr/nih_manifest.sh" "$data" $seed
-  $py "$repo/scripts/cxr/hospital_manifests.py" "$data"
-  "$bin" dataset split nihp.csv --ratios 60,10,30 --seed $seed --resplit
-  "$bin" dataset split hann.csv --ratios 60,10,30 --seed $seed --resplit
+  "$repo/scripts/cxr/hospital_manifest.sh" "$data" $seed
   "$bin" dataset index "$data/chest_xray_pneumonia" --out kermany.csv
   "$bin" dataset split kermany.csv --ratios 55,10,35 --seed $seed --resplit
-  $py - <<'PY'
-import csv
-rows = list(csv.DictReader(open("nihp.csv")))
-with open("nihp-noncovid.csv", "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0].keys())); w.writeheader()
-    for r in rows: w.writerow({**r, "label": "non-covid"})
-PY
   touch manifests.done
 fi
 for s in train val test; do

@@ -104,7 +104,7 @@ DeepCXRNetImpl::DeepCXRNetImpl(const ModelConfig& cfg) : cfg_(cfg) {
 std::vector<std::shared_ptr<nn::Module>> DeepCXRNetImpl::trunk_modules() const {
   std::vector<std::shared_ptr<nn::Module>> out;
   if (cfg_.cxr.shared_stages == 0) return out;
-  const auto& bb = dynamic_cast<const ResNetImpl&>(part3_->backbone());
+  const ResNetImpl& bb = resnet_backbone();
   for (int s = 0; s <= cfg_.cxr.shared_stages; ++s)
     for (auto& m : bb.stage_modules(s)) out.push_back(m);
   return out;
@@ -117,10 +117,12 @@ void DeepCXRNetImpl::train(bool on) {
   for (auto& m : trunk_modules()) m->eval();
 }
 
+ResNetImpl& DeepCXRNetImpl::resnet_backbone() const { return dynamic_cast<ResNetImpl&>(part3_->backbone()); }
+
 torch::Tensor DeepCXRNetImpl::trunk(const torch::Tensor& x) {
   if (cfg_.cxr.shared_stages == 0) return x;
   torch::NoGradGuard no_grad;  // frozen: nothing upstream of it learns
-  return dynamic_cast<ResNetImpl&>(part3_->backbone()).run(x, 0, cfg_.cxr.shared_stages);
+  return resnet_backbone().run(x, 0, cfg_.cxr.shared_stages);
 }
 
 torch::Tensor DeepCXRNetImpl::parts_on(const torch::Tensor& t) {
@@ -134,9 +136,7 @@ torch::Tensor DeepCXRNetImpl::parts_on(const torch::Tensor& t) {
 torch::Tensor DeepCXRNetImpl::features(const torch::Tensor& x) {
   const int shared = cfg_.cxr.shared_stages;
   const torch::Tensor t = trunk(x);
-  const torch::Tensor map = shared == 0
-                                ? part3_->features(x)
-                                : part3_->attend(dynamic_cast<ResNetImpl&>(part3_->backbone()).run(t, shared + 1, 4));
+  const torch::Tensor map = shared == 0 ? part3_->features(x) : part3_->attend(resnet_backbone().run(t, shared + 1, 4));
   const torch::Tensor aux = parts_on(t).to(map.scalar_type());
   const auto b = map.size(0), h = map.size(2), w = map.size(3);
   return torch::cat({map, aux.view({b, aux.size(1), 1, 1}).expand({b, aux.size(1), h, w})}, 1);

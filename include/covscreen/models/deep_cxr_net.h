@@ -39,6 +39,7 @@
 
 namespace covscreen {
 
+class ResNetImpl;
 void validate_cxr(const ModelConfig& cfg);  // throws UsageError
 
 class DeepCXRNetImpl : public ScreenModelImpl {
@@ -64,6 +65,7 @@ class DeepCXRNetImpl : public ScreenModelImpl {
   ModelConfig cfg_;
   int64_t map_channels_ = 0;
   std::vector<int64_t> select_;
+  ResNetImpl& resnet_backbone() const;          // part 3's backbone, a ResNet when stages are shared
   torch::Tensor trunk(const torch::Tensor& x);  // shared stages' output, or x itself
   // The frozen parts' outputs [B, F] on the trunk's output: sigmoid(part 1)[:, select], sigmoid(part 2).
   torch::Tensor parts_on(const torch::Tensor& trunk_out);

@@ -1,17 +1,20 @@
-#!/usr/bin/env python3
-"""Manifests of the hospital X-ray sources that hold one class only, and every CXR image's view.
-
-  nihp.csv   NIH-ChestX-ray14-pneumonia: label normal (No Finding) | pneumonia, one image per patient
-  hann.csv   Hannover-COVID-CXR: label covid, patients with follow-up films
-  views.csv  path,view (AP | PA | other | "" when the source does not say) for every image of
-             NIH-ChestX-ray14-sample, Hannover and ieee8023 (covid-chestxray-dataset): what the
-             shortcut check (P(covid) by view within a class and source) reads. The pneumonia
-             folder's source does not give the view.
-Columns as covscreen manifests (path,label,patient_id,split,source,original_label); split empty,
-to be filled by `covscreen dataset split`. Paths are absolute.
-
-Usage: hospital_manifests.py DATA_ROOT   (writes into the current folder)
-"""
+#!/usr/bin/env bash
+# The hospital X-ray sources that hold one class only, as covscreen manifests split by patient
+# 60/10/30 (stratified by label), and every CXR image's view; one place for
+# scripts/cxr/reproduce_resnet.sh (which trains on the train and val sides) and
+# scripts/cross_source.sh (which measures on the test sides):
+#   nihp.csv           NIH-ChestX-ray14-pneumonia: label normal (No Finding) | pneumonia, one image
+#                      per patient
+#   nihp-noncovid.csv  the same rows, every label non-covid (negatives for a COVID model)
+#   hann.csv           Hannover-COVID-CXR: label covid, patients with follow-up films
+#   views.csv          path,view (AP | PA | other | "" when the source does not say) for every image
+#                      of NIH-ChestX-ray14-sample, Hannover and ieee8023 (covid-chestxray-dataset):
+#                      what scripts/p_by_source.py --views reads. The pneumonia folder's source does
+#                      not give the view.
+# Usage: scripts/cxr/hospital_manifest.sh DATA_ROOT SEED   (run in the work folder; needs build/covscreen)
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+/usr/bin/python3 - "$1" <<'PY'
 import csv
 import os
 import sys
@@ -25,8 +28,6 @@ def view(v):
 
 
 def main(argv):
-    if len(argv) != 2:
-        sys.exit(__doc__)
     data = os.path.abspath(argv[1])
     views = []
     nihp = os.path.join(data, "NIH-ChestX-ray14-pneumonia")
@@ -58,5 +59,10 @@ def main(argv):
     print("wrote nihp.csv, hann.csv, views.csv")
 
 
-if __name__ == "__main__":
-    main(sys.argv)
+
+main(sys.argv)
+PY
+for m in nihp hann; do
+  "$repo/build/covscreen" dataset split $m.csv --ratios 60,10,30 --seed "$2" --resplit
+done
+/usr/bin/python3 "$repo/scripts/cxr/merge_manifests.py" --label non-covid nihp-noncovid.csv nihp.csv
