@@ -1,5 +1,5 @@
-// covscreen model import | import-keras | export | convert | ensemble | calibrate | typicality | info: PyTorch weights
-// in and out, shipping form, seed ensembles, a site's own threshold, and the model card.
+// covscreen model import | import-keras | export | convert | ensemble | calibrate | quantize | typicality | info:
+// PyTorch weights in and out, shipping form, seed ensembles, a site's own threshold, and the model card.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +14,7 @@
 #include "covscreen/data/layouts.h"
 #include "covscreen/dist/launcher.h"
 #include "covscreen/evaluate/calibrate.h"
+#include "covscreen/evaluate/quantize.h"
 #include "covscreen/models/ensemble.h"
 #include "covscreen/models/keras_resnet.h"
 #include "covscreen/models/registry.h"
@@ -244,6 +245,60 @@ cal->callback([job] {
             << "\n"
             << "wrote " << job->out << (job->half ? " (fp16 weights)" : "") << "\n";
   if (r.unreadable) throw ExitCode{kExitPartial};
+});
+
+// ---- quantize (post-training int8, evaluate/quantize.h)
+auto qjob = std::make_shared<QuantizeJob>();
+auto* quant = model->add_subcommand(
+    "quantize",
+    "post-training int8: calibrate a checkpoint's ResNets on images it was validated on, measure its agreement with "
+    "fp32 and write it with its int8 form (run with --precision int8)");
+quant->add_option("checkpoint", qjob->model, "covscreen checkpoint")->required();
+quant
+    ->add_option("--calibration", qjob->calibration,
+                 "Images the model was validated on: a pack, a manifest CSV or a data set folder, with labels")
+    ->required();
+quant->add_option("--out", qjob->out, "checkpoint to write")->required();
+quant->add_option("--split", qjob->split, "Only this split of the calibration data (train, val, test)");
+quant->add_option("--layout", qjob->layout, "Layout of a folder input: " + layouts().choices())
+    ->check(registry_check(layouts()));
+quant->add_option("--max-images", qjob->max_images, "Calibration images used at most (evenly spaced)")
+    ->capture_default_str()
+    ->check(CLI::Range(1, 100000));
+quant->add_option("--agreement", qjob->agreement,
+                  "Labelled data to measure the agreement with fp32 on (default: the calibration data)");
+quant->add_option("--agreement-split", qjob->agreement_split, "Only this split of the agreement data");
+quant->add_option("--max-auc-difference", qjob->max_auc_difference, "The bar: largest |AUC(int8) - AUC(fp32)|")
+    ->capture_default_str()
+    ->check(CLI::Range(0.0, 1.0));
+quant
+    ->add_option("--min-same-decision", qjob->min_same_decision,
+                 "The bar: smallest share of images with the same decision at the model's threshold")
+    ->capture_default_str()
+    ->check(CLI::Range(0.0, 1.0));
+quant->add_option("--fp32", qjob->fp32,
+                  "Keep a ResNet (PATH) or one of its stages (PATH:S, 0 = stem, 1..4 = layerN) in fp32; PATH as `model "
+                  "info` lists them");
+quant->add_flag("--half", qjob->half, "store floating weights as fp16 (as the shipped models are)");
+quant->add_flag("--int8-frozen", qjob->int8_frozen, "store frozen weights in 8 bits (as `model convert`)");
+quant->add_option("--batch", qjob->batch_size, "Batch size")->capture_default_str()->check(CLI::Range(1, 4096));
+quant->callback([qjob] {
+  qjob->command = join(dist::own_command_line(), " ");
+  const nlohmann::json r = quantize_model(*qjob);
+  const auto& a = r.at("agreement");
+  const auto& parts = r.at("parts");
+  std::cout << "int8: " << parts.at("int8").size() << " ResNet(s), " << parts.at("int8_parameters")
+            << " parameters; fp32: " << parts.at("fp32_parameters") << " parameters ("
+            << join(parts.at("fp32").get<std::vector<std::string>>(), ", ") << ")\n"
+            << "calibrated on " << r.at("calibration").at("images") << " images of "
+            << r.at("calibration").at("source").get<std::string>() << "\nagreement on " << a.at("images")
+            << " images: AUC fp32 " << a.at("auc_fp32").get<double>() << ", int8 " << a.at("auc_int8").get<double>()
+            << "; same decision at " << a.at("threshold").get<double>() << " for " << a.at("same_decision") << " ("
+            << 100 * a.at("same_decision_fraction").get<double>() << "%); largest |dP| "
+            << a.at("max_abs_difference_p").get<double>() << "\n"
+            << (a.at("met").get<bool>() ? "the bar is met: --precision auto may run it in int8 on CPUs without bf16"
+                                        : "the bar is NOT met: int8 runs only when asked for (--precision int8)")
+            << "\nwrote " << qjob->out << "\n";
 });
 
 // ---- typicality (models/typicality.h: what screening flags as atypical)

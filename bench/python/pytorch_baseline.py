@@ -9,7 +9,10 @@ files with the same batch size and thread count. Prints one JSON object.
       per-image standardization -> 3 channels -> model -> sigmoid. Writes the probabilities
       to --probs OUT.csv when given (to check it is the same model).
   pytorch_baseline.py model --weights SD.pt [--batch 16] [--threads 2] [--precision ..] [--channels-last]
-      Model-only throughput on random standardized 256x256 batches.
+                            [--arch deep-ct-net|resnet50] [--size 256]
+      Model-only throughput on random standardized SIZE x SIZE batches. --precision int8: post-training
+      static quantization with FX (prepare_fx / convert_fx, the oneDNN engine's default qconfig),
+      calibrated on 4 such batches: the anchor for covscreen's int8 (models/int8.h).
   pytorch_baseline.py parity --weights SD.pt --io IO.pt
       Same-weights check: IO.pt = {"input": x, "logits": y} written by covscreen (fp32, eval);
       prints the largest |y - model(x)| and the largest |y|.
@@ -106,7 +109,7 @@ class Files(torch.utils.data.Dataset):
 
 
 def make_model(args, weights=None):
-    model = DeepCTNet()
+    model = DeepCTNet() if args.arch == "deep-ct-net" else torchvision.models.resnet50(num_classes=2)
     if weights:
         model.load_state_dict({k: v.float() for k, v in torch.load(weights).items()}, strict=True)
     if args.channels_last:
@@ -115,7 +118,7 @@ def make_model(args, weights=None):
 
 
 def autocast(args):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")  # int8: fp32 around it
 
 
 def screen(args):
@@ -149,11 +152,24 @@ def timed_steps(step, args):
     return {"steps": args.steps, "seconds": seconds, "images_per_s": args.steps * args.batch / seconds}
 
 
+def fx_int8(model, batches):
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    torch.backends.quantized.engine = "onednn"
+    prepared = prepare_fx(model, get_default_qconfig_mapping("onednn"), example_inputs=(batches[0],))
+    with torch.inference_mode():
+        for x in batches:
+            prepared(x)
+    return convert_fx(prepared)
+
+
 def model_only(args):
     model = make_model(args, args.weights).eval()
-    x = standardize(torch.rand(args.batch, 3, 256, 256))
+    x = standardize(torch.rand(args.batch, 3, args.size, args.size))
     if args.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
+    if args.precision == "int8":
+        model = fx_int8(model, [standardize(torch.rand(args.batch, 3, args.size, args.size)) for _ in range(4)])
 
     def step():
         with torch.inference_mode(), autocast(args):
@@ -200,14 +216,16 @@ def main():
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32")
+    p.add_argument("--arch", choices=["deep-ct-net", "resnet50"], default="deep-ct-net")
+    p.add_argument("--size", type=int, default=256)
     p.add_argument("--channels-last", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     out = {"screen": screen, "model": model_only, "train": train, "parity": parity}[args.mode](args)
     out.update({"mode": args.mode, "implementation": "pytorch " + torch.__version__ + " (python)",
                 "batch": args.batch, "threads": args.threads, "precision": args.precision,
-                "layout": "channels_last" if args.channels_last else "nchw"})
+                "layout": "channels_last" if args.channels_last else "nchw", "arch": args.arch})
     if args.mode == "screen":
         out["workers"] = args.workers
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -104,7 +104,7 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   so.inference.device = opt.device;
   so.workers = opt.workers;
   Pipeline pipeline(std::move(ck), so);
-  const Precision resolved = resolve_precision(opt.precision, resolve_device(opt.device));
+  const Precision resolved = pipeline.options().inference.precision;  // with the checkpoint's int8 record
   const std::string precision = precision_names().name(resolved);
 
   nlohmann::json out = {{"bench", "covscreen"}, {"machine", machine()}, {"model", opt.model}};

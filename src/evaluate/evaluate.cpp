@@ -146,7 +146,7 @@ EvaluateResult run_evaluation(const EvaluateJob& opt) {
     if (ck.training.contains("train_data")) desc << "; trained on " << ck.training["train_data"].value("source", "?");
     if (ck.training.contains("epoch")) desc << ", epoch " << ck.training["epoch"].get<int>() + 1;
     const torch::Device device = resolve_device(opt.inference.device);
-    desc << "; inference in " << precision_names().name(resolve_precision(opt.inference.precision, device)) << " on "
+    desc << "; inference in " << precision_names().name(pipeline.options().inference.precision) << " on "
          << device.str();
     if (opt.inference.tta_views > 1) desc << ", P averaged over " << opt.inference.tta_views << " test-time views";
     rep.models.push_back({name, opt.models[i], desc.str(), std::move(ev)});

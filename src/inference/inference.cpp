@@ -4,12 +4,14 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <initializer_list>
 #include <optional>
 #include <string>
 
 #include "covscreen/core/compat.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/progress.h"
+#include "covscreen/models/int8.h"
 #include "covscreen/models/typicality.h"
 
 namespace covscreen {
@@ -21,9 +23,12 @@ const EnumNames<DeviceKind>& device_names() {
 }
 
 const EnumNames<Precision>& precision_names() {
-  static const EnumNames<Precision> names{
-      "precision",
-      {{Precision::kAuto, "auto"}, {Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}, {Precision::kFp16, "fp16"}}};
+  static const EnumNames<Precision> names{"precision",
+                                          {{Precision::kAuto, "auto"},
+                                           {Precision::kFp32, "fp32"},
+                                           {Precision::kBf16, "bf16"},
+                                           {Precision::kFp16, "fp16"},
+                                           {Precision::kInt8, "int8"}}};
   return names;
 }
 
@@ -43,24 +48,45 @@ torch::Device resolve_device(DeviceKind kind) {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
+namespace {
+
+// Whether /proc/cpuinfo's flags hold any of `flags` (each with its leading space).
+bool cpu_flag(std::initializer_list<const char*> flags) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("flags", 0) == 0) {
+      line += ' ';
+      for (const char* f : flags)
+        if (line.find(std::string(" ") + f + " ") != std::string::npos) return true;
+      return false;
+    }
+  return false;
+}
+
+}  // namespace
+
 bool cpu_has_bf16() {
-  static const bool has = [] {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("flags", 0) == 0)
-        return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
-    return false;
-  }();
+  static const bool has = cpu_flag({"avx512_bf16", "amx_bf16"});
   return has;
 }
 
-Precision resolve_precision(Precision precision, const torch::Device& device) {
+bool cpu_has_vnni() {
+  static const bool has = cpu_flag({"avx512_vnni", "avx_vnni"});
+  return has;
+}
+
+Precision resolve_precision(Precision precision, const torch::Device& device, bool int8_agreed) {
   if (precision == Precision::kFp16 && !device.is_cuda())
     throw UsageError("precision fp16 needs a CUDA device (use bf16 or fp32 on the CPU)");
+  if (precision == Precision::kInt8 && device.is_cuda())
+    throw UsageError("precision int8 runs on the CPU only (use bf16 or fp16 on CUDA)");
   if (precision != Precision::kAuto) return precision;
-  return (device.is_cuda() || cpu_has_bf16()) ? Precision::kBf16 : Precision::kFp32;
+  if (device.is_cuda() || cpu_has_bf16()) return Precision::kBf16;
+  return int8_agreed && cpu_has_vnni() ? Precision::kInt8 : Precision::kFp32;
 }
+
+bool uses_autocast(Precision precision) { return precision == Precision::kBf16 || precision == Precision::kFp16; }
 
 void to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
@@ -79,7 +105,11 @@ torch::Tensor predict_probs(ScreenModelImpl& net, const Stage2& stage2, const to
   if (!params.empty() && params.front().device() != device) net.to(device);
   if (net.is_training()) net.eval();
   c10::InferenceMode guard;
-  compat::AutocastGuard autocast(device.type(), precision != Precision::kFp32,
+  if (precision == Precision::kInt8 && !runs_int8(net))
+    throw UsageError(
+        "precision int8: the model has no int8 stages attached (a checkpoint made by `covscreen model "
+        "quantize` runs in int8 through the screening pipeline)");
+  compat::AutocastGuard autocast(device.type(), uses_autocast(precision),
                                  precision == Precision::kFp16 ? torch::kHalf : torch::kBFloat16);
   if (opt.tta_views < 1 || opt.tta_views > kMaxTtaViews)
     throw UsageError("tta: the number of views must be in [1, " + std::to_string(kMaxTtaViews) + "], got " +

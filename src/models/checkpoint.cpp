@@ -261,6 +261,11 @@ nlohmann::json model_card(const Checkpoint& ck) {
   }
   for (const char* key : {"evaluations", "calibration"})
     if (ck.extra.is_object() && ck.extra.contains(key)) card[key] = ck.extra.at(key);
+  if (ck.extra.is_object() && ck.extra.contains("int8") && ck.extra.at("int8").is_object()) {
+    nlohmann::json q = ck.extra.at("int8");  // what runs in int8 and how well it agrees; not the ranges
+    q.erase("form");
+    card["int8"] = q;
+  }
   return card;
 }
 

@@ -84,6 +84,7 @@ torch::Tensor ResNetImpl::run(const torch::Tensor& x, int first, int last) {
   if (first < lowest || last > 4 || first > last)
     throw Error("resnet: stages " + std::to_string(first) + ".." + std::to_string(last) + " of a network holding " +
                 std::to_string(lowest) + "..4");
+  if (runner_) return runner_->run(x, first, last);
   torch::Tensor h = x;
   if (first == 0) {
     h = bn1_->forward(conv1_->forward(h)).relu_();

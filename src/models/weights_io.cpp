@@ -91,6 +91,21 @@ std::string format_model_card(const nlohmann::json& card) {
                            c.value("data", nlohmann::json::object()).value("source", std::string("?")) + " (was " +
                            c.value("previous_rule", std::string("?")) + ")");
   }
+  if (card.contains("int8")) {  // evaluate/quantize.h
+    const auto& q = card.at("int8");
+    const auto& a = q.value("agreement", nlohmann::json::object());
+    const auto& parts = q.value("parts", nlohmann::json::object());
+    line("int8", with_commas(parts.value("int8_parameters", int64_t{0})) + " parameters in int8 (" +
+                     join(parts.value("int8", std::vector<std::string>{}), ", ") + "), " +
+                     with_commas(parts.value("fp32_parameters", int64_t{0})) + " in fp32 (" +
+                     join(parts.value("fp32", std::vector<std::string>{}), ", ") + ")");
+    line("int8 agreement", "AUC " + a.value("auc_int8", nlohmann::json()).dump() + " vs fp32 " +
+                               a.value("auc_fp32", nlohmann::json()).dump() + ", same decision for " +
+                               a.value("same_decision", nlohmann::json()).dump() + " of " +
+                               a.value("images", nlohmann::json()).dump() + " images of " +
+                               a.value("source", std::string("?")) + ": bar " +
+                               (a.value("met", false) ? "met" : "NOT met (int8 only when asked for)"));
+  }
   if (card.contains("typicality")) {
     const auto& t = card.at("typicality");
     const auto& info = t.value("info", nlohmann::json::object());

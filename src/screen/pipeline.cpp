@@ -22,6 +22,7 @@
 #include "covscreen/explain/explain.h"
 #include "covscreen/io/decoder_pool.h"
 #include "covscreen/io/dicom_reader.h"
+#include "covscreen/models/int8.h"
 #include "covscreen/preprocess/lung_region.h"
 #include "covscreen/preprocess/stage1.h"
 #include "covscreen/screen/worker_pool.h"
@@ -187,7 +188,10 @@ int default_workers(const InferenceOptions& inference) {
   // one single-threaded worker per CPU is fastest.
   const torch::Device device = resolve_device(inference.device);
   if (device.is_cuda()) return 1;
-  return resolve_precision(inference.precision, device) == Precision::kFp32 ? std::max(1, cpus / 2) : cpus;
+  // int8 keeps the parts it cannot quantize in fp32 (Deep-CXR-Net's pyramid attention: 1x1 convolutions), so it
+  // is laid out as fp32 (measured: docs/performance.md "int8").
+  const Precision p = resolve_precision(inference.precision, device);
+  return p == Precision::kFp32 || p == Precision::kInt8 ? std::max(1, cpus / 2) : cpus;
 }
 
 int decide(const std::vector<float>& probs, int covid_class, double threshold) {
@@ -203,6 +207,9 @@ Pipeline::Pipeline(Checkpoint ck, PipelineOptions opt) : ck_(std::move(ck)), opt
   threshold_ = opt_.threshold >= 0 ? opt_.threshold : ck_.threshold;
   covid_ = covid_index(ck_.classes);
   kind_ = resolve_kind(opt_.kind, ck_);
+  // Resolved once, with what the checkpoint says of int8 (auto picks it only where measured).
+  opt_.inference.precision =
+      resolve_precision(opt_.inference.precision, resolve_device(opt_.inference.device), int8_agreed(ck_));
   if (opt_.workers <= 0) opt_.workers = default_workers(opt_.inference);
   if (opt_.cam == CamOutput::kFiles && opt_.cam_dir.empty()) throw UsageError("CAM files need a folder (cam_dir)");
   opt_.read.window = ck_.spec.stage1.window;
@@ -211,6 +218,10 @@ Pipeline::Pipeline(Checkpoint ck, PipelineOptions opt) : ck_(std::move(ck)), opt
   ck_.net->to(resolve_device(opt_.inference.device), torch::kFloat);
   if (opt_.inference.channels_last) to_channels_last(*ck_.net);
   ck_.net->eval();
+  if (opt_.inference.precision == Precision::kInt8)
+    attach_int8(ck_);  // the ResNets' stages in int8, the rest (and Grad-CAM's classify) fp32
+  else
+    detach_int8(*ck_.net);
 }
 
 Pipeline::~Pipeline() = default;

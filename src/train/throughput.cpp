@@ -62,6 +62,7 @@ ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt)
   const torch::Device device = resolve_device(opt.device);
   opt.device = device.is_cuda() ? DeviceKind::kCuda : DeviceKind::kCpu;
   opt.precision = resolve_precision(opt.precision, device);
+  if (opt.precision == Precision::kInt8) opt.precision = Precision::kFp32;  // int8 is for inference only
   torch::manual_seed(opt.seed);
   ModelConfig c = cfg;
   c.input_size = opt.size;
@@ -81,7 +82,7 @@ ThroughputResult measure_training(const ModelConfig& cfg, ThroughputOptions opt)
   auto target = torch::one_hot(torch::randint(0, c.num_classes, {opt.batch}, gen, torch::kLong), c.num_classes)
                     .to(torch::kFloat32)
                     .to(device);
-  const bool amp = opt.precision != Precision::kFp32;
+  const bool amp = uses_autocast(opt.precision);
   return timed("train", opt, device, [&] {
     auto x = stage2(images, /*augment=*/true, &gen);
     if (opt.channels_last) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
@@ -106,7 +107,7 @@ ThroughputResult measure_inference(ScreenModelImpl& net, ThroughputOptions opt) 
   Stage2 stage2(Stage2Spec{});
   auto gen = at::detail::createCPUGenerator(opt.seed + 1);
   auto images = torch::randint(0, 256, {opt.batch, opt.size, opt.size}, gen, torch::kUInt8).to(device);
-  const bool amp = opt.precision != Precision::kFp32;
+  const bool amp = uses_autocast(opt.precision);
   return timed("inference", opt, device, [&] {
     c10::InferenceMode guard;
     compat::AutocastGuard autocast(device.type(), amp, amp_dtype(opt.precision));

@@ -20,16 +20,18 @@ class Progress;
 // Where and in which precision models run; parsed once from option text with these tables
 // ("device: unknown value 'gpu' (valid: auto, cpu, cuda)").
 enum class DeviceKind { kAuto, kCpu, kCuda };
-enum class Precision { kAuto, kFp32, kBf16, kFp16 };
+// int8: the model's ResNets in int8 (models/int8.h), the rest fp32; CPU only, and only for a
+// checkpoint that carries an int8 form (`covscreen model quantize`, evaluate/quantize.h).
+enum class Precision { kAuto, kFp32, kBf16, kFp16, kInt8 };
 const EnumNames<DeviceKind>& device_names();    // auto | cpu | cuda
-const EnumNames<Precision>& precision_names();  // auto | fp32 | bf16 | fp16
+const EnumNames<Precision>& precision_names();  // auto | fp32 | bf16 | fp16 | int8
 void to_json(nlohmann::json& j, DeviceKind d);
 void from_json(const nlohmann::json& j, DeviceKind& d);
 
 struct InferenceOptions {
   int batch_size = 16;
   DeviceKind device = DeviceKind::kAuto;
-  Precision precision = Precision::kAuto;  // auto: bf16 where the CPU has native bf16 (cpu_has_bf16)
+  Precision precision = Precision::kAuto;  // auto: resolve_precision
   bool channels_last = true;
   // Test-time augmentation: P averaged over this many views of each image, the image itself and
   // tta_views - 1 fixed transforms drawn (seed kTtaSeed) from the model's own training
@@ -43,8 +45,13 @@ inline constexpr int kMaxTtaViews = 32;
 
 torch::Device resolve_device(DeviceKind kind);  // auto -> cuda when available; cuda without one: UsageError
 bool cpu_has_bf16();                            // AVX512-BF16 or AMX-BF16
-// auto -> bf16 on CUDA or a CPU with native bf16, else fp32; fp16 only on CUDA (UsageError).
-Precision resolve_precision(Precision precision, const torch::Device& device);
+bool cpu_has_vnni();                            // AVX512-VNNI or AVX-VNNI (int8 dot products)
+// auto -> bf16 on CUDA or a CPU with native bf16; else int8 when `int8_agreed` (the model carries an
+// int8 form whose measured agreement with fp32 met its bar: evaluate/quantize.h) and the CPU has
+// VNNI; else fp32. fp16 only on CUDA, int8 only on the CPU (UsageError).
+Precision resolve_precision(Precision precision, const torch::Device& device, bool int8_agreed = false);
+// Whether a resolved precision runs under autocast (bf16, fp16); fp32 and int8 do not.
+bool uses_autocast(Precision precision);
 // Converts the module's 4-D parameters (convolution weights) to channels-last (NHWC) in place,
 // so oneDNN / cuDNN get NHWC weights for NHWC inputs instead of reordering them on every call.
 void to_channels_last(torch::nn::Module& module);

@@ -21,6 +21,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,14 @@ struct ResNetOptions {
   static ResNetOptions resnet50(int num_classes = 0, bool stride_on_1x1 = false);
   int num_features() const { return 512 * 4; }
   static int stage_channels(int stage) { return stage == 0 ? 64 : 256 << (stage - 1); }  // output of stem / layerN
+};
+
+// Runs a ResNet's stages in another form: models/int8.h attaches one that computes them in int8
+// (or observes their ranges for calibration). ResNetImpl::run() defers to it while it is set.
+class StageRunner {
+ public:
+  virtual ~StageRunner() = default;
+  virtual torch::Tensor run(const torch::Tensor& x, int first, int last) = 0;
 };
 
 class BottleneckImpl : public torch::nn::Module {
@@ -64,9 +73,13 @@ class ResNetImpl : public ScreenModelImpl {
   std::vector<std::pair<std::string, int64_t>> part_sizes() const override;
   std::string backbone_prefix() const override { return ""; }
   const ResNetOptions& options() const { return opt_; }
+  // While set, run() (and so features()) is the runner's; nullptr restores the fp32 modules.
+  void set_stage_runner(std::shared_ptr<StageRunner> runner) { runner_ = std::move(runner); }
+  StageRunner* stage_runner() const { return runner_.get(); }
 
  private:
   ResNetOptions opt_;
+  std::shared_ptr<StageRunner> runner_;
   torch::nn::Conv2d conv1_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr};
   std::vector<torch::nn::Sequential> stages_;

@@ -133,7 +133,7 @@ std::vector<std::string> collect_inputs(const std::vector<std::string>& args, st
 std::vector<std::string> cam_stems(const std::vector<std::string>& paths);
 
 // Workers when PipelineOptions::workers is 0: one per CPU in bf16 (single-threaded model calls);
-// in fp32 one per two CPUs, each with two intra-op threads (LibTorch's fp32 path is slow on one).
+// in fp32 and int8 one per two CPUs, each with two intra-op threads (LibTorch's fp32 path is slow on one).
 int default_workers(const InferenceOptions& inference);
 
 // The decision for one probability vector: the COVID class when P(covid) >= threshold, else
