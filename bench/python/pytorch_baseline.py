@@ -4,12 +4,13 @@ written the way a PyTorch user would (Dataset + DataLoader + PIL transforms), ru
 files with the same batch size and thread count. Prints one JSON object.
 
   pytorch_baseline.py screen --weights SD.pt --list FILES.txt [--batch 16] [--threads 2]
-                             [--workers 1] [--precision fp32|bf16] [--channels-last]
-      End-to-end screening: decode (PIL) -> equalize -> resize 256 -> blur 3x3 sigma 0.8 ->
+                             [--workers 1] [--precision fp32|bf16|int8] [--channels-last]
+                             [--arch deep-ct-net|resnet50|resnet50v1] [--size 256]
+      End-to-end screening: decode (PIL) -> equalize -> resize SIZE -> blur 3x3 sigma 0.8 ->
       per-image standardization -> 3 channels -> model -> sigmoid. Writes the probabilities
       to --probs OUT.csv when given (to check it is the same model).
   pytorch_baseline.py model --weights SD.pt [--batch 16] [--threads 2] [--precision ..] [--channels-last]
-                            [--arch deep-ct-net|resnet50] [--size 256]
+                            [--arch deep-ct-net|resnet50|resnet50v1] [--size 256]
       Model-only throughput on random standardized SIZE x SIZE batches. --precision int8: post-training
       static quantization with FX (prepare_fx / convert_fx, the oneDNN engine's default qconfig),
       calibrated on 4 such batches: the anchor for covscreen's int8 (models/int8.h).
@@ -85,31 +86,39 @@ def standardize(t):
     return (t - t.mean()) / t.std().clamp_min(1e-6)
 
 
-TRANSFORM = transforms.Compose([
-    transforms.Grayscale(),
-    transforms.Lambda(ImageOps.equalize),
-    transforms.Resize((256, 256)),
-    transforms.GaussianBlur(3, sigma=0.8),
-    transforms.ToTensor(),
-    transforms.Lambda(standardize),
-    transforms.Lambda(lambda t: t.expand(3, -1, -1)),
-])
+def transform(size):
+    return transforms.Compose([
+        transforms.Grayscale(),
+        transforms.Lambda(ImageOps.equalize),
+        transforms.Resize((size, size)),
+        transforms.GaussianBlur(3, sigma=0.8),
+        transforms.ToTensor(),
+        transforms.Lambda(standardize),
+        transforms.Lambda(lambda t: t.expand(3, -1, -1)),
+    ])
 
 
 class Files(torch.utils.data.Dataset):
-    def __init__(self, paths):
+    def __init__(self, paths, size):
         self.paths = paths
+        self.transform = transform(size)
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i):
         with Image.open(self.paths[i]) as im:
-            return TRANSFORM(im)
+            return self.transform(im)
 
 
 def make_model(args, weights=None):
-    model = DeepCTNet() if args.arch == "deep-ct-net" else torchvision.models.resnet50(num_classes=2)
+    if args.arch == "deep-ct-net":
+        model = DeepCTNet()
+    else:
+        model = torchvision.models.resnet50(num_classes=2)
+        if args.arch == "resnet50v1":  # the stride on each stage's first 1x1 conv (covscreen's models/resnet.h)
+            for layer in (model.layer2, model.layer3, model.layer4):
+                layer[0].conv1.stride, layer[0].conv2.stride = (2, 2), (1, 1)
     if weights:
         model.load_state_dict({k: v.float() for k, v in torch.load(weights).items()}, strict=True)
     if args.channels_last:
@@ -124,7 +133,9 @@ def autocast(args):
 def screen(args):
     paths = [l.strip() for l in open(args.list) if l.strip()]
     model = make_model(args, args.weights).eval()
-    loader = torch.utils.data.DataLoader(Files(paths), batch_size=args.batch, num_workers=args.workers)
+    loader = torch.utils.data.DataLoader(Files(paths, args.size), batch_size=args.batch, num_workers=args.workers)
+    if args.precision == "int8":  # calibrated on the first (up to) 4 batches of the files, before the clock starts
+        model = fx_int8(model, [x for x, _ in zip(loader, range(4))])
     probs = []
     t0 = time.perf_counter()
     with torch.inference_mode(), autocast(args):
@@ -217,7 +228,7 @@ def main():
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32")
-    p.add_argument("--arch", choices=["deep-ct-net", "resnet50"], default="deep-ct-net")
+    p.add_argument("--arch", choices=["deep-ct-net", "resnet50", "resnet50v1"], default="deep-ct-net")
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--channels-last", action="store_true")
     args = p.parse_args()

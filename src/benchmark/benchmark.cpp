@@ -16,6 +16,7 @@
 #include "covscreen/core/log.h"
 #include "covscreen/data/stage2.h"
 #include "covscreen/io/image_reader.h"
+#include "covscreen/models/int8.h"
 #include "covscreen/models/state_dict.h"
 #include "covscreen/models/weights_io.h"
 #include "covscreen/preprocess/stage1.h"
@@ -85,6 +86,15 @@ torch::Tensor stage1_batch(const std::vector<std::string>& paths, const Pipeline
 }
 
 double images_per_s(const nlohmann::json& j) { return j.value("images_per_s", 0.0); }
+
+// The network bench/python/pytorch_baseline.py builds for this config ("" = none it can).
+std::string python_arch(const ModelConfig& c) {
+  if (c.members > 1) return "";
+  if (c.arch == "resnet50" || c.arch == "resnet50v1") return c.arch;
+  if (c.arch == "deep-ct-net" && c.backbone == "densenet121" && c.fpa_channels == 64 && c.input_size == 256)
+    return "deep-ct-net";
+  return "";
+}
 
 }  // namespace
 
@@ -166,10 +176,12 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   out["peak_rss_mb"] = peak_rss_mb();
 
   if (!opt.baseline) return out;
-  if (model_cfg.members > 1) {  // bench/python/pytorch_baseline.py builds one model
-    out["baseline"] = {
-        {"skipped", "the PyTorch baseline builds a single model; this checkpoint is a seed ensemble of " +
-                        std::to_string(model_cfg.members)}};
+  const std::string py_arch = python_arch(model_cfg);
+  if (py_arch.empty()) {
+    out["baseline"] = {{"skipped",
+                        "bench/python/pytorch_baseline.py builds a single Deep-CT-Net (DenseNet-121, "
+                        "fpa 64, 256 px) or a plain ResNet-50; this checkpoint is a " +
+                            model_cfg.arch + (model_cfg.members > 1 ? " seed ensemble" : "")}};
     return out;
   }
   const fs::path tmp = fs::temp_directory_path() / ("covscreen-bench-" + std::to_string(getpid()));
@@ -181,8 +193,10 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
     for (const auto& [p, prob] : ours) f << p << "\n";
   }
   PythonBaseline py{opt.python, opt.baseline_script};
-  const std::vector<std::string> common = {"--batch", std::to_string(opt.batch), "--threads",
-                                           std::to_string(torch::get_num_threads())};
+  const std::vector<std::string> common = {"--batch",   std::to_string(opt.batch),
+                                           "--threads", std::to_string(torch::get_num_threads()),
+                                           "--arch",    py_arch,
+                                           "--size",    std::to_string(pipeline.checkpoint().spec.stage1.size)};
   auto with = [&](std::vector<std::string> a, std::vector<std::string> extra) {
     a.insert(a.end(), common.begin(), common.end());
     a.insert(a.end(), extra.begin(), extra.end());
@@ -196,13 +210,16 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
     auto& net = *pipeline.checkpoint().net;
     auto images = stage1_batch(paths, pipeline, 4);
     torch::Tensor x, p;
+    const bool int8 = runs_int8(net);  // the check is of the weights: fp32 on both sides
+    if (int8) detach_int8(net);
     {
       c10::InferenceMode guard;
       x = Stage2(pipeline.checkpoint().spec.stage2)(images, /*augment=*/false);
       p = net.forward(x.contiguous(torch::MemoryFormat::ChannelsLast));
     }
+    if (int8) attach_int8(pipeline.checkpoint());
     write_state_dict(io, NamedTensors{{"input", x.contiguous()}, {"logits", p.contiguous()}});
-    base["parity"] = py.run({"parity", "--weights", sd, "--io", io});
+    base["parity"] = py.run({"parity", "--weights", sd, "--io", io, "--arch", py_arch});
   }
   say("python baseline: screening, typical (fp32, NCHW)");
   base["screen_typical"] =
@@ -211,12 +228,16 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
     base["probability_agreement"] = compare_probabilities(ours, (tmp / "p.csv").string());
   say("python baseline: screening, tuned (" + precision + ", channels-last)");
   base["screen_tuned"] = py.run(with({"screen", "--weights", sd, "--list", list}, tuned));
+  say("python baseline: model only, tuned (" + precision + (resolved == Precision::kInt8 ? ": FX" : "") +
+      ", channels-last)");
+  base["model_tuned"] = py.run(with({"model", "--weights", sd, "--steps", std::to_string(opt.steps)}, tuned));
   if (opt.train) {
     const std::vector<std::string> steps = {"--steps", std::to_string(opt.steps)};
     say("python baseline: training, typical");
     base["train_typical"] = py.run(with({"train"}, steps));
     say("python baseline: training, tuned");
     auto t = tuned;
+    if (resolved == Precision::kInt8) t[1] = "fp32";  // int8 is for inference; training runs fp32 (as measure_training)
     t.insert(t.end(), steps.begin(), steps.end());
     base["train_tuned"] = py.run(with({"train"}, t));
   }
@@ -230,6 +251,7 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   };
   put("screen_vs_typical", out["screen"], "screen_typical");
   put("screen_vs_tuned", out["screen"], "screen_tuned");
+  put("model_vs_tuned", out["model_only"], "model_tuned");
   if (out.contains("train")) {
     put("train_vs_typical", out["train"], "train_typical");
     put("train_vs_tuned", out["train"], "train_tuned");

@@ -6,11 +6,13 @@
 //   latency     one file at a time (batch 1), p50 / p95 / max in ms
 //   model       model only (stage 2 + forward) on synthetic batches
 //   train       training step (stage 2 + forward + backward + Adam) on synthetic batches
-//   baseline    bench/python/pytorch_baseline.py on the same files, batch and threads:
+//   baseline    bench/python/pytorch_baseline.py on the same files, batch and threads, for the
+//               networks it builds (Deep-CT-Net with DenseNet-121, plain ResNet-50; else "skipped"):
 //               "typical" (fp32, NCHW: what a PyTorch user writes) and "tuned" (covscreen's
-//               precision and layout), screening and training; plus how far its probabilities
-//               are from covscreen's (a check that both run the same weights)
-//   ratio       covscreen / baseline images/s for screen and train
+//               precision and layout; int8 = FX post-training quantization, the anchor), screening,
+//               model only and training (int8: fp32 training on both sides); plus how far its
+//               probabilities are from covscreen's (a check that both run the same weights)
+//   ratio       covscreen / baseline images/s for screen, model and train
 // Peak resident memory of covscreen (after screening, and at the end) and of each baseline run.
 #include <nlohmann/json.hpp>
 #include <string>
