@@ -33,7 +33,7 @@ TEST(BenchCli, MeasuresEveryPhaseWithoutBaseline) {
   const std::string model = small_checkpoint(dir, 5);
   write_slices(dir.path() / "in", 3);
   CliRun r = run_cli("bench '" + (dir.path() / "in").string() + "' --model '" + model +
-                         "' --batch 2 --latency-samples 2 --steps 1 --no-baseline --precision fp32",
+                         "' --batch 2 --latency-samples 2 --steps 1 --no-baseline --precision fp32 --all-precisions",
                      dir);
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
@@ -49,6 +49,13 @@ TEST(BenchCli, MeasuresEveryPhaseWithoutBaseline) {
   EXPECT_GT(j["train"]["images_per_s"].get<double>(), 0);
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 10);
   EXPECT_FALSE(j.contains("baseline"));
+  EXPECT_TRUE(j["machine"]["cpu_flags"].is_array());
+  // --all-precisions: bf16 where the CPU has it; no int8 (this checkpoint has no int8 form).
+  if (j["machine"]["native_bf16"].get<bool>()) {
+    EXPECT_EQ(j["precisions"]["bf16"]["screen"]["images"], 4) << j.dump();
+    EXPECT_EQ(j["precisions"]["bf16"]["model_only_workers"]["precision"], "bf16");
+  }
+  EXPECT_FALSE(j.value("precisions", nlohmann::json::object()).contains("int8"));
 
   r = run_cli("bench '" + dir.file("nowhere") + "' --model '" + model + "' --no-baseline", dir);
   EXPECT_EQ(r.rc, 1);
@@ -78,4 +85,7 @@ TEST(BenchCli, PythonBaselineRunsTheSameWeights) {
   EXPECT_EQ(b["probability_agreement"]["matched"], 3);
   EXPECT_GT(j["ratio"]["screen_vs_typical"].get<double>(), 0);
   EXPECT_GT(j["ratio"]["screen_vs_tuned"].get<double>(), 0);
+  ASSERT_FALSE(b["model_tuned"].contains("error")) << b.dump();
+  EXPECT_EQ(b["model_tuned"]["arch"], "deep-ct-net");
+  EXPECT_GT(j["ratio"]["model_vs_tuned"].get<double>(), 0);
 }

@@ -26,6 +26,9 @@ const CommandRegistrar bench_command(70, [](CLI::App& app) {
   c->add_option("--steps", o->steps, "Timed steps of the model-only and training phases")->capture_default_str();
   c->add_flag("!--no-train", o->train, "Skip the training phases");
   c->add_flag("--no-baseline", *no_baseline, "Skip the Python baseline");
+  c->add_flag("--all-precisions", o->all_precisions,
+              "Also screen and time the model in every other precision this machine and model can run (fp32; bf16 "
+              "where native; int8 where the checkpoint has an int8 form: covscreen model quantize)");
   c->add_option("--python", o->python, "Python with torch and torchvision")->capture_default_str();
   c->add_option("--baseline-script", o->baseline_script, "Path of pytorch_baseline.py");
   c->callback([o, no_baseline] {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "covscreen/benchmark/python_baseline.h"
+#include "covscreen/core/cpu.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/log.h"
 #include "covscreen/data/stage2.h"
@@ -47,6 +48,7 @@ nlohmann::json machine() {
   return {{"cpu", model},
           {"logical_cpus", std::thread::hardware_concurrency()},
           {"native_bf16", cpu_has_bf16()},
+          {"cpu_flags", cpu_isa_flags()},
           {"torch", TORCH_VERSION},
           {"intra_op_threads", torch::get_num_threads()}};
 }
@@ -86,6 +88,53 @@ torch::Tensor stage1_batch(const std::vector<std::string>& paths, const Pipeline
 }
 
 double images_per_s(const nlohmann::json& j) { return j.value("images_per_s", 0.0); }
+
+// Warm-up, then every file end to end; `ours`: the COVID probability of each screened file.
+nlohmann::json screen_phase(Pipeline& pipeline, const std::vector<std::string>& paths, int batch,
+                            std::vector<std::pair<std::string, double>>* ours) {
+  pipeline.screen_files({paths.begin(), paths.begin() + std::min<size_t>(paths.size(), batch)});
+  const auto t0 = Clock::now();
+  const auto items = pipeline.screen_files(paths);
+  const double secs = since(t0);
+  size_t ok = 0;
+  for (const auto& it : items)
+    if (it.ok) {
+      ++ok;
+      if (ours) ours->emplace_back(it.file, it.probs.front());
+    }
+  return {{"images", items.size()},
+          {"failed", items.size() - ok},
+          {"seconds", secs},
+          {"images_per_s", items.size() / secs},
+          {"peak_rss_mb", peak_rss_mb()}};
+}
+
+// Model only as the Pipeline runs it: one model call per worker at a time, intra-op threads shared out.
+nlohmann::json workers_phase(Pipeline& pipeline, const ThroughputOptions& to) {
+  const int workers = pipeline.workers();
+  WorkerPool pool(workers, std::max(1, torch::get_num_threads() / workers));
+  std::vector<ThroughputResult> each(workers);
+  pool.run([&](int w) { each[w] = measure_inference(*pipeline.checkpoint().net, to); });
+  double sum = 0;
+  for (const auto& r : each) sum += r.images_per_s;
+  nlohmann::json j = each.front();
+  j["workers"] = workers;
+  j["threads"] = std::max(1, torch::get_num_threads() / workers);
+  j["images_per_s"] = sum;
+  return j;
+}
+
+// --all-precisions: fp32, bf16 where native (or on CUDA), int8 where the checkpoint has a form (CPU), but `done`.
+std::vector<Precision> other_precisions(const BenchmarkOptions& opt, Precision done, const Checkpoint& ck) {
+  std::vector<Precision> out;
+  if (!opt.all_precisions) return out;
+  const bool cuda = resolve_device(opt.device).is_cuda();
+  for (const Precision p : {Precision::kFp32, Precision::kBf16, Precision::kInt8})
+    if (p != done && (p != Precision::kBf16 || cuda || cpu_has_bf16()) &&
+        (p != Precision::kInt8 || (!cuda && int8_record(ck))))
+      out.push_back(p);
+  return out;
+}
 
 // The network bench/python/pytorch_baseline.py builds for this config ("" = none it can).
 std::string python_arch(const ModelConfig& c) {
@@ -130,18 +179,8 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   out["stage1"] = stage1_phase(paths, pipeline);
 
   say("end-to-end screening");
-  pipeline.screen_files({paths.begin(), paths.begin() + std::min<size_t>(paths.size(), opt.batch)});  // warm-up
-  auto t0 = Clock::now();
-  const auto items = pipeline.screen_files(paths);
-  const double secs = since(t0);
   std::vector<std::pair<std::string, double>> ours;
-  for (const auto& it : items)
-    if (it.ok) ours.emplace_back(it.file, it.probs.front());
-  out["screen"] = {{"images", items.size()},
-                   {"failed", items.size() - ours.size()},
-                   {"seconds", secs},
-                   {"images_per_s", items.size() / secs},
-                   {"peak_rss_mb", peak_rss_mb()}};
+  out["screen"] = screen_phase(pipeline, paths, opt.batch, &ours);
 
   say("single-file latency");
   out["latency"] = latency_phase(pipeline, paths, opt.latency_samples);
@@ -154,18 +193,20 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   to.steps = opt.steps;
   say("model only");
   out["model_only"] = measure_inference(*pipeline.checkpoint().net, to);
-  {  // as the Pipeline runs it: one model call per worker at a time, intra-op threads shared out
-    const int workers = pipeline.workers();
-    WorkerPool pool(workers, std::max(1, torch::get_num_threads() / workers));
-    std::vector<ThroughputResult> each(workers);
-    pool.run([&](int w) { each[w] = measure_inference(*pipeline.checkpoint().net, to); });
-    double sum = 0;
-    for (const auto& r : each) sum += r.images_per_s;
-    nlohmann::json j = each.front();
-    j["workers"] = workers;
-    j["threads"] = std::max(1, torch::get_num_threads() / workers);
-    j["images_per_s"] = sum;
-    out["model_only_workers"] = j;
+  out["model_only_workers"] = workers_phase(pipeline, to);
+  // The other precisions this machine and checkpoint can run, the same phases with their own pipeline.
+  const std::vector<Precision> others = other_precisions(opt, resolved, pipeline.checkpoint());
+  for (const Precision p : others) {
+    const std::string name = precision_names().name(p);
+    say("precision " + name + ": end-to-end screening and model only");
+    PipelineOptions po = so;
+    po.inference.precision = p;
+    Pipeline other(load_checkpoint(opt.model), po);
+    ThroughputOptions t = to;
+    t.precision = p;
+    out["precisions"][name] = {{"workers", other.workers()},
+                               {"screen", screen_phase(other, paths, opt.batch, nullptr)},
+                               {"model_only_workers", workers_phase(other, t)}};
   }
   if (opt.train) {
     say("training steps");
@@ -231,6 +272,12 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   say("python baseline: model only, tuned (" + precision + (resolved == Precision::kInt8 ? ": FX" : "") +
       ", channels-last)");
   base["model_tuned"] = py.run(with({"model", "--weights", sd, "--steps", std::to_string(opt.steps)}, tuned));
+  for (const Precision p : others) {  // --all-precisions: the same network in Python in each of them
+    const std::string name = precision_names().name(p);
+    say("python baseline: model only, " + name);
+    base["model_tuned_" + name] = py.run(with({"model", "--weights", sd, "--steps", std::to_string(opt.steps)},
+                                              {"--precision", name, "--channels-last"}));
+  }
   if (opt.train) {
     const std::vector<std::string> steps = {"--steps", std::to_string(opt.steps)};
     say("python baseline: training, typical");
@@ -252,6 +299,12 @@ nlohmann::json run_benchmark(const BenchmarkOptions& opt) {
   put("screen_vs_typical", out["screen"], "screen_typical");
   put("screen_vs_tuned", out["screen"], "screen_tuned");
   put("model_vs_tuned", out["model_only"], "model_tuned");
+  for (const Precision p : others) {
+    const std::string name = precision_names().name(p);
+    if (base.contains("model_tuned_" + name) && images_per_s(base["model_tuned_" + name]) > 0)
+      ratio["model_vs_tuned_" + name] =
+          images_per_s(out["precisions"][name]["model_only_workers"]) / images_per_s(base["model_tuned_" + name]);
+  }
   if (out.contains("train")) {
     put("train_vs_typical", out["train"], "train_typical");
     put("train_vs_tuned", out["train"], "train_tuned");

@@ -3,12 +3,11 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
-#include <fstream>
-#include <initializer_list>
 #include <optional>
 #include <string>
 
 #include "covscreen/core/compat.h"
+#include "covscreen/core/cpu.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/progress.h"
 #include "covscreen/models/int8.h"
@@ -48,31 +47,13 @@ torch::Device resolve_device(DeviceKind kind) {
   return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 }
 
-namespace {
-
-// Whether /proc/cpuinfo's flags hold any of `flags` (each with its leading space).
-bool cpu_flag(std::initializer_list<const char*> flags) {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("flags", 0) == 0) {
-      line += ' ';
-      for (const char* f : flags)
-        if (line.find(std::string(" ") + f + " ") != std::string::npos) return true;
-      return false;
-    }
-  return false;
-}
-
-}  // namespace
-
 bool cpu_has_bf16() {
-  static const bool has = cpu_flag({"avx512_bf16", "amx_bf16"});
+  static const bool has = cpu_has_flag({"avx512_bf16", "amx_bf16"});
   return has;
 }
 
 bool cpu_has_vnni() {
-  static const bool has = cpu_flag({"avx512_vnni", "avx_vnni"});
+  static const bool has = cpu_has_flag({"avx512_vnni", "avx_vnni"});
   return has;
 }
 

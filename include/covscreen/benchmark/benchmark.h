@@ -12,6 +12,7 @@
 //               precision and layout; int8 = FX post-training quantization, the anchor), screening,
 //               model only and training (int8: fp32 training on both sides); plus how far its
 //               probabilities are from covscreen's (a check that both run the same weights)
+//   precisions  with all_precisions: screen and model only in each other precision
 //   ratio       covscreen / baseline images/s for screen, model and train
 // Peak resident memory of covscreen (after screening, and at the end) and of each baseline run.
 #include <nlohmann/json.hpp>
@@ -32,8 +33,12 @@ struct BenchmarkOptions {
   Precision precision = Precision::kAuto;
   DeviceKind device = DeviceKind::kCpu;
   int latency_samples = 30;
-  int steps = 6;         // timed steps of the model-only and training phases
-  bool train = true;     // run the training phases
+  int steps = 6;      // timed steps of the model-only and training phases
+  bool train = true;  // run the training phases
+  // Also screen and model-only in the other precisions this machine and checkpoint can run (fp32;
+  // bf16 where native; int8 where the checkpoint has an int8 form), each against the Python baseline's
+  // model only in the same precision ("precisions", "baseline.model_tuned_<p>", "ratio.model_vs_tuned_<p>").
+  bool all_precisions = false;
   bool baseline = true;  // run the Python baseline
   std::string python = "/usr/bin/python3";
   std::string baseline_script;  // default: <source dir>/bench/python/pytorch_baseline.py
