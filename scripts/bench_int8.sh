@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # int8 against fp32 and bf16 on this machine (issue 32; docs/performance.md "int8"), back to back:
-#   1. the shipped CXR model (Deep-CXR-Net, ResNet-50 trunk and tails): `covscreen bench` in each precision;
+#   1. the shipped models (CT: Deep-CT-Net with DenseNet-121; CXR: Deep-CXR-Net, ResNet-50 trunk and tails):
+#      `covscreen bench` in each precision;
 #   2. a plain ResNet-50 (torchvision's layout, untrained: speed only) in covscreen and in PyTorch-Python
 #      (bench/python/pytorch_baseline.py model --arch resnet50: fp32, bf16, FX int8 = the anchor);
 #   3. both again with oneDNN capped at AVX512_CORE_VNNI (ONEDNN_MAX_CPU_ISA: no AVX512-BF16, no AMX),
@@ -16,6 +17,7 @@ py=/usr/bin/python3
 out="$work/bench-int8"
 mkdir -p "$out"
 images="$data/covid-chestxray-dataset/images"
+ct_images="$data/COVID-CT/Images-processed/CT_COVID"
 r50="$out/resnet50.ckpt"
 if [ ! -f "$r50" ]; then
   $py -c "import torch, torchvision; torch.manual_seed(0); torch.save(torchvision.models.resnet50(num_classes=2).state_dict(), '$out/r50.pt')"
@@ -30,9 +32,11 @@ for isa in native AVX512_CORE_VNNI; do
   precisions="fp32 bf16 int8"
   [ "$isa" != native ] && precisions="fp32 int8"  # bf16 without AVX512-BF16/AMX is emulated: not a configuration anyone runs
   for p in $precisions; do
-    for m in cxr:"$repo/models/deep-cxr-net-cxr.ckpt" resnet50:"$r50"; do
-      f="$out/covscreen-${m%%:*}-$p-$isa.json"
-      env "${env[@]}" "$bin" bench "$images" --model "${m#*:}" --images 64 --batch 8 --precision "$p" --no-train \
+    for m in ct:"$repo/models/deep-ct-net-covid-ct.ckpt":"$ct_images" cxr:"$repo/models/deep-cxr-net-cxr.ckpt":"$images" \
+      resnet50:"$r50":"$images"; do
+      IFS=: read -r name model files <<<"$m"
+      f="$out/covscreen-$name-$p-$isa.json"
+      env "${env[@]}" "$bin" bench "$files" --model "$model" --images 64 --batch 8 --precision "$p" --no-train \
         --no-baseline --latency-samples 5 > "$f"
       summary "$f"
     done

@@ -1,11 +1,13 @@
 // `covscreen model quantize` and `--precision int8` (evaluate/quantize.h, models/int8.h) on an
 // untrained ResNet-50 and a synthetic pack: the record it writes (calibration hash, agreement,
-// parts), the card, screening in int8 close to fp32, and the clear refusals (no int8 form, no ResNet).
+// parts), the card, screening in int8 close to fp32, the clear refusals (no int8 form, unreadable
+// calibration data) and a DenseNet quantized whole.
 #include <gtest/gtest.h>
 
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_util.h"
+#include "covscreen/core/container.h"  // write_file_atomic
 #include "covscreen/data/pack.h"
 #include "covscreen/models/int8.h"
 #include "synthetic_pack.h"
@@ -72,10 +74,19 @@ TEST(QuantizeCli, WritesTheInt8FormAndScreensWithIt) {
   r = screen(model, "int8");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("no int8 form"), std::string::npos) << r.err;
-  // A model without a ResNet: refused, nothing written.
+  // Calibration data that is not there, or a damaged pack: refused naming it, nothing written.
+  write_file_atomic(dir.file("bad.pack"), "not a pack");
+  for (const std::string& bad : {dir.file("missing.pack"), dir.file("bad.pack")}) {
+    r = run_cli("model quantize " + model + " --calibration " + bad + " --out " + dir.file("x.ckpt"), dir);
+    EXPECT_NE(r.rc, 0);
+    EXPECT_NE(r.err.find(bad.substr(bad.rfind('/') + 1)), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir.file("x.ckpt")));
+  }
+  // A DenseNet (the CT model's backbone) is quantized whole; keeping it fp32 (--fp32 "") is the model itself.
   const std::string dense = test::small_checkpoint(dir, 4);
   r = run_cli("model quantize " + dense + " --calibration " + pack + " --out " + dir.file("d.ckpt"), dir);
-  EXPECT_NE(r.rc, 0);
-  EXPECT_NE(r.err.find("no ResNet-50"), std::string::npos) << r.err;
-  EXPECT_FALSE(std::filesystem::exists(dir.file("d.ckpt")));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const Checkpoint d = load_checkpoint(dir.file("d.ckpt"));
+  EXPECT_EQ(int8_record(d)->at("parts").at("int8"), nlohmann::json({"features"}));
+  EXPECT_EQ(int8_record(d)->at("parts").at("fp32"), nlohmann::json({"classifier"}));
 }

@@ -1,10 +1,12 @@
 // Post-training int8 (models/int8.h): the observed stages compute the fp32 function (BN folded),
 // the int8 stages stay close to it, Deep-CXR-Net's shared trunk and tails all run in int8 with the
-// heads in fp32, detaching restores fp32 exactly, and forms that do not fit are refused.
+// heads in fp32, a DenseNet backbone runs whole in int8, detaching restores fp32 exactly, and forms
+// that do not fit are refused.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "covscreen/core/error.h"
+#include "covscreen/models/deep_ct_net.h"
 #include "covscreen/models/int8.h"
 #include "covscreen/models/model.h"
 #include "covscreen/models/resnet.h"
@@ -158,17 +160,45 @@ TEST(Int8, FormsThatDoNotFitAreRefused) {
   auto no_input = form;
   no_input["networks"][""].erase("input@0");
   EXPECT_THROW(attach_int8(*net, no_input), Error);
+}
 
-  ModelConfig d;
-  d.arch = "densenet121";
-  d.num_classes = 2;
-  d.input_size = 64;
-  auto dense = make_model(d);
-  try {
-    Int8Calibration cal(*dense);
-    FAIL() << "a DenseNet was calibrated";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("ResNet"), std::string::npos) << e.what();
+TEST(Int8, DeepCTNetWithADenseNetBackboneRunsItInInt8) {
+  ModelConfig c;
+  c.arch = "deep-ct-net";
+  c.backbone = "densenet121";
+  c.num_classes = 2;
+  c.input_size = 64;
+  torch::manual_seed(9);
+  auto net = make_model(c);
+  randomize_batch_norms(*net);
+  net->eval();
+  const auto parts = int8_parts(*net);
+  EXPECT_EQ(parts.at("int8"), nlohmann::json({"backbone.features"}));
+  EXPECT_EQ(parts.at("fp32"), nlohmann::json({"fpa", "bn", "fc"}));
+  c10::InferenceMode guard;
+  const auto calib = images(16, 64, 10), x = images(6, 64, 11);
+  const auto f32 = net->features(x);
+  const auto b32 = dynamic_cast<DeepCTNetImpl&>(*net).backbone().features(x);
+  nlohmann::json form;
+  {
+    Int8Calibration cal(*net);
+    EXPECT_TRUE(torch::allclose(dynamic_cast<DeepCTNetImpl&>(*net).backbone().features(x), b32, 1e-3, 1e-3))
+        << "folding changed the function";
+    net->forward(calib);
+    form = cal.finish();
   }
-  EXPECT_TRUE(int8_parts(*dense).at("int8").empty());
+  const auto& points = form.at("networks").at("backbone");
+  for (const char* p : {"input@0", "denseblock1.maps", "denseblock4.maps", "denseblock2.denselayer3.norm1",
+                        "denseblock3.denselayer1.conv1", "transition3.norm", "norm5"})
+    EXPECT_TRUE(points.contains(p)) << p;
+  attach_int8(*net, form);
+  EXPECT_TRUE(runs_int8(*net));
+  EXPECT_GT(cosine(dynamic_cast<DeepCTNetImpl&>(*net).backbone().features(x), b32), 0.98);
+  EXPECT_GT(cosine(net->features(x), f32), 0.98);
+  // All or nothing: a DenseNet is not split by stage.
+  auto split = form;
+  split["fp32"]["backbone"] = {2};
+  EXPECT_THROW(attach_int8(*net, split), Error);
+  detach_int8(*net);
+  EXPECT_TRUE(torch::equal(net->features(x), f32));
 }

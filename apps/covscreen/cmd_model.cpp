@@ -287,8 +287,9 @@ quant->callback([qjob] {
   const nlohmann::json r = quantize_model(*qjob);
   const auto& a = r.at("agreement");
   const auto& parts = r.at("parts");
-  std::cout << "int8: " << parts.at("int8").size() << " ResNet(s), " << parts.at("int8_parameters")
-            << " parameters; fp32: " << parts.at("fp32_parameters") << " parameters ("
+  std::cout << "int8: " << parts.at("int8_parameters") << " parameters ("
+            << join(parts.at("int8").get<std::vector<std::string>>(), ", ")
+            << "); fp32: " << parts.at("fp32_parameters") << " parameters ("
             << join(parts.at("fp32").get<std::vector<std::string>>(), ", ") << ")\n"
             << "calibrated on " << r.at("calibration").at("images") << " images of "
             << r.at("calibration").at("source").get<std::string>() << "\nagreement on " << a.at("images")

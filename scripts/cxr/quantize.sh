@@ -24,25 +24,8 @@ if [ ! -f covid-val.pack ]; then  # as reproduce_resnet.sh makes it
 fi
 "$bin" model quantize "$model" --calibration covid-val.pack --half --int8-frozen --out "$out.tmp"
 mv "$out.tmp" "$out"
-# Agreement beyond the calibration images: every precision on the validation pack.
+# Each precision against fp32 on the same images.
 for p in fp32 bf16 int8; do
   "$bin" evaluate covid-val.pack --model "$out" --precision "$p" --out "int8-agreement/val-$p" >/dev/null
 done
-$py - int8-agreement <<'PY'
-import csv, json, sys
-d = sys.argv[1]
-load = lambda p: {r["path"]: float(r["prob_covid"]) for r in csv.DictReader(open(f"{d}/{p}/predictions.csv"))}
-a = load("val-fp32")
-t = json.load(open(f"{d}/val-fp32/metrics.json")).get("threshold")
-out = {}
-for p in ("bf16", "int8"):
-    b = load(f"val-{p}")
-    dp = [abs(b[k] - a[k]) for k in a]
-    out[p] = {"images": len(a), "same_decision": sum((a[k] >= t) == (b[k] >= t) for k in a),
-              "max_abs_dp": max(dp), "mean_abs_dp": sum(dp) / len(dp),
-              "auc": json.load(open(f"{d}/val-{p}/metrics.json")).get("auc")}
-out["fp32"] = {"auc": json.load(open(f"{d}/val-fp32/metrics.json")).get("auc"), "threshold": t,
-               "within_0.01_of_threshold": sum(abs(v - t) < 0.01 for v in a.values())}
-json.dump(out, open(f"{d}/summary.json", "w"), indent=1)
-print(json.dumps(out, indent=1))
-PY
+$py "$repo/scripts/precision_agreement.py" int8-agreement val

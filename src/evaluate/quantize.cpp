@@ -81,11 +81,10 @@ nlohmann::json quantize_model(const QuantizeJob& job) {
       }
     } else {
       const auto* r = form.at("networks").contains(path) ? &form.at("networks").at(path) : nullptr;
-      if (!r) throw UsageError("model quantize: --fp32 " + spec + " is no ResNet of the model");
-      for (int s = 0; s <= 4; ++s)  // the stages this network has: those it saw inputs for or holds layers of
-        if (r->contains("input@" + std::to_string(s)) || r->contains("layer" + std::to_string(s) + ".0.out") ||
-            (s == 0 && r->contains("stem")))
-          stages.push_back(s);
+      if (!r) throw UsageError("model quantize: --fp32 " + spec + " is no backbone of the model");
+      int lowest = 0;  // the first stage this network holds: the first one it saw an input for
+      while (lowest < 4 && !r->contains("input@" + std::to_string(lowest))) ++lowest;
+      for (int s = lowest; s <= 4; ++s) stages.push_back(s);
     }
   }
 

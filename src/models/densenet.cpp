@@ -133,6 +133,7 @@ DenseNetImpl::DenseNetImpl(const DenseNetOptions& opt) : opt_(opt) {
 }
 
 torch::Tensor DenseNetImpl::features(const torch::Tensor& x) {
+  if (runner_) return runner_->run(x, 0, 4);
   // Not in place: Grad-CAM keeps this tensor and its gradient.
   return torch::relu(features_->forward(x));
 }

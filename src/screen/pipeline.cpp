@@ -188,8 +188,8 @@ int default_workers(const InferenceOptions& inference) {
   // one single-threaded worker per CPU is fastest.
   const torch::Device device = resolve_device(inference.device);
   if (device.is_cuda()) return 1;
-  // int8 keeps the parts it cannot quantize in fp32 (Deep-CXR-Net's pyramid attention: 1x1 convolutions), so it
-  // is laid out as fp32 (measured: docs/performance.md "int8").
+  // int8 keeps the pyramid attention's 1x1 convolutions in fp32, so it is laid out as fp32 (the Pipeline lays a
+  // model with no fp32 convolution left out as bf16; measured: docs/performance.md "int8").
   const Precision p = resolve_precision(inference.precision, device);
   return p == Precision::kFp32 || p == Precision::kInt8 ? std::max(1, cpus / 2) : cpus;
 }
@@ -210,7 +210,6 @@ Pipeline::Pipeline(Checkpoint ck, PipelineOptions opt) : ck_(std::move(ck)), opt
   // Resolved once, with what the checkpoint says of int8 (auto picks it only where measured).
   opt_.inference.precision =
       resolve_precision(opt_.inference.precision, resolve_device(opt_.inference.device), int8_agreed(ck_));
-  if (opt_.workers <= 0) opt_.workers = default_workers(opt_.inference);
   if (opt_.cam == CamOutput::kFiles && opt_.cam_dir.empty()) throw UsageError("CAM files need a folder (cam_dir)");
   opt_.read.window = ck_.spec.stage1.window;
   // Weights fixed in fp32, eval mode, on the device, NHWC: the workers (and Grad-CAM) share the
@@ -219,9 +218,15 @@ Pipeline::Pipeline(Checkpoint ck, PipelineOptions opt) : ck_(std::move(ck)), opt
   if (opt_.inference.channels_last) to_channels_last(*ck_.net);
   ck_.net->eval();
   if (opt_.inference.precision == Precision::kInt8)
-    attach_int8(ck_);  // the ResNets' stages in int8, the rest (and Grad-CAM's classify) fp32
+    attach_int8(ck_);  // the backbones in int8, the rest (and Grad-CAM's classify) fp32
   else
     detach_int8(*ck_.net);
+  if (opt_.workers <= 0) {
+    opt_.workers = default_workers(opt_.inference);
+    // int8 with no fp32 convolution left (a plain ResNet-50 or DenseNet): laid out as bf16, one
+    // single-threaded worker per CPU (measured: docs/performance.md "int8").
+    if (opt_.inference.precision == Precision::kInt8 && !fp32_convolutions_left(*ck_.net)) opt_.workers = usable_cpus();
+  }
 }
 
 Pipeline::~Pipeline() = default;

@@ -17,10 +17,12 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "covscreen/models/model.h"
+#include "covscreen/models/stage_runner.h"
 
 namespace covscreen {
 
@@ -67,9 +69,13 @@ class DenseNetImpl : public ScreenModelImpl {
   std::vector<std::pair<std::string, int64_t>> part_sizes() const override;
   std::string backbone_prefix() const override { return ""; }
   const DenseNetOptions& options() const { return opt_; }
+  // While set, features() is the runner's (models/stage_runner.h); nullptr restores the modules.
+  void set_stage_runner(std::shared_ptr<StageRunner> runner) { runner_ = std::move(runner); }
+  StageRunner* stage_runner() const { return runner_.get(); }
 
  private:
   DenseNetOptions opt_;
+  std::shared_ptr<StageRunner> runner_;
   torch::nn::Sequential features_{nullptr};
   torch::nn::Linear classifier_{nullptr};
 };

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "covscreen/models/model.h"
+#include "covscreen/models/stage_runner.h"
 
 namespace covscreen {
 
@@ -37,14 +38,6 @@ struct ResNetOptions {
   static ResNetOptions resnet50(int num_classes = 0, bool stride_on_1x1 = false);
   int num_features() const { return 512 * 4; }
   static int stage_channels(int stage) { return stage == 0 ? 64 : 256 << (stage - 1); }  // output of stem / layerN
-};
-
-// Runs a ResNet's stages in another form: models/int8.h attaches one that computes them in int8
-// (or observes their ranges for calibration). ResNetImpl::run() defers to it while it is set.
-class StageRunner {
- public:
-  virtual ~StageRunner() = default;
-  virtual torch::Tensor run(const torch::Tensor& x, int first, int last) = 0;
 };
 
 class BottleneckImpl : public torch::nn::Module {
