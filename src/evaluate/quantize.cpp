@@ -72,19 +72,17 @@ nlohmann::json quantize_model(const QuantizeJob& job) {
     const auto colon = spec.rfind(':');
     const bool one = colon != std::string::npos;
     const std::string path = one ? spec.substr(0, colon) : spec;
+    if (!form.at("networks").contains(path))
+      throw UsageError("model quantize: --fp32 " + spec + " is no backbone of the model");
     auto& stages = form["fp32"][path];
-    if (one) {
-      try {
-        stages.push_back(std::stoi(spec.substr(colon + 1)));
-      } catch (const std::exception&) {
-        throw UsageError("model quantize: --fp32 " + spec + ": the stage after ':' must be a number (0 = stem, 1..4)");
-      }
-    } else {
-      const auto* r = form.at("networks").contains(path) ? &form.at("networks").at(path) : nullptr;
-      if (!r) throw UsageError("model quantize: --fp32 " + spec + " is no backbone of the model");
-      int lowest = 0;  // the first stage this network holds: the first one it saw an input for
-      while (lowest < 4 && !r->contains("input@" + std::to_string(lowest))) ++lowest;
-      for (int s = lowest; s <= 4; ++s) stages.push_back(s);
+    if (!one || stages == "all") {
+      stages = "all";  // every stage it holds (attach_int8 knows which)
+      continue;
+    }
+    try {
+      stages.push_back(std::stoi(spec.substr(colon + 1)));
+    } catch (const std::exception&) {
+      throw UsageError("model quantize: --fp32 " + spec + ": the stage after ':' must be a number (0 = stem, 1..4)");
     }
   }
 

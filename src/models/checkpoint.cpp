@@ -7,6 +7,7 @@
 #include "covscreen/core/container.h"
 #include "covscreen/core/error.h"
 #include "covscreen/core/keyed_hash.h"
+#include "covscreen/models/int8.h"
 #include "covscreen/models/state_dict.h"
 
 namespace covscreen {
@@ -261,8 +262,8 @@ nlohmann::json model_card(const Checkpoint& ck) {
   }
   for (const char* key : {"evaluations", "calibration"})
     if (ck.extra.is_object() && ck.extra.contains(key)) card[key] = ck.extra.at(key);
-  if (ck.extra.is_object() && ck.extra.contains("int8") && ck.extra.at("int8").is_object()) {
-    nlohmann::json q = ck.extra.at("int8");  // what runs in int8 and how well it agrees; not the ranges
+  if (const nlohmann::json* record = int8_record(ck)) {
+    nlohmann::json q = *record;  // what runs in int8 and how well it agrees; not the ranges
     q.erase("form");
     card["int8"] = q;
   }

@@ -418,20 +418,20 @@ struct Quantizable {
   }
 };
 
+// `m` as a backbone (neither pointer set when it is none).
+Quantizable as_backbone(const std::string& path, nn::Module* m) {
+  return {path, dynamic_cast<ResNetImpl*>(m), dynamic_cast<DenseNetImpl*>(m)};
+}
+
 std::vector<Quantizable> backbones(const ScreenModelImpl& net) {
   std::vector<Quantizable> out;
-  for (const auto& item : net.named_modules("", /*include_self=*/true)) {
-    Quantizable b;
-    b.path = item.key();
-    b.resnet = dynamic_cast<ResNetImpl*>(item.value().get());
-    b.densenet = dynamic_cast<DenseNetImpl*>(item.value().get());
-    if (b.resnet || b.densenet) out.push_back(b);
-  }
+  for (const auto& item : net.named_modules("", /*include_self=*/true))
+    if (Quantizable b = as_backbone(item.key(), item.value().get()); b.resnet || b.densenet) out.push_back(b);
   return out;
 }
 
-// The form's "fp32": {path: [stages]} for each backbone found (empty sets for the others); Error for
-// a path that is no backbone of the model or a stage it lacks.
+// The form's "fp32": {path: [stages] or "all"} for each backbone found (empty sets for the others); Error
+// for a path that is no backbone of the model or a stage it lacks.
 std::map<std::string, std::set<int>> fp32_stages(const nlohmann::json& form, const std::vector<Quantizable>& found) {
   std::map<std::string, std::set<int>> out;
   for (const auto& b : found) out[b.path];
@@ -441,6 +441,10 @@ std::map<std::string, std::set<int>> fp32_stages(const nlohmann::json& form, con
   for (auto it = keep.begin(); it != keep.end(); ++it) {
     auto b = std::find_if(found.begin(), found.end(), [&](const Quantizable& f) { return f.path == it.key(); });
     if (b == found.end()) throw Error("int8 form: '" + it.key() + "' (kept in fp32) is no backbone of the model");
+    if (*it == "all") {
+      for (int s = b->lowest_stage(); s <= 4; ++s) out[it.key()].insert(s);
+      continue;
+    }
     for (const auto& st : *it) {
       const int s = st.get<int>();
       if (s < b->lowest_stage() || s > 4)
@@ -469,12 +473,8 @@ Int8Calibration::Int8Calibration(ScreenModelImpl& net) {
 }
 
 Int8Calibration::~Int8Calibration() {
-  for (auto& n : networks_) {
-    if (auto* r = dynamic_cast<ResNetImpl*>(n.net); r && r->stage_runner() == n.stages.get())
-      r->set_stage_runner(nullptr);
-    if (auto* d = dynamic_cast<DenseNetImpl*>(n.net); d && d->stage_runner() == n.stages.get())
-      d->set_stage_runner(nullptr);
-  }
+  for (auto& n : networks_)
+    if (const Quantizable b = as_backbone(n.path, n.net); b.runner() == n.stages.get()) b.set_runner(nullptr);
 }
 
 nlohmann::json Int8Calibration::finish() const {

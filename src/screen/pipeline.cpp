@@ -180,18 +180,18 @@ std::vector<std::string> cam_stems(const std::vector<std::string>& paths) {
   return out;
 }
 
-int default_workers(const InferenceOptions& inference) {
+int default_workers(const InferenceOptions& inference, const ScreenModelImpl& net) {
   const int cpus = usable_cpus();
   // LibTorch 1.13 runs fp32 1x1 convolutions of small batches on ONE thread with its native kernel
   // instead of oneDNN (Convolution.cpp, use_mkldnn), ~20x slower on DenseNet (measured:
   // docs/performance.md). So in fp32 each worker keeps at least two intra-op threads; in bf16
-  // one single-threaded worker per CPU is fastest.
+  // one single-threaded worker per CPU is fastest. int8 is laid out as fp32 while fp32 convolutions
+  // remain (the pyramid attention), else as bf16 (measured: docs/performance.md "int8").
   const torch::Device device = resolve_device(inference.device);
   if (device.is_cuda()) return 1;
-  // int8 keeps the pyramid attention's 1x1 convolutions in fp32, so it is laid out as fp32 (the Pipeline lays a
-  // model with no fp32 convolution left out as bf16; measured: docs/performance.md "int8").
   const Precision p = resolve_precision(inference.precision, device);
-  return p == Precision::kFp32 || p == Precision::kInt8 ? std::max(1, cpus / 2) : cpus;
+  const bool slow_fp32_left = p == Precision::kFp32 || (p == Precision::kInt8 && fp32_convolutions_left(net));
+  return slow_fp32_left ? std::max(1, cpus / 2) : cpus;
 }
 
 int decide(const std::vector<float>& probs, int covid_class, double threshold) {
@@ -221,12 +221,7 @@ Pipeline::Pipeline(Checkpoint ck, PipelineOptions opt) : ck_(std::move(ck)), opt
     attach_int8(ck_);  // the backbones in int8, the rest (and Grad-CAM's classify) fp32
   else
     detach_int8(*ck_.net);
-  if (opt_.workers <= 0) {
-    opt_.workers = default_workers(opt_.inference);
-    // int8 with no fp32 convolution left (a plain ResNet-50 or DenseNet): laid out as bf16, one
-    // single-threaded worker per CPU (measured: docs/performance.md "int8").
-    if (opt_.inference.precision == Precision::kInt8 && !fp32_convolutions_left(*ck_.net)) opt_.workers = usable_cpus();
-  }
+  if (opt_.workers <= 0) opt_.workers = default_workers(opt_.inference, *ck_.net);  // after attaching int8
 }
 
 Pipeline::~Pipeline() = default;

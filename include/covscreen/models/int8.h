@@ -62,8 +62,8 @@ class Int8Calibration {
   std::vector<Network> networks_;
 };
 
-// A form may keep stages in fp32: "fp32": {"part3.backbone": [4], "part1": [4]} (stage 0 = the stem, 1..4
-// = layer1..4; a network whose stages all stay fp32 runs its own modules; a DenseNet all or none). The
+// A form may keep stages in fp32: "fp32": {"part3.backbone": [4], "part1": "all"} (stage 0 = the stem,
+// 1..4 = layer1..4; a network whose stages all stay fp32 runs its own modules; a DenseNet all or none). The
 // quantize job sets it. Replaces the fp32 stages of every backbone in `net` by int8 ones. Throws Error when the form
 // does not fit the model (a network or a point missing, another version) or this LibTorch has no oneDNN quantized
 // engine; the model is left as it was.

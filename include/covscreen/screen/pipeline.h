@@ -52,7 +52,7 @@ enum class CamOutput {
 struct PipelineOptions {
   InferenceOptions inference;  // batch_size = images per model call and worker
   double threshold = -1;       // < 0: the checkpoint's
-  int workers = 0;             // parallel batch workers; 0: default_workers(inference)
+  int workers = 0;             // parallel batch workers; 0: default_workers(inference, model)
   ReadOptions read;            // size limits (the window comes from the checkpoint's spec)
   CamOutput cam = CamOutput::kNone;
   std::string cam_dir;  // kFiles
@@ -133,8 +133,9 @@ std::vector<std::string> collect_inputs(const std::vector<std::string>& args, st
 std::vector<std::string> cam_stems(const std::vector<std::string>& paths);
 
 // Workers when PipelineOptions::workers is 0: one per CPU in bf16 (single-threaded model calls);
-// in fp32 and int8 one per two CPUs, each with two intra-op threads (LibTorch's fp32 path is slow on one).
-int default_workers(const InferenceOptions& inference);
+// in fp32 one per two CPUs, each with two intra-op threads (LibTorch's fp32 path is slow on one);
+// int8 as fp32 while `net` keeps fp32 convolutions beside its int8 backbones (models/int8.h), else as bf16.
+int default_workers(const InferenceOptions& inference, const ScreenModelImpl& net);
 
 // The decision for one probability vector: the COVID class when P(covid) >= threshold, else
 // the most probable other class.
